@@ -1,0 +1,104 @@
+"""Composes a sampler, a noise schedule and known-region constraints into one call over
+scaled mels `[B, C, n_mels, frames]`. Tasks (generate, style transfer, inpaint, ...) are
+written in terms of `Diffuser.sample`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import Tensor
+
+from engine.diffusion.denoiser import DenoiserFn, broadcast
+from engine.diffusion.samplers import SAMPLERS, Callback, randn_like, sample_repaint
+from engine.diffusion.schedule import Schedule
+from engine.errors import BadParameter, UnknownSampler
+
+INPAINT_MODES = ("replace", "repaint")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    sampler: str = "dpmpp_2m"
+    steps: int = 20
+    eta: float = 0.0  # DDIM only: 0 deterministic, 1 ancestral
+    jump_length: int = 10  # RePaint: steps between jumps back
+    resample: int = 3  # RePaint: passes over each jump
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise UnknownSampler(f"unknown sampler {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
+        if not 1 <= self.steps <= 1000:
+            raise BadParameter(f"steps must be between 1 and 1000, not {self.steps}")
+        if not 0 <= self.eta <= 1:
+            raise BadParameter(f"eta must be between 0 and 1, not {self.eta}")
+        if self.jump_length < 1 or not 1 <= self.resample <= 20:
+            raise BadParameter("jump_length must be >= 1 and resample between 1 and 20")
+
+
+class KnownRegion:
+    """Denoiser adapter for inpainting: before every model call the known frames are replaced
+    by the source re-noised to the current level (fresh noise each call), and the model's
+    clean estimate there is the source itself."""
+
+    def __init__(self, denoiser: DenoiserFn, known: Tensor, unknown: Tensor,
+                 generator: torch.Generator | None) -> None:
+        self.denoiser, self.known, self.unknown, self.generator = denoiser, known, unknown, generator
+
+    def __call__(self, x: Tensor, sigma: Tensor) -> Tensor:
+        noised = self.known + broadcast(sigma, x) * randn_like(x, self.generator)
+        denoised = self.denoiser(torch.where(self.unknown, x, noised), sigma)
+        return torch.where(self.unknown, denoised, self.known)
+
+
+class Diffuser:
+    def __init__(self, denoiser: DenoiserFn, schedule: Schedule, settings: SamplerSettings,
+                 frame_multiple: int, generator: torch.Generator | None = None,
+                 callback: Callback | None = None) -> None:
+        self.denoiser, self.schedule, self.settings = denoiser, schedule, settings
+        self.frame_multiple, self.generator, self.callback = frame_multiple, generator, callback
+
+    def steps_for(self, start: float) -> int:
+        """Partial denoising (style transfer) runs the same fraction of the steps."""
+        return max(1, math.ceil(self.settings.steps * start))
+
+    def sample(self, shape: tuple[int, ...], *, start: float = 1.0, init: Tensor | None = None,
+               known: Tensor | None = None, unknown: Tensor | None = None,
+               mode: str = "replace", device: torch.device | str = "cpu") -> Tensor:
+        """Sample a mel of `shape` `[B, C, F, T]`.
+
+        start: noise level to start from as a fraction of the schedule (1.0 = pure noise);
+            below 1, `init` is noised to that level first (SDEdit).
+        known, unknown: inpainting; `known` is a mel of `shape`, `unknown` a `[T]` bool mask of
+            the frames to generate (all other frames are kept).
+        """
+        if mode not in INPAINT_MODES:
+            raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
+        frames = shape[-1]
+        pad = -frames % self.frame_multiple
+        padded = (*shape[:-1], frames + pad)
+
+        def pad_frames(mel: Tensor) -> Tensor:
+            return torch.cat((mel, mel[..., -1:].expand(*mel.shape[:-1], pad)), dim=-1) if pad else mel
+
+        sigmas = self.schedule.sigmas(self.steps_for(start), start).to(device)
+        x = torch.zeros(padded, device=device) if init is None else pad_frames(init.to(device))
+        x = x + sigmas[0] * randn_like(x, self.generator)
+
+        denoiser = self.denoiser
+        if known is not None:
+            mask = torch.ones(frames + pad, dtype=torch.bool, device=device)
+            mask[:frames] = unknown.to(device)
+            denoiser = KnownRegion(denoiser, pad_frames(known.to(device)), mask, self.generator)
+
+        s = self.settings
+        if known is not None and mode == "repaint":
+            run = partial(sample_repaint, eta=1.0, jump_length=s.jump_length, resample=s.resample)
+        else:
+            run = partial(SAMPLERS[s.sampler], eta=s.eta)
+        out = run(denoiser, x, sigmas, generator=self.generator, callback=self.callback)
+        if known is not None:
+            out = torch.where(denoiser.unknown, out, denoiser.known)
+        return out[..., :frames]

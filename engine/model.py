@@ -1,0 +1,57 @@
+"""The model bundle: spectral front end (with its fitted scalers), U-Net, vocoder and noise
+schedule, built from one frozen `ModelConfig` so a checkpoint can rebuild it from the file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from torch import nn
+
+from engine.diffusion.schedule import DiffusionConfig, Schedule
+from engine.nn import UNet, UNetConfig, Vocoder, VocoderConfig
+from engine.spectral import MelSpectral, SpectralConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    spectral: SpectralConfig = field(default_factory=SpectralConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig.cpu)
+    vocoder: VocoderConfig = field(default_factory=VocoderConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+
+    def __post_init__(self) -> None:
+        if self.unet.d_freq != self.spectral.n_mels or self.vocoder.n_mels != self.spectral.n_mels:
+            raise ValueError("U-Net, vocoder and spectral config disagree on the number of mels")
+        if self.vocoder.n_freqs != self.spectral.n_freqs:
+            raise ValueError("vocoder n_freqs must be n_fft // 2 + 1")
+
+    @classmethod
+    def preset(cls, name: str, d_cond: int = 0) -> "ModelConfig":
+        """'gpu' (paper-sized, ~50 M U-Net), 'cpu' (laptop default) or 'tiny' (tests)."""
+        if name == "gpu":
+            return cls(unet=UNetConfig.gpu(d_cond))
+        if name == "cpu":
+            return cls(unet=UNetConfig.cpu(d_cond), vocoder=VocoderConfig(d_model=128))
+        if name == "tiny":
+            return cls(unet=UNetConfig.tiny(d_cond), vocoder=VocoderConfig(d_model=16, d_hidden_factor=1))
+        raise ValueError(f"unknown preset {name!r}; choose gpu, cpu or tiny")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Rebuild from `to_dict()`; unknown or missing keys raise TypeError/KeyError."""
+        parts = {f.name: f.default_factory for f in fields(cls)}  # type: ignore[misc]
+        return cls(**{name: type(make())(**data[name]) for name, make in parts.items()})
+
+
+class MsaniiModel(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.spectral = MelSpectral(config.spectral)
+        self.unet = UNet(config.unet)
+        self.vocoder = Vocoder(config.vocoder)
+        self.schedule = Schedule(config.diffusion.train_steps)

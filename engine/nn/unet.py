@@ -1,0 +1,163 @@
+"""The Msanii U-Net over mel spectrograms.
+
+Input `[batch, audio_channels, n_mels, frames]` (scaled log-mel, any frame count that is a
+multiple of `2 ** n_downsamples`); output has the same shape. Mel bins are tokenized into the
+feature axis by a 1x1 conv; down/up-sampling acts on time only, so audio channels keep their
+identity. An optional condition (a sequence of embedding vectors, e.g. a text encoding) is pooled
+and added to the timestep embedding; without one a learned "no condition" vector is used, which
+is what classifier-free guidance contrasts against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from engine.nn.blocks import Block, downsample, timestep_features, upsample
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    d_freq: int = 128
+    d_base: int = 256
+    d_hidden_factor: int = 4
+    d_multipliers: tuple[int, ...] = (1, 1, 1, 1, 1, 1, 1)
+    d_timestep: int = 128
+    n_heads: int = 8
+    has_attention: tuple[bool, ...] = (False, False, False, False, False, True, True)
+    has_resampling: tuple[bool, ...] = (True, True, True, True, True, True, False)
+    n_block_layers: tuple[int, ...] = (2, 2, 2, 2, 2, 2, 2)
+    d_cond: int = 0  # width of condition vectors; 0 = unconditional model
+
+    def __post_init__(self) -> None:
+        levels = len(self.d_multipliers)
+        for name in ("has_attention", "has_resampling", "n_block_layers"):
+            if len(getattr(self, name)) != levels:
+                raise ValueError(f"UNetConfig.{name} needs {levels} entries, one per level")
+        for name in ("d_multipliers", "has_attention", "has_resampling", "n_block_layers"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def frame_multiple(self) -> int:
+        """Frame counts must be a multiple of this (one factor 2 per downsampling)."""
+        return 2 ** sum(self.has_resampling)
+
+    @classmethod
+    def gpu(cls, d_cond: int = 0) -> "UNetConfig":
+        """Close to the paper: width 256, seven levels, about 50 M parameters."""
+        return cls(d_cond=d_cond)
+
+    @classmethod
+    def cpu(cls, d_cond: int = 0) -> "UNetConfig":
+        """Small enough to sample in well under a second per step on a laptop CPU."""
+        return cls(
+            d_base=64,
+            d_multipliers=(1, 1, 2, 2, 2),
+            has_attention=(False, False, False, True, True),
+            has_resampling=(True, True, True, True, False),
+            n_block_layers=(1, 1, 1, 1, 1),
+            d_cond=d_cond,
+        )
+
+    @classmethod
+    def tiny(cls, d_cond: int = 0) -> "UNetConfig":
+        """For tests: a few thousand parameters."""
+        return cls(
+            d_base=16, d_hidden_factor=2, d_multipliers=(1, 1), d_timestep=16, n_heads=2,
+            has_attention=(False, True), has_resampling=(True, False), n_block_layers=(1, 1),
+            d_cond=d_cond,
+        )
+
+
+class UNet(nn.Module):
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        widths = [c.d_base * m for m in c.d_multipliers]
+        d_embed = c.d_timestep
+
+        self.input = nn.Conv2d(c.d_freq, c.d_base, kernel_size=1)
+        self.output = nn.Conv2d(widths[0], c.d_freq, kernel_size=1)
+        self.time_mlp = nn.Sequential(
+            nn.Linear(c.d_timestep, d_embed * c.d_hidden_factor), nn.GELU(),
+            nn.Linear(d_embed * c.d_hidden_factor, d_embed),
+        )
+        if c.d_cond:
+            self.cond_mlp = nn.Sequential(
+                nn.Linear(c.d_cond, d_embed * c.d_hidden_factor), nn.GELU(),
+                nn.Linear(d_embed * c.d_hidden_factor, d_embed),
+            )
+            self.null_cond = nn.Parameter(torch.zeros(d_embed))
+
+        def block(d_in: int, d_out: int, attention: bool) -> Block:
+            return Block(d_in, d_out, c.d_hidden_factor, d_embed, c.n_heads, attention)
+
+        # Encoder: per level, blocks (each output saved as a skip), then maybe a downsample.
+        self.encoder = nn.ModuleList()
+        d_in = c.d_base
+        for width, attention, resample, layers in zip(
+            widths, c.has_attention, c.has_resampling, c.n_block_layers
+        ):
+            for _ in range(layers):
+                self.encoder.append(block(d_in, width, attention))
+                d_in = width
+            if resample:
+                self.encoder.append(downsample(width))
+
+        self.middle = nn.ModuleList([block(d_in, d_in, False), block(d_in, d_in, True)])
+
+        # Decoder mirrors the encoder; every block takes its skip concatenated.
+        self.decoder = nn.ModuleList()
+        skip_widths = [w for w, n in zip(widths, c.n_block_layers) for _ in range(n)]
+        levels = list(zip(widths, c.has_attention, c.has_resampling, c.n_block_layers))
+        for level, (width, attention, resample, layers) in reversed(list(enumerate(levels))):
+            if resample:
+                self.decoder.append(upsample(d_in))
+            for i in range(layers):
+                # the level's last block hands the next (shallower) level its width
+                d_out = widths[level - 1] if level > 0 and i == layers - 1 else width
+                self.decoder.append(block(d_in + skip_widths.pop(), d_out, attention))
+                d_in = d_out
+
+    def embedding(self, t: Tensor, cond: Tensor | None, cond_mask: Tensor | None) -> Tensor:
+        """Timestep embedding plus the pooled condition. Rows whose mask is all False (and every
+        row when `cond` is None) get the learned "no condition" vector instead."""
+        emb = self.time_mlp(timestep_features(t, self.config.d_timestep))
+        if not self.config.d_cond:
+            return emb
+        if cond is None:
+            return emb + self.null_cond
+        if cond_mask is None:
+            cond_mask = torch.ones(cond.shape[:2], dtype=torch.bool, device=cond.device)
+        weights = cond_mask.to(cond.dtype)[..., None]
+        pooled = (cond * weights).sum(1) / weights.sum(1).clamp(min=1)
+        present = cond_mask.any(dim=1, keepdim=True)
+        return emb + torch.where(present, self.cond_mlp(pooled), self.null_cond)
+
+    def forward(
+        self, x: Tensor, t: Tensor, cond: Tensor | None = None, cond_mask: Tensor | None = None
+    ) -> Tensor:
+        """x `[B, C, n_mels, T]`, t `[B]` timestep in [0, train_steps), cond `[B, L, d_cond]`
+        with `cond_mask` `[B, L]` (True = valid token)."""
+        if cond is not None and not self.config.d_cond:
+            raise ValueError("this model was built without a conditioning input")
+        emb = self.embedding(t, cond, cond_mask)
+        hidden = self.input(x.transpose(1, 2))  # [B, F, C, T] -> [B, width, C, T]
+        skips = []
+        for layer in self.encoder:
+            if isinstance(layer, Block):
+                hidden = layer(hidden, emb)
+                skips.append(hidden)
+            else:
+                hidden = layer(hidden)
+        for layer in self.middle:
+            hidden = layer(hidden, emb)
+        for layer in self.decoder:
+            if isinstance(layer, Block):
+                hidden = layer(torch.cat((hidden, skips.pop()), dim=1), emb)
+            else:
+                hidden = layer(hidden)
+        return self.output(hidden).transpose(1, 2)

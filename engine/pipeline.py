@@ -1,0 +1,403 @@
+"""Audio in -> mel -> task -> mel -> magnitude (vocoder or analytic) -> Griffin-Lim -> audio out.
+
+Audio crosses this boundary as float32 numpy `[channels, samples]` at the caller's sample rate,
+times as seconds. Work happens at the model's rate; edits are spliced back at the caller's rate
+so untouched samples come back bit-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine import tasks
+from engine.audio import check_audio, check_sample_rate, fit_length, resample
+from engine.checkpoint import load_checkpoint
+from engine.diffusion import INPAINT_MODES, Denoiser, Diffuser, SamplerSettings
+from engine.diffusion.samplers import repaint_path
+from engine.errors import BadAudio, BadParameter, Cancelled, CheckpointError, UnknownTask
+from engine.model import MsaniiModel
+from engine.splice import splice
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "models" / "default.safetensors"
+Progress = Callable[[float, str], None]  # (fraction 0..1, stage)
+Cancel = Callable[[], bool]  # returns True when the job should stop
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How hard to work. Defaults are tuned for speed; `MSANII_SETTINGS` are the paper's."""
+
+    sampler: str = "dpmpp_2m"
+    steps: int = 20
+    eta: float = 0.0
+    griffin_lim_iters: int = 32
+    griffin_lim_momentum: float = 0.99
+    crossfade: float = 0.05  # seconds, at each seam of inpaint/outpaint
+    context_seconds: float = 8.0  # audio the model sees around an edit
+    jump_length: int = 10
+    resample: int = 3
+    magnitude: str = "auto"  # "vocoder", "pseudo_inverse", or "auto" (vocoder if trained)
+
+    def __post_init__(self) -> None:
+        self.sampler_settings()  # validates sampler, steps, eta, RePaint options
+        if not 1 <= self.griffin_lim_iters <= 1000:
+            raise BadParameter(f"griffin_lim_iters must be between 1 and 1000, not {self.griffin_lim_iters}")
+        if not 0 <= self.griffin_lim_momentum < 1:
+            raise BadParameter("griffin_lim_momentum must be in [0, 1)")
+        if not 0 <= self.crossfade <= 2:
+            raise BadParameter(f"crossfade must be between 0 and 2 seconds, not {self.crossfade}")
+        if not 0.5 <= self.context_seconds <= 190:
+            raise BadParameter(f"context_seconds must be between 0.5 and 190, not {self.context_seconds}")
+        if self.magnitude not in ("auto", "vocoder", "pseudo_inverse"):
+            raise BadParameter(f"magnitude must be auto, vocoder or pseudo_inverse, not {self.magnitude!r}")
+
+    def sampler_settings(self) -> SamplerSettings:
+        return SamplerSettings(self.sampler, self.steps, self.eta, self.jump_length, self.resample)
+
+
+MSANII_SETTINGS = RenderSettings(sampler="ddim", steps=200, griffin_lim_iters=200)
+
+
+@dataclass(frozen=True)
+class Render:
+    audio: np.ndarray  # float32 [channels, samples]
+    sample_rate: int
+    seed: int
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.shape[-1] / self.sample_rate
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device != "auto":
+        try:
+            return torch.device(device)
+        except RuntimeError as exc:
+            raise BadParameter(f"unknown device {device!r} ({exc})") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def check_unit(name: str, value: float, low_open: bool = False) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1 \
+            or (low_open and value == 0):
+        raise BadParameter(f"{name} must be a number {'above 0 and up to' if low_open else 'from 0 to'} 1, not {value!r}")
+    return float(value)
+
+
+def check_seconds(name: str, value: float, maximum: float) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= maximum:
+        raise BadParameter(f"{name} must be more than 0 and at most {maximum:.1f} seconds, not {value!r}")
+    return float(value)
+
+
+class _Job:
+    """Seed, settings, progress and cancellation for one call."""
+
+    def __init__(self, pipeline: "Pipeline", seed: int | None = None,
+                 settings: RenderSettings | None = None, progress: Progress | None = None,
+                 cancel: Cancel | None = None, segments: int = 1) -> None:
+        self.seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        self.settings = settings or pipeline.settings
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.progress, self.cancel = progress, cancel
+        self.segments, self.done = max(segments, 1), 0
+        self.pipeline = pipeline
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("the job was cancelled")
+
+    def on_step(self, info: dict[str, Any]) -> None:
+        self.check_cancel()
+        if self.progress is not None:
+            fraction = (self.done + (info["i"] + 1) / info["n"]) / self.segments
+            self.progress(0.9 * fraction, "diffusion")
+
+    def diffuser(self, denoiser: Denoiser) -> Diffuser:
+        return Diffuser(denoiser, self.pipeline.model.schedule, self.settings.sampler_settings(),
+                        self.pipeline.model.config.unet.frame_multiple, self.generator, self.on_step)
+
+    def sample(self, fn: Callable[..., Tensor], *args: Any) -> Tensor:
+        """Run one diffusion segment (a task call on one window) and count it for progress."""
+        with self.pipeline.inference():
+            out = fn(self.diffuser(self.pipeline.denoiser()), *args)
+        self.done += 1
+        return out
+
+
+class Pipeline:
+    def __init__(self, model: MsaniiModel, device: torch.device | str = "cpu",
+                 metadata: dict[str, Any] | None = None, settings: RenderSettings | None = None) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.metadata = metadata or {}
+        self.settings = settings or RenderSettings()
+        self.sample_rate = model.config.spectral.sample_rate
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto",
+                        settings: RenderSettings | None = None) -> "Pipeline":
+        """Load `path` (default: the bundled model) onto cuda, mps or cpu."""
+        if path is None:
+            path = DEFAULT_CHECKPOINT
+            if not path.is_file():
+                raise CheckpointError(f"{path}: no bundled model in this installation; pass a checkpoint")
+        model, metadata = load_checkpoint(path)
+        return cls(model, pick_device(device), metadata, settings)
+
+    # -- the five tasks ---------------------------------------------------------------------
+    def generate(self, seconds: float, *, channels: int = 2, sample_rate: int | None = None,
+                 n_variations: int = 1, seed: int | None = None, settings: RenderSettings | None = None,
+                 progress: Progress | None = None, cancel: Cancel | None = None) -> list[Render]:
+        """`n_variations` new clips of `seconds`; variation k uses seed `seed + k`, so any one
+        of them can be re-rendered on its own."""
+        out_rate = check_sample_rate(sample_rate or self.sample_rate)
+        seconds = check_seconds("seconds", seconds, self.max_seconds)
+        if not isinstance(channels, int) or not 1 <= channels <= 16:
+            raise BadParameter(f"channels must be 1 to 16, not {channels!r}")
+        if not isinstance(n_variations, int) or not 1 <= n_variations <= 16:
+            raise BadParameter(f"n_variations must be 1 to 16, not {n_variations!r}")
+        first = _Job(self, seed, settings, progress, cancel, n_variations).seed
+        samples = round(seconds * self.sample_rate)
+        frames = self.model.config.spectral.frames_for(samples)
+        renders, done = [], 0
+        for k in range(n_variations):
+            job = _Job(self, first + k, settings, progress, cancel, n_variations)
+            job.done = done
+            shape = (1, channels, self.model.config.spectral.n_mels, frames)
+            mel = job.sample(tasks.generate, shape, self.device)
+            done = job.done
+            audio = self.vocode(mel, samples, job)
+            renders.append(Render(self.to_caller(audio, out_rate, round(seconds * out_rate)), out_rate, job.seed))
+        return renders
+
+    def style_transfer(self, audio: np.ndarray, sample_rate: int, strength: float = 0.5, **options: Any) -> Render:
+        """Re-imagine `audio`; `strength` 0 returns it untouched, 1 keeps almost nothing."""
+        source = check_audio(audio, sample_rate)
+        strength = check_unit("strength", strength)
+        job = _Job(self, **options)
+        if strength == 0:
+            return Render(source.copy(), sample_rate, job.seed)
+        wave = self.to_model(source, sample_rate)
+        mel = job.sample(tasks.style_transfer, self.model.spectral.encode(wave), strength)
+        out = self.vocode(mel, wave.shape[-1], job)
+        return Render(self.to_caller(out, sample_rate, source.shape[-1]), sample_rate, job.seed)
+
+    def interpolate(self, a: np.ndarray, b: np.ndarray, sample_rate: int, ratio: float = 0.5,
+                    strength: float = 0.6, *, sample_rate_b: int | None = None, **options: Any) -> Render:
+        """Blend two clips. The result has `a`'s length, channels and sample rate: `b` is
+        trimmed or looped to `a`'s length; a mono `b` is spread over `a`'s channels."""
+        a = check_audio(a, sample_rate, "first clip")
+        rate_b = sample_rate_b or sample_rate
+        b = check_audio(b, rate_b, "second clip")
+        ratio, strength = check_unit("ratio", ratio), check_unit("strength", strength, low_open=True)
+        if b.shape[0] not in (1, a.shape[0]):
+            raise BadAudio(f"the clips have {a.shape[0]} and {b.shape[0]} channels; give the second clip "
+                           f"{a.shape[0]} channels or one")
+        job = _Job(self, **options)
+        wave_a = self.to_model(a, sample_rate)
+        wave_b = fit_length(self.to_model(b, rate_b), wave_a.shape[-1]).expand_as(wave_a)
+        encode = self.model.spectral.encode
+        mel = job.sample(tasks.interpolate, encode(wave_a), encode(wave_b), ratio, strength)
+        out = self.vocode(mel, wave_a.shape[-1], job)
+        return Render(self.to_caller(out, sample_rate, a.shape[-1]), sample_rate, job.seed)
+
+    def inpaint(self, audio: np.ndarray, sample_rate: int, regions: list[tuple[float, float]],
+                mode: str = "replace", **options: Any) -> Render:
+        """Regenerate each (start, end) region in seconds; all other samples are returned
+        bit-identical, with an equal-power crossfade inside each region's edges."""
+        source = check_audio(audio, sample_rate)
+        if mode not in INPAINT_MODES:
+            raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
+        spans = self.region_samples(regions, source.shape[-1], sample_rate)
+        job = _Job(self, segments=0, **options)
+        s = job.settings
+        margin = round(s.context_seconds * sample_rate)
+        groups = group_spans(spans, margin)
+        job.segments = len(groups)
+        out = source
+        for group in groups:
+            lo, hi = max(0, group[0][0] - margin), min(source.shape[-1], group[-1][1] + margin)
+            wave = self.to_model(source[:, lo:hi], sample_rate)
+            mel = self.model.spectral.encode(wave)
+            scale = self.sample_rate / sample_rate
+            unknown = torch.zeros(mel.shape[-1], dtype=torch.bool)
+            for a, b in group:
+                unknown |= self.frames_touching((a - lo) * scale, (b - lo) * scale, mel.shape[-1])
+            mel = job.sample(tasks.inpaint, mel, unknown, mode)
+            patch = self.to_caller(self.vocode(mel, wave.shape[-1], job), sample_rate, hi - lo)
+            fade = round(s.crossfade * sample_rate)
+            for a, b in group:
+                out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
+        return Render(out, sample_rate, job.seed)
+
+    def outpaint(self, audio: np.ndarray, sample_rate: int, seconds: float, direction: str = "right",
+                 mode: str = "replace", **options: Any) -> Render:
+        """Extend by `seconds` to the right or left. The original comes back bit-identical
+        except the `crossfade` seconds at the seam, where it blends into the continuation."""
+        source = check_audio(audio, sample_rate)
+        seconds = check_seconds("seconds", seconds, 4 * self.max_seconds)
+        if direction not in ("right", "left"):
+            raise BadParameter(f"direction must be 'right' or 'left', not {direction!r}")
+        if mode not in INPAINT_MODES:
+            raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
+        job = _Job(self, segments=0, **options)
+        spectral, right = self.model.config.spectral, direction == "right"
+        hop, samples = spectral.hop_length, source.shape[-1]
+        grow = round(seconds * sample_rate)
+        fade = min(round(job.settings.crossfade * sample_rate), samples // 2)
+        keep = min(samples, round(job.settings.context_seconds * sample_rate))
+        wave = self.to_model(source[:, samples - keep:] if right else source[:, :keep], sample_rate)
+        mel = self.model.spectral.encode(wave)
+        # the outermost frames' windows reach past the audio (padding, not music): redo them
+        edge = math.ceil(spectral.n_fft / 2 / hop)
+        grow_model = math.ceil(grow * self.sample_rate / sample_rate)
+        if right:
+            known = mel[..., : mel.shape[-1] - edge]
+            new_frames = (wave.shape[-1] + grow_model) // hop + 2 - known.shape[-1]
+        else:
+            known = mel[..., edge:]
+            new_frames = edge + math.ceil(grow_model / hop) + 1
+        window = self.model.config.diffusion.window_frames
+        per_window = window - min(known.shape[-1], window // 2)
+        job.segments = math.ceil(new_frames / per_window)
+        mel = job.sample(tasks.outpaint, known, new_frames, direction, known.shape[-1], window, mode)
+        patch = self.to_caller(self.vocode(mel, (mel.shape[-1] - 1) * hop, job), sample_rate, None)
+        silence = np.zeros((source.shape[0], grow), dtype=np.float32)
+        if right:  # the patch starts where the context starts
+            base = np.concatenate((source, silence), axis=1)
+            body = patch[:, keep - fade: keep + grow]
+            out = splice(base, body, samples - fade, samples + grow, fade, fade_end=False)
+        else:  # the patch starts `lead` samples before the context
+            lead = round((new_frames - edge) * hop * sample_rate / self.sample_rate)
+            base = np.concatenate((silence, source), axis=1)
+            out = splice(base, patch[:, lead - grow: lead + fade], 0, grow + fade, fade, fade_start=False)
+        return Render(out, sample_rate, job.seed)
+
+    # -- dispatch ---------------------------------------------------------------------------
+    TASKS = ("generate", "style_transfer", "interpolate", "inpaint", "outpaint")
+
+    def run(self, task: str, **params: Any) -> list[Render]:
+        """Run a task by name (for the CLI and the service); always returns a list of renders."""
+        if task not in self.TASKS:
+            raise UnknownTask(f"unknown task {task!r}; choose one of {', '.join(self.TASKS)}")
+        try:
+            result = getattr(self, task)(**params)
+        except TypeError as exc:  # unknown or missing parameter names
+            raise BadParameter(f"{task}: {exc}") from None
+        return result if isinstance(result, list) else [result]
+
+    # -- building blocks --------------------------------------------------------------------
+    @property
+    def max_seconds(self) -> float:
+        """One model context (Msanii: 8192 frames, 190.2 s at 44.1 kHz)."""
+        c = self.model.config
+        return (c.diffusion.window_frames - 1) * c.spectral.hop_length / c.spectral.sample_rate
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        """inference mode; bf16 autocast on CUDA, fp16 on MPS, float32 on the CPU."""
+        with torch.inference_mode():
+            if self.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    yield
+            elif self.device.type == "mps":
+                with torch.autocast("mps", dtype=torch.float16):
+                    yield
+            else:
+                yield
+
+    def denoiser(self) -> Denoiser:
+        return Denoiser(self.model.unet, self.model.schedule, self.model.config.diffusion.prediction)
+
+    def uses_vocoder(self, settings: RenderSettings) -> bool:
+        if settings.magnitude == "auto":
+            return bool(self.metadata.get("trained", {}).get("vocoder"))
+        return settings.magnitude == "vocoder"
+
+    def to_model(self, audio: np.ndarray, sample_rate: int) -> Tensor:
+        """`[C, S]` numpy at `sample_rate` -> `[1, C, S']` on the device at the model's rate."""
+        wave = torch.from_numpy(np.ascontiguousarray(audio)).to(self.device)
+        return resample(wave, sample_rate, self.sample_rate)[None]
+
+    def to_caller(self, wave: Tensor, sample_rate: int, samples: int | None) -> np.ndarray:
+        """`[1, C, S]` at the model's rate -> numpy `[C, samples]` at `sample_rate`."""
+        out = resample(wave[0].float(), self.sample_rate, sample_rate).cpu().numpy()
+        if samples is not None:
+            out = out[:, :samples]
+            if out.shape[-1] < samples:
+                out = np.pad(out, ((0, 0), (0, samples - out.shape[-1])))
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def vocode(self, mel: Tensor, samples: int, job: _Job) -> Tensor:
+        """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate."""
+        job.check_cancel()
+        if job.progress is not None:
+            job.progress(0.9, "vocoder")
+        spectral = self.model.spectral
+        with torch.inference_mode():
+            if self.uses_vocoder(job.settings):
+                with self.inference():
+                    magnitude = self.model.vocoder(mel).float()
+            else:
+                magnitude = spectral.mel_to_magnitude(spectral.decode_log_mel(mel))
+            audio = spectral.griffin_lim(magnitude, samples, n_iter=job.settings.griffin_lim_iters,
+                                         momentum=job.settings.griffin_lim_momentum, generator=job.generator)
+        if job.progress is not None:
+            job.progress(1.0, "done")
+        return audio
+
+    def frames_touching(self, start: float, end: float, frames: int) -> Tensor:
+        c = self.model.config.spectral
+        return tasks.frames_touching(math.floor(start), math.ceil(end), frames, c.hop_length, c.n_fft)
+
+    @staticmethod
+    def region_samples(regions: Any, samples: int, sample_rate: int) -> list[tuple[int, int]]:
+        """Validate (start, end) seconds against the audio; return sorted sample spans."""
+        if not isinstance(regions, (list, tuple)) or not regions:
+            raise BadParameter("give at least one region as (start, end) in seconds")
+        duration = samples / sample_rate
+        spans = []
+        for region in regions:
+            try:
+                start, end = (float(v) for v in region)
+            except (TypeError, ValueError):
+                raise BadParameter(f"a region must be (start, end) in seconds, not {region!r}") from None
+            if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end > duration + 1e-9:
+                raise BadParameter(f"region {start:g}-{end:g} s lies outside the audio (0-{duration:.3f} s)")
+            if start >= end:
+                raise BadParameter(f"region {start:g}-{end:g} s is empty: start must come before end")
+            spans.append((round(start * sample_rate), min(samples, round(end * sample_rate))))
+        return sorted(spans)
+
+
+def group_spans(spans: list[tuple[int, int]], margin: int) -> list[list[tuple[int, int]]]:
+    """Merge overlapping spans, then group those whose context windows (± margin) overlap,
+    so each group is diffused once."""
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    groups: list[list[tuple[int, int]]] = []
+    for span in merged:
+        if groups and span[0] - margin <= groups[-1][-1][1] + margin:
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    return groups

@@ -1,0 +1,163 @@
+"""Spectral front end: log-mel analysis, Msanii's learned scalers, mel -> linear magnitude,
+and fast (momentum) Griffin-Lim.
+
+Shapes: audio `[..., samples]` at `sample_rate` Hz; mel `[..., n_mels, frames]`;
+magnitude `[..., n_fft // 2 + 1, frames]`. Leading axes (batch, audio channels) pass through,
+so every channel is analysed and resynthesised on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class SpectralConfig:
+    sample_rate: int = 44_100
+    n_fft: int = 2048
+    hop_length: int = 1024
+    n_mels: int = 128
+    log_floor: float = 1e-5
+    scaler_momentum: float = 1e-3
+    scaler_momentum_decay: float = 0.999
+    scaler_eps: float = 1e-5
+
+    @property
+    def n_freqs(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def frames_for(self, samples: int) -> int:
+        """Number of (centred) STFT frames for a signal of `samples` samples."""
+        return samples // self.hop_length + 1
+
+    def samples_for_seconds(self, seconds: float) -> int:
+        return int(round(seconds * self.sample_rate))
+
+
+class LearnedScaler(nn.Module):
+    """Msanii's two-stage feature scaling, fitted while training and frozen afterwards:
+    standardise with running mean/variance, then min-max to [-1, 1] with running min/max.
+    Running statistics follow an exponential average whose momentum itself decays per `step()`.
+    """
+
+    def __init__(self, config: SpectralConfig) -> None:
+        super().__init__()
+        self.eps = config.scaler_eps
+        self.momentum_decay = config.scaler_momentum_decay
+        self.register_buffer("momentum", torch.tensor(config.scaler_momentum))
+        self.register_buffer("mean", torch.tensor(0.0))
+        self.register_buffer("var", torch.tensor(1.0))
+        self.register_buffer("min", torch.tensor(-1.0))
+        self.register_buffer("max", torch.tensor(1.0))
+        self.register_buffer("fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def update(self, log_mel: Tensor) -> None:
+        """Fold a training batch's statistics into the running ones."""
+        mean, var = log_mel.mean(), log_mel.var()
+        standard = (log_mel - mean) / torch.sqrt(var + self.eps)
+        low, high = standard.min(), standard.max()
+        if not bool(self.fitted):
+            self.mean.copy_(mean), self.var.copy_(var)
+            self.min.copy_(low), self.max.copy_(high)
+            self.fitted.fill_(True)
+            return
+        m = self.momentum
+        for running, batch in ((self.mean, mean), (self.var, var), (self.min, low), (self.max, high)):
+            running.mul_(1 - m).add_(m * batch)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Decay the momentum (once per optimiser step), so statistics settle."""
+        self.momentum.mul_(self.momentum_decay)
+
+    def forward(self, log_mel: Tensor) -> Tensor:
+        standard = (log_mel - self.mean) / torch.sqrt(self.var + self.eps)
+        unit = (standard - self.min) / (self.max - self.min)
+        return (unit * 2 - 1).clamp(-1, 1)
+
+    def inverse(self, scaled: Tensor) -> Tensor:
+        unit = (scaled.clamp(-1, 1) + 1) / 2
+        standard = unit * (self.max - self.min) + self.min
+        return standard * torch.sqrt(self.var + self.eps) + self.mean
+
+
+class MelSpectral(nn.Module):
+    """Analysis and resynthesis at the model's sample rate."""
+
+    def __init__(self, config: SpectralConfig) -> None:
+        super().__init__()
+        self.config = config
+        fb = torchaudio.functional.melscale_fbanks(
+            config.n_freqs, 0.0, config.sample_rate / 2, config.n_mels, config.sample_rate
+        )  # [n_freqs, n_mels]
+        self.register_buffer("mel_basis", fb.T.contiguous(), persistent=False)
+        self.register_buffer("mel_pinv", torch.linalg.pinv(fb.T).contiguous(), persistent=False)
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        self.scaler = LearnedScaler(config)
+
+    # -- analysis -------------------------------------------------------------------------
+    def stft(self, audio: Tensor) -> Tensor:
+        """Complex STFT `[..., n_freqs, frames]` of `[..., samples]`."""
+        lead, samples = audio.shape[:-1], audio.shape[-1]
+        spec = torch.stft(
+            audio.reshape(-1, samples), self.config.n_fft, self.config.hop_length,
+            window=self.window, center=True, pad_mode="reflect", return_complex=True,
+        )
+        return spec.reshape(*lead, *spec.shape[-2:])
+
+    def istft(self, spec: Tensor, length: int) -> Tensor:
+        lead = spec.shape[:-2]
+        audio = torch.istft(
+            spec.reshape(-1, *spec.shape[-2:]), self.config.n_fft, self.config.hop_length,
+            window=self.window, center=True, length=length,
+        )
+        return audio.reshape(*lead, length)
+
+    def log_mel(self, audio: Tensor) -> Tensor:
+        """Natural-log mel magnitude `[..., n_mels, frames]`."""
+        magnitude = self.stft(audio).abs()
+        return torch.log(self.mel_basis @ magnitude + self.config.log_floor)
+
+    def encode(self, audio: Tensor) -> Tensor:
+        """Audio -> scaled log-mel in [-1, 1]: what the diffusion model sees."""
+        return self.scaler(self.log_mel(audio))
+
+    # -- resynthesis ----------------------------------------------------------------------
+    def decode_log_mel(self, scaled: Tensor) -> Tensor:
+        return self.scaler.inverse(scaled)
+
+    def mel_to_magnitude(self, log_mel: Tensor) -> Tensor:
+        """Analytic inversion: pseudo-inverse of the mel filterbank, clamped to >= 0."""
+        mel = torch.exp(log_mel) - self.config.log_floor
+        return (self.mel_pinv @ mel.clamp(min=0)).clamp(min=0)
+
+    def griffin_lim(
+        self,
+        magnitude: Tensor,
+        length: int,
+        *,
+        n_iter: int = 32,
+        momentum: float = 0.99,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Fast Griffin-Lim (Perraudin et al. 2013): phase from `magnitude` by alternating
+        projections with momentum. Random initial phase from `generator` (reproducible)."""
+        if generator is not None:
+            phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device)
+        else:
+            phase = torch.rand(magnitude.shape, device=magnitude.device)
+        angles = torch.polar(torch.ones_like(magnitude), phase * 2 * math.pi)
+        previous = torch.zeros_like(angles)
+        weight = momentum / (1 + momentum)
+        for _ in range(n_iter):
+            rebuilt = self.stft(self.istft(magnitude * angles, length))
+            angles = rebuilt - weight * previous
+            angles = angles / angles.abs().clamp(min=1e-16)
+            previous = rebuilt
+        return self.istft(magnitude * angles, length)
