@@ -79,7 +79,10 @@ def sample_dpmpp_2m(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *,
         else:
             h = sigma.log() - sigma_next.log()  # step in lambda = -log(sigma)
             estimate = denoised
-            if previous is not None:
+            # second order, except into the lowest level: that last step is much longer in
+            # log-sigma than the one before, and extrapolating over it overshoots
+            # (DPM-Solver's "lower order final")
+            if previous is not None and i != n - 2:
                 r = (sigmas[i - 1].log() - sigma.log()) / h
                 estimate = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * previous
             x = (sigma_next / sigma) * x - torch.expm1(-h) * estimate

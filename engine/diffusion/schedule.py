@@ -70,7 +70,8 @@ class Schedule:
 
     def sigmas(self, steps: int, start: float = 1.0) -> Tensor:
         """`steps` noise levels evenly spaced in timestep from `start` (fraction of the full
-        schedule, 1.0 = pure noise) down towards 0, followed by a final 0 (clean)."""
+        schedule, 1.0 = pure noise) down to timestep 0, followed by a final 0 (clean). Ending
+        the model's evaluations at the lowest level keeps the last, first-order jump tiny."""
         t_start = start * (self.train_steps - 1)
-        ts = torch.linspace(t_start, 0, steps + 1)[:-1]
+        ts = torch.linspace(t_start, 0, steps) if steps > 1 else torch.tensor([t_start])
         return torch.cat((self.t_to_sigma(ts), torch.zeros(1)))

@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from engine.nn import UNet, UNetConfig, Vocoder, VocoderConfig
+
+
+def params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_gpu_preset_is_paper_sized_and_cpu_preset_is_laptop_sized():
+    assert 45e6 < params(UNet(UNetConfig.gpu())) < 55e6
+    assert params(UNet(UNetConfig.cpu())) < 6e6
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("frames", [4, 32, 100])
+def test_unet_keeps_the_shape(channels, frames):
+    torch.manual_seed(0)
+    config = UNetConfig.tiny()
+    frames -= frames % config.frame_multiple
+    x = torch.randn(2, channels, 128, frames)
+    assert UNet(config)(x, torch.tensor([10.0, 900.0])).shape == x.shape
+
+
+def test_a_batch_gives_the_same_result_as_its_items():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig.tiny()).eval()
+    x, t = torch.randn(3, 2, 128, 16), torch.tensor([1.0, 400.0, 999.0])
+    batched = net(x, t)
+    single = torch.cat([net(x[i:i + 1], t[i:i + 1]) for i in range(3)])
+    assert torch.allclose(batched, single, atol=1e-5)
+
+
+def test_condition_changes_the_output_and_an_empty_mask_means_no_condition():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig.tiny(d_cond=8)).eval()
+    torch.nn.init.normal_(net.null_cond)
+    x, t, cond = torch.randn(1, 1, 128, 8), torch.tensor([500.0]), torch.randn(1, 3, 8)
+    plain = net(x, t)
+    assert not torch.allclose(net(x, t, cond), plain)
+    assert torch.allclose(net(x, t, cond, torch.zeros(1, 3, dtype=torch.bool)), plain)
+
+
+def test_unconditional_model_refuses_a_condition():
+    with pytest.raises(ValueError, match="without a conditioning input"):
+        UNet(UNetConfig.tiny())(torch.randn(1, 1, 128, 4), torch.tensor([1.0]), torch.randn(1, 2, 4))
+
+
+def test_mismatched_config_lists_fail_fast():
+    with pytest.raises(ValueError, match="has_attention"):
+        UNetConfig(d_multipliers=(1, 1), has_attention=(True,), has_resampling=(True, False), n_block_layers=(1, 1))
+
+
+def test_vocoder_predicts_a_positive_linear_magnitude():
+    vocoder = Vocoder(VocoderConfig(d_model=16, d_hidden_factor=1))
+    magnitude = vocoder(torch.randn(1, 2, 128, 10))
+    assert magnitude.shape == (1, 2, 1025, 10)
+    assert (magnitude > 0).all() and torch.isfinite(magnitude).all()

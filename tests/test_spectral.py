@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from engine.spectral import MelSpectral, SpectralConfig
+
+from conftest import sine_mix
+
+
+@pytest.fixture(scope="module")
+def spectral() -> MelSpectral:
+    return MelSpectral(SpectralConfig())
+
+
+@pytest.mark.parametrize("shape", [(1, 44_100), (2, 44_100), (6, 30_001), (2, 2, 12_345)])
+def test_mel_shape_follows_any_channel_count_and_length(spectral, shape):
+    mel = spectral.log_mel(torch.randn(shape) * 0.1)
+    assert mel.shape == (*shape[:-1], 128, shape[-1] // 1024 + 1)
+    assert SpectralConfig().frames_for(shape[-1]) == mel.shape[-1]
+
+
+def test_channels_are_analysed_independently(spectral):
+    audio = torch.from_numpy(sine_mix(1.0, 44_100, 2))
+    both = spectral.log_mel(audio)
+    assert torch.allclose(both[1], spectral.log_mel(audio[1]), atol=1e-5)
+
+
+def test_a_sine_lands_in_the_mel_band_around_its_frequency(spectral):
+    t = torch.arange(44_100) / 44_100
+    mel = spectral.log_mel(0.5 * torch.sin(2 * torch.pi * 1000 * t))
+    band = int(mel[:, 5:-5].mean(-1).argmax())
+    band_peak_hz = float(spectral.mel_basis[band].argmax()) * 44_100 / 2048
+    assert abs(band_peak_hz - 1000) < 60
+
+
+def log_mel_error(spectral, audio, n_iter):
+    audio = torch.from_numpy(audio)
+    log_mel = spectral.log_mel(audio)
+    magnitude = spectral.mel_to_magnitude(log_mel)
+    rebuilt = spectral.griffin_lim(magnitude, audio.shape[-1], n_iter=n_iter,
+                                   generator=torch.Generator().manual_seed(0))
+    return float((spectral.log_mel(rebuilt) - log_mel)[..., 2:-2].abs().mean())
+
+
+def test_mel_to_magnitude_to_griffin_lim_round_trip_is_close(spectral):
+    chord = sine_mix(2.0, 44_100)
+    error_32 = log_mel_error(spectral, chord, 32)
+    # mean absolute log-mel error (natural log): 0.35 is about 3 dB
+    assert error_32 < 0.35
+    assert log_mel_error(spectral, chord, 100) <= error_32 + 1e-3  # more iterations never hurt
+    assert log_mel_error(spectral, chord, 2) > error_32  # and the iterations do the work
+
+
+def test_griffin_lim_is_reproducible_with_a_generator(spectral):
+    magnitude = spectral.stft(torch.from_numpy(sine_mix(0.5, 44_100))).abs()
+    runs = [spectral.griffin_lim(magnitude, 22_050, n_iter=4, generator=torch.Generator().manual_seed(5))
+            for _ in range(2)]
+    assert torch.equal(*runs)
+
+
+def test_scaler_fits_to_minus_one_one_and_inverts(spectral):
+    scaler = MelSpectral(SpectralConfig()).scaler
+    log_mel = spectral.log_mel(torch.from_numpy(sine_mix(1.0, 44_100)))
+    scaler.update(log_mel)
+    scaled = scaler(log_mel)
+    assert float(scaled.min()) == pytest.approx(-1, abs=1e-4) and float(scaled.max()) == pytest.approx(1, abs=1e-4)
+    assert torch.allclose(scaler.inverse(scaled), log_mel, atol=1e-3)
+
+
+def test_scaler_statistics_move_with_momentum_that_decays():
+    scaler = MelSpectral(SpectralConfig()).scaler
+    scaler.update(torch.zeros(100).normal_(0, 1))
+    mean_before, momentum_before = float(scaler.mean), float(scaler.momentum)
+    scaler.update(torch.full((100,), 10.0) + torch.randn(100))
+    moved = float(scaler.mean) - mean_before
+    assert 0 < moved < 1  # a small step towards the new batch, not a jump
+    scaler.step()
+    assert float(scaler.momentum) == pytest.approx(momentum_before * 0.999)
