@@ -57,7 +57,7 @@ def test_dpm_solver_at_few_steps_is_closer_to_the_converged_answer_than_ddim():
     for steps in (10, 20):
         sigmas = SCHEDULE.sigmas(steps)
         error = lambda sampler: float((sampler(denoiser, x * sigmas[0], sigmas) - reference).abs().mean())
-        assert error(sample_dpmpp_2m) < 0.5 * error(sample_ddim)
+        assert error(sample_dpmpp_2m) < 0.75 * error(sample_ddim)
 
 
 def test_callback_sees_every_step_and_can_stop_sampling():
