@@ -37,7 +37,7 @@ class RenderSettings:
     """How hard to work. Defaults are tuned for speed; `MSANII_SETTINGS` are the paper's."""
 
     sampler: str = "dpmpp_2m"
-    steps: int = 20
+    steps: int = 16
     eta: float = 0.0
     griffin_lim_iters: int = 32
     griffin_lim_momentum: float = 0.99
@@ -122,21 +122,22 @@ class _Job:
             raise Cancelled("the job was cancelled")
 
     def on_step(self, info: dict[str, Any]) -> None:
+        """Sampler callback: cancellation point and progress (diffusion is the first 90 %)."""
         self.check_cancel()
+        finished = (info["i"] + 1) / info["n"]
         if self.progress is not None:
-            fraction = (self.done + (info["i"] + 1) / info["n"]) / self.segments
-            self.progress(0.9 * fraction, "diffusion")
+            self.progress(0.9 * min(1.0, (self.done + finished) / self.segments), "diffusion")
+        if finished == 1:
+            self.done += 1
 
     def diffuser(self, denoiser: Denoiser) -> Diffuser:
         return Diffuser(denoiser, self.pipeline.model.schedule, self.settings.sampler_settings(),
                         self.pipeline.model.config.unet.frame_multiple, self.generator, self.on_step)
 
     def sample(self, fn: Callable[..., Tensor], *args: Any) -> Tensor:
-        """Run one diffusion segment (a task call on one window) and count it for progress."""
+        """Run a task function (which may sample several windows) with this job's diffuser."""
         with self.pipeline.inference():
-            out = fn(self.diffuser(self.pipeline.denoiser()), *args)
-        self.done += 1
-        return out
+            return fn(self.diffuser(self.pipeline.denoiser()), *args)
 
 
 class Pipeline:
@@ -173,14 +174,12 @@ class Pipeline:
             raise BadParameter(f"n_variations must be 1 to 16, not {n_variations!r}")
         first = _Job(self, seed, settings, progress, cancel, n_variations).seed
         samples = round(seconds * self.sample_rate)
-        frames = self.model.config.spectral.frames_for(samples)
-        renders, done = [], 0
+        shape = (1, channels, self.model.config.spectral.n_mels, self.model.config.spectral.frames_for(samples))
+        renders = []
         for k in range(n_variations):
             job = _Job(self, first + k, settings, progress, cancel, n_variations)
-            job.done = done
-            shape = (1, channels, self.model.config.spectral.n_mels, frames)
+            job.done = k
             mel = job.sample(tasks.generate, shape, self.device)
-            done = job.done
             audio = self.vocode(mel, samples, job)
             renders.append(Render(self.to_caller(audio, out_rate, round(seconds * out_rate)), out_rate, job.seed))
         return renders

@@ -76,3 +76,13 @@ def test_scaler_statistics_move_with_momentum_that_decays():
     assert 0 < moved < 1  # a small step towards the new batch, not a jump
     scaler.step()
     assert float(scaler.momentum) == pytest.approx(momentum_before * 0.999)
+
+
+def test_fast_stft_matches_torch_and_inverts_exactly(spectral):
+    audio = torch.from_numpy(sine_mix(1.01, 44_100)) + 0.01 * torch.randn(2, 44_541)
+    reference = torch.stft(audio, 2048, 1024, window=torch.hann_window(2048), center=True,
+                           pad_mode="reflect", return_complex=True)
+    ours = spectral.stft(audio)
+    assert ours.shape == reference.shape
+    assert torch.allclose(ours, reference, atol=1e-3, rtol=1e-4)
+    assert torch.allclose(spectral.istft(ours, audio.shape[-1]), audio, atol=1e-5)

@@ -1,0 +1,125 @@
+"""Engine speed: the project's defaults against Msanii's published settings (200 DDIM steps,
+200 Griffin-Lim iterations), same model, same run, 10 s of stereo on the CPU default model.
+
+    .venv/bin/python bench/bench_engine.py --out docs/benchmarks.md
+
+Times are medians over interleaved repeats; the machine is shared, so read the ratios.
+"Msanii reference" runs Griffin-Lim with torchaudio's implementation, as Msanii did;
+"Msanii, our GL" isolates what the settings alone buy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from types import MethodType
+
+import torch
+import torchaudio
+
+from engine.demo import chord_progression
+from engine.model import ModelConfig, MsaniiModel
+from engine.pipeline import MSANII_SETTINGS, Pipeline, RenderSettings
+
+
+def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, generator=None):
+    """torchaudio's Griffin-Lim, the implementation Msanii's settings were published with."""
+    c = self.config
+    return torchaudio.functional.griffinlim(
+        magnitude, torch.hann_window(c.n_fft), c.n_fft, c.hop_length, c.n_fft, 1.0, n_iter,
+        momentum, length, True)
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--out", type=Path, help="write the markdown table here")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)  # timing does not depend on the weights: an untrained model is fine
+    pipeline = Pipeline(MsaniiModel(ModelConfig.preset(args.preset)), "cpu")
+    spectral, sr, seconds = pipeline.model.spectral, pipeline.sample_rate, args.seconds
+    clip = chord_progression(seconds, sr)
+    other = chord_progression(seconds, sr)[::-1].copy()
+    defaults = RenderSettings()
+    ours_gl = spectral.griffin_lim
+
+    def use_reference_gl(on: bool) -> None:
+        spectral.griffin_lim = MethodType(reference_griffin_lim, spectral) if on else ours_gl
+
+    frames = spectral.config.frames_for(len(clip[0]))
+    frames += -frames % pipeline.model.config.unet.frame_multiple
+    x, t = torch.randn(1, 2, 128, frames), torch.tensor([500.0])
+    magnitude = spectral.stft(torch.from_numpy(clip)).abs()
+    tasks = {
+        "generate": lambda s: pipeline.generate(seconds, seed=0, settings=s),
+        "style transfer (0.5)": lambda s: pipeline.style_transfer(clip, sr, 0.5, seed=0, settings=s),
+        "interpolate (0.5, 0.6)": lambda s: pipeline.interpolate(clip, other, sr, 0.5, 0.6, seed=0, settings=s),
+        "inpaint 2 s (replace)": lambda s: pipeline.inpaint(clip, sr, [(4.0, 6.0)], seed=0, settings=s),
+        "outpaint +5 s": lambda s: pipeline.outpaint(clip, sr, 5.0, seed=0, settings=s),
+    }
+    with torch.inference_mode():
+        forward = median_time(lambda: pipeline.model.unet(x, t), 10 * args.repeats)
+    rows = [("U-Net, one forward", forward, forward, forward)]
+    rows.append(("U-Net, all steps of a generation", defaults.steps * forward,
+                 MSANII_SETTINGS.steps * forward, MSANII_SETTINGS.steps * forward))
+    gl = {}
+    for name, n_iter, reference in (("default", defaults.griffin_lim_iters, False),
+                                    ("msanii_ref", 200, True), ("msanii_ours", 200, False)):
+        use_reference_gl(reference)
+        run_gl = lambda: spectral.griffin_lim(magnitude, len(clip[0]), n_iter=n_iter)
+        run_gl()  # warm-up
+        gl[name] = median_time(run_gl, args.repeats)
+    use_reference_gl(False)
+    rows.append(("Griffin-Lim", gl["default"], gl["msanii_ref"], gl["msanii_ours"]))
+    for name, task in tasks.items():
+        task(defaults)  # warm-up
+        measured = {"default": [], "msanii_ref": [], "msanii_ours": []}
+        for _ in range(args.repeats):  # interleaved, so drift hits all columns alike
+            for key, settings, reference in (("default", defaults, False),
+                                             ("msanii_ref", MSANII_SETTINGS, True),
+                                             ("msanii_ours", MSANII_SETTINGS, False)):
+                use_reference_gl(reference)
+                start = time.perf_counter()
+                task(settings)
+                measured[key].append(time.perf_counter() - start)
+        use_reference_gl(False)
+        rows.append((name, *(statistics.median(measured[k]) for k in ("default", "msanii_ref", "msanii_ours"))))
+
+    header = (f"Defaults: {defaults.sampler} {defaults.steps} steps, {defaults.griffin_lim_iters} Griffin-Lim "
+              f"iterations. Msanii: ddim 200 steps, 200 iterations. {seconds:g} s stereo, "
+              f"'{args.preset}' model, CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
+              f"torch {torch.__version__}, median of {args.repeats}.")
+    lines = [header, "",
+             "| stage / task | defaults (s) | Msanii reference (s) | speed-up | Msanii, our GL (s) | speed-up |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, ours, ref, same in rows:
+        lines.append(f"| {name} | {ours:.3f} | {ref:.3f} | {ref / ours:.1f}x | {same:.3f} | {same / ours:.1f}x |")
+    table = "\n".join(lines)
+    print(table)
+    print(json.dumps({name: {"defaults_s": ours, "msanii_reference_s": ref, "msanii_our_gl_s": same}
+                      for name, ours, ref, same in rows}))
+    if args.out:
+        text = args.out.read_text() if args.out.exists() else ""
+        marker = "<!-- bench_engine -->"
+        before = text.split(marker)[0] if marker in text else text
+        args.out.write_text(f"{before}{marker}\n{table}\n{marker}{text.split(marker)[2] if text.count(marker) >= 2 else ''}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+import json
+
+import numpy as np
+import pytest
+from safetensors.torch import save_file
+
+from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from engine.errors import CheckpointError
+from engine.model import ModelConfig, MsaniiModel
+from engine.pipeline import Pipeline, RenderSettings
+
+from conftest import sine_mix, tiny_model
+
+
+def test_round_trip_rebuilds_the_same_model_from_the_file_alone(tmp_path, chord):
+    model = tiny_model(seed=3)
+    model.spectral.scaler.update(model.spectral.log_mel(__import__("torch").from_numpy(chord)))
+    path = save_checkpoint(model, tmp_path / "m.safetensors", trained={"unet": True, "vocoder": False},
+                           info={"steps": 12})
+    loaded = Pipeline.from_checkpoint(path, device="cpu")
+    assert loaded.model.config == model.config
+    assert loaded.metadata["trained"] == {"unet": True, "vocoder": False} and loaded.metadata["info"]["steps"] == 12
+    settings = RenderSettings(steps=3, griffin_lim_iters=3)
+    original = Pipeline(model).style_transfer(chord, 44_100, 0.5, seed=1, settings=settings).audio
+    assert np.array_equal(loaded.style_transfer(chord, 44_100, 0.5, seed=1, settings=settings).audio, original)
+
+
+def test_saving_replaces_atomically_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(tiny_model(1), path)
+    save_checkpoint(tiny_model(2), path)  # training overwrites its own checkpoint
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="nothere.safetensors: no such"):
+        Pipeline.from_checkpoint(tmp_path / "nothere.safetensors")
+
+
+def test_corrupt_file_names_the_file(tmp_path):
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    with pytest.raises(CheckpointError, match="broken.safetensors: not a readable"):
+        load_checkpoint(path)
+
+
+def test_truncated_file(tmp_path):
+    path = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="m.safetensors"):
+        load_checkpoint(path)
+
+
+def test_other_safetensors_file_is_not_a_checkpoint(tmp_path):
+    import torch
+
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="not a daw-diffusion checkpoint"):
+        load_checkpoint(path)
+
+
+def rewrite_metadata(path, **changes):
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    meta.update(changes)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def test_newer_format_version_asks_for_an_update(tmp_path):
+    path = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
+    rewrite_metadata(path, format_version="99")
+    with pytest.raises(CheckpointError, match="newer"):
+        read_metadata(path)
+
+
+def test_config_that_does_not_match_the_weights(tmp_path):
+    path = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
+    config = ModelConfig.preset("tiny").to_dict()
+    config["unet"]["d_base"] = 24
+    rewrite_metadata(path, config=json.dumps(config))
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_checkpoint(path)
+
+
+def test_config_with_unknown_fields(tmp_path):
+    path = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
+    config = ModelConfig.preset("tiny").to_dict()
+    config["unet"]["wings"] = 2
+    rewrite_metadata(path, config=json.dumps(config))
+    with pytest.raises(CheckpointError, match="config does not describe"):
+        load_checkpoint(path)
+
+
+def test_half_precision_checkpoint_loads_and_renders(tmp_path):
+    path = save_checkpoint(tiny_model(), tmp_path / "half.safetensors", half=True)
+    full = save_checkpoint(tiny_model(), tmp_path / "full.safetensors")
+    assert path.stat().st_size < 0.7 * full.stat().st_size
+    render = Pipeline.from_checkpoint(path, "cpu").style_transfer(sine_mix(1.0, 44_100), 44_100, 0.5, seed=0,
+                                                                 settings=RenderSettings(steps=2))
+    assert np.isfinite(render.audio).all()
