@@ -186,7 +186,7 @@ class Pipeline:
 
     def style_transfer(self, audio: np.ndarray, sample_rate: int, strength: float = 0.5, **options: Any) -> Render:
         """Re-imagine `audio`; `strength` 0 returns it untouched, 1 keeps almost nothing."""
-        source = check_audio(audio, sample_rate)
+        source = self.check_one_context(check_audio(audio, sample_rate), sample_rate)
         strength = check_unit("strength", strength)
         job = _Job(self, **options)
         if strength == 0:
@@ -200,7 +200,7 @@ class Pipeline:
                     strength: float = 0.6, *, sample_rate_b: int | None = None, **options: Any) -> Render:
         """Blend two clips. The result has `a`'s length, channels and sample rate: `b` is
         trimmed or looped to `a`'s length; a mono `b` is spread over `a`'s channels."""
-        a = check_audio(a, sample_rate, "first clip")
+        a = self.check_one_context(check_audio(a, sample_rate, "first clip"), sample_rate)
         rate_b = sample_rate_b or sample_rate
         b = check_audio(b, rate_b, "second clip")
         ratio, strength = check_unit("ratio", ratio), check_unit("strength", strength, low_open=True)
@@ -291,9 +291,17 @@ class Pipeline:
     TASKS = ("generate", "style_transfer", "interpolate", "inpaint", "outpaint")
 
     def run(self, task: str, **params: Any) -> list[Render]:
-        """Run a task by name (for the CLI and the service); always returns a list of renders."""
+        """Run a task by name (for the CLI and the service); always returns a list of renders.
+        `RenderSettings` fields may be given flat (`steps=30, crossfade=0.1`)."""
         if task not in self.TASKS:
             raise UnknownTask(f"unknown task {task!r}; choose one of {', '.join(self.TASKS)}")
+        flat = {k: params.pop(k) for k in list(params) if k in RenderSettings.__dataclass_fields__}
+        if flat:
+            base = params.get("settings") or self.settings
+            try:
+                params["settings"] = replace(base, **flat)
+            except TypeError as exc:
+                raise BadParameter(f"{task}: {exc}") from None
         try:
             result = getattr(self, task)(**params)
         except TypeError as exc:  # unknown or missing parameter names
@@ -319,6 +327,13 @@ class Pipeline:
                     yield
             else:
                 yield
+
+    def check_one_context(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Whole-clip tasks see the clip at once: at most one model context."""
+        if audio.shape[-1] > self.max_seconds * sample_rate:
+            raise BadAudio(f"the clip is {audio.shape[-1] / sample_rate:.1f} s long; this task works on up to "
+                           f"{self.max_seconds:.1f} s at a time, so select a shorter part")
+        return audio
 
     def denoiser(self) -> Denoiser:
         return Denoiser(self.model.unet, self.model.schedule, self.model.config.diffusion.prediction)

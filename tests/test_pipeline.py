@@ -181,6 +181,21 @@ def test_bad_parameters_get_a_clear_error(pipeline, chord, call):
         call(pipeline, chord)
 
 
+def test_whole_clip_tasks_refuse_more_than_one_model_context(pipeline):
+    long = np.full((1, round((pipeline.max_seconds + 1) * 8_000)), 0.1, np.float32)
+    with pytest.raises(BadAudio, match="shorter part"):
+        pipeline.style_transfer(long, 8_000, 0.5)
+
+
+def test_run_takes_settings_flat_as_the_service_will_send_them(pipeline, chord):
+    (flat,) = pipeline.run("style_transfer", audio=chord, sample_rate=44_100, strength=0.5, seed=1,
+                           steps=4, griffin_lim_iters=4)
+    nested = pipeline.style_transfer(chord, 44_100, 0.5, seed=1, settings=FAST)
+    assert np.array_equal(flat.audio, nested.audio)
+    with pytest.raises(BadParameter, match="steps"):
+        pipeline.run("style_transfer", audio=chord, sample_rate=44_100, steps=-1)
+
+
 def test_unknown_task_sampler_and_parameter_are_named(pipeline, chord):
     with pytest.raises(UnknownTask, match="paint_it_black"):
         pipeline.run("paint_it_black")
