@@ -1,0 +1,80 @@
+"""Varying a MIDI file (instruments, tempo, transposition, stereo placement) with mido, and
+rendering it with the FluidSynth command line and a General MIDI soundfont."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import mido
+
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+              "/usr/share/sounds/sf2/TimGM6mb.sf2")
+DRUM_CHANNEL = 9
+
+
+class RenderError(Exception):
+    """FluidSynth or the soundfont is missing, or a render failed."""
+
+
+def find_soundfont(explicit: str | Path | None = None) -> Path:
+    candidates = [explicit] if explicit else SOUNDFONTS
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    wanted = explicit or " or ".join(SOUNDFONTS)
+    raise RenderError(f"no General MIDI soundfont found at {wanted}; install the Debian package "
+                      "fluid-soundfont-gm (or pass --soundfont FILE)")
+
+
+def find_fluidsynth() -> str:
+    path = shutil.which("fluidsynth")
+    if path is None:
+        raise RenderError("the fluidsynth program is not installed; install the Debian package fluidsynth")
+    return path
+
+
+def vary_midi(source: Path, target: Path, programs: list[int], pans: list[int],
+              tempo_factor: float, transpose: int) -> float:
+    """Give every note-carrying track its own channel, program and pan; scale the tempo;
+    transpose. Returns the first tempo in beats per minute after scaling."""
+    midi = mido.MidiFile(str(source))
+    channels = [c for c in range(16) if c != DRUM_CHANNEL]
+    part = 0
+    first_bpm = None
+    for track in midi.tracks:
+        has_notes = any(m.type == "note_on" for m in track)
+        channel = channels[part % len(channels)] if has_notes else None
+        for message in track:
+            if message.type == "set_tempo":
+                message.tempo = max(1, round(message.tempo / tempo_factor))
+                first_bpm = first_bpm or mido.tempo2bpm(message.tempo)
+            elif message.is_meta:
+                continue
+            elif channel is not None and hasattr(message, "channel"):
+                message.channel = channel
+                if message.type in ("note_on", "note_off"):
+                    message.note = min(127, max(0, message.note + transpose))
+        if has_notes:
+            # drop the file's own program changes, then set ours at the start
+            kept = [m for m in track if m.type != "program_change"]
+            track[:] = [mido.Message("program_change", channel=channel, program=programs[part % len(programs)]),
+                        mido.Message("control_change", channel=channel, control=10, value=pans[part % len(pans)]),
+                        *kept]
+            part += 1
+    midi.save(str(target))
+    return first_bpm or 120.0 * tempo_factor
+
+
+def render(midi_path: Path, wav_path: Path, soundfont: Path, sample_rate: int = 44_100,
+           timeout: float = 300) -> None:
+    """Render to a 16-bit stereo WAV with FluidSynth (reverb and chorus as the synth has them)."""
+    command = [find_fluidsynth(), "-ni", "-q", "-g", "0.5", "-r", str(sample_rate),
+               "-O", "s16", "-T", "wav", "-F", str(wav_path), str(soundfont), str(midi_path)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"fluidsynth took longer than {timeout:.0f} s on {midi_path.name}") from None
+    if done.returncode != 0 or not wav_path.is_file():
+        raise RenderError(f"fluidsynth failed on {midi_path.name}: {done.stderr.strip()[-300:]}")
