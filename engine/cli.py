@@ -38,6 +38,8 @@ def add_render_settings(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--griffin-lim-iters", type=int)
     g.add_argument("--crossfade", type=float, help="seconds at each seam (inpaint/outpaint)")
     g.add_argument("--context", type=float, dest="context_seconds", help="seconds of context around edits")
+    g.add_argument("--prompt", help="text condition, e.g. 'string ensemble, slow' (text-trained models)")
+    g.add_argument("--guidance", type=float, help="classifier-free guidance scale for --prompt")
     g.add_argument("--jump-length", type=int, help="RePaint jump length")
     g.add_argument("--resample", type=int, help="RePaint resample count")
     g.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
@@ -89,7 +91,7 @@ def render_settings(args: argparse.Namespace):
     from engine.pipeline import RenderSettings
 
     names = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds",
-             "jump_length", "resample")
+             "jump_length", "resample", "prompt", "guidance")
     return RenderSettings(**{k: getattr(args, k) for k in names if getattr(args, k) is not None})
 
 

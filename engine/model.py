@@ -14,37 +14,55 @@ from engine.spectral import MelSpectral, SpectralConfig
 
 
 @dataclass(frozen=True)
+class ConditioningConfig:
+    text_encoder: str = ""  # "" = unconditional; else a name from engine.text.ENCODERS
+    dropout: float = 0.1  # training: share of examples seen without their caption (for CFG)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     spectral: SpectralConfig = field(default_factory=SpectralConfig)
     unet: UNetConfig = field(default_factory=UNetConfig.cpu)
     vocoder: VocoderConfig = field(default_factory=VocoderConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
 
     def __post_init__(self) -> None:
         if self.unet.d_freq != self.spectral.n_mels or self.vocoder.n_mels != self.spectral.n_mels:
             raise ValueError("U-Net, vocoder and spectral config disagree on the number of mels")
         if self.vocoder.n_freqs != self.spectral.n_freqs:
             raise ValueError("vocoder n_freqs must be n_fft // 2 + 1")
+        if self.conditioning.text_encoder:
+            from engine.text import ENCODERS
+
+            if self.unet.d_cond != ENCODERS.get(self.conditioning.text_encoder):
+                raise ValueError("the U-Net's d_cond must be the text encoder's width")
 
     @classmethod
-    def preset(cls, name: str, d_cond: int = 0) -> "ModelConfig":
-        """'gpu' (paper-sized, ~50 M U-Net), 'cpu' (laptop default) or 'tiny' (tests)."""
-        if name == "gpu":
-            return cls(unet=UNetConfig.gpu(d_cond))
-        if name == "cpu":
-            return cls(unet=UNetConfig.cpu(d_cond), vocoder=VocoderConfig(d_model=128))
-        if name == "tiny":
-            return cls(unet=UNetConfig.tiny(d_cond), vocoder=VocoderConfig(d_model=16, d_hidden_factor=1))
-        raise ValueError(f"unknown preset {name!r}; choose gpu, cpu or tiny")
+    def preset(cls, name: str, text_encoder: str = "", d_cond: int = 0) -> "ModelConfig":
+        """'gpu' (paper-sized, ~50 M U-Net), 'cpu' (laptop default) or 'tiny' (tests), text
+        conditioned when `text_encoder` is named. A bare `d_cond` gives a condition input
+        without an encoder (tests feed it vectors directly)."""
+        from engine.text import ENCODERS
+
+        unets = {"gpu": UNetConfig.gpu, "cpu": UNetConfig.cpu, "tiny": UNetConfig.tiny}
+        vocoders = {"gpu": VocoderConfig(), "cpu": VocoderConfig(d_model=128),
+                    "tiny": VocoderConfig(d_model=16, d_hidden_factor=1)}
+        if name not in unets:
+            raise ValueError(f"unknown preset {name!r}; choose gpu, cpu or tiny")
+        width = ENCODERS[text_encoder] if text_encoder else d_cond
+        return cls(unet=unets[name](width), vocoder=vocoders[name],
+                   conditioning=ConditioningConfig(text_encoder=text_encoder))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        """Rebuild from `to_dict()`; unknown or missing keys raise TypeError/KeyError."""
+        """Rebuild from `to_dict()`; unknown keys raise TypeError. A section missing from an
+        older file takes its defaults."""
         parts = {f.name: f.default_factory for f in fields(cls)}  # type: ignore[misc]
-        return cls(**{name: type(make())(**data[name]) for name, make in parts.items()})
+        return cls(**{name: type(make())(**data.get(name, asdict(make()))) for name, make in parts.items()})
 
 
 class MsaniiModel(nn.Module):

@@ -26,6 +26,7 @@ from engine.diffusion.samplers import repaint_path
 from engine.errors import BadAudio, BadParameter, Cancelled, CheckpointError, UnknownTask
 from engine.model import MsaniiModel
 from engine.splice import splice
+from engine.text import text_encoder
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "models" / "default.safetensors"
 Progress = Callable[[float, str], None]  # (fraction 0..1, stage)
@@ -46,6 +47,8 @@ class RenderSettings:
     jump_length: int = 10
     resample: int = 3
     magnitude: str = "auto"  # "vocoder", "pseudo_inverse", or "auto" (vocoder if trained)
+    prompt: str = ""  # text condition (models trained with captions only)
+    guidance: float = 3.0  # classifier-free guidance scale when a prompt is given; 1 = none
 
     def __post_init__(self) -> None:
         self.sampler_settings()  # validates sampler, steps, eta, RePaint options
@@ -57,6 +60,10 @@ class RenderSettings:
             raise BadParameter(f"crossfade must be between 0 and 2 seconds, not {self.crossfade}")
         if not 0.5 <= self.context_seconds <= 190:
             raise BadParameter(f"context_seconds must be between 0.5 and 190, not {self.context_seconds}")
+        if not isinstance(self.prompt, str) or len(self.prompt) > 500:
+            raise BadParameter("prompt must be text of at most 500 characters")
+        if not isinstance(self.guidance, (int, float)) or not 0 <= self.guidance <= 20:
+            raise BadParameter(f"guidance must be between 0 and 20, not {self.guidance!r}")
         if self.magnitude not in ("auto", "vocoder", "pseudo_inverse"):
             raise BadParameter(f"magnitude must be auto, vocoder or pseudo_inverse, not {self.magnitude!r}")
 
@@ -137,7 +144,7 @@ class _Job:
     def sample(self, fn: Callable[..., Tensor], *args: Any) -> Tensor:
         """Run a task function (which may sample several windows) with this job's diffuser."""
         with self.pipeline.inference():
-            return fn(self.diffuser(self.pipeline.denoiser()), *args)
+            return fn(self.diffuser(self.pipeline.denoiser(self.settings)), *args)
 
 
 class Pipeline:
@@ -335,8 +342,16 @@ class Pipeline:
                            f"{self.max_seconds:.1f} s at a time, so select a shorter part")
         return audio
 
-    def denoiser(self) -> Denoiser:
-        return Denoiser(self.model.unet, self.model.schedule, self.model.config.diffusion.prediction)
+    def denoiser(self, settings: RenderSettings) -> Denoiser:
+        """The model as a denoiser, conditioned on the settings' prompt when there is one."""
+        cond = mask = None
+        if settings.prompt:
+            name = self.model.config.conditioning.text_encoder
+            if not name:
+                raise BadParameter("this model was trained without text; leave the prompt out")
+            cond, mask = text_encoder(name, str(self.device)).encode([settings.prompt])
+        return Denoiser(self.model.unet, self.model.schedule, self.model.config.diffusion.prediction,
+                        cond, mask, settings.guidance)
 
     def uses_vocoder(self, settings: RenderSettings) -> bool:
         if settings.magnitude == "auto":

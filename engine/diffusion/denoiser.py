@@ -44,6 +44,9 @@ class Denoiser:
         return alpha * (alpha * x) - (s * alpha) * out
 
     def __call__(self, x: Tensor, sigma: Tensor) -> Tensor:
+        if self.cond is not None and self.cond.shape[0] != x.shape[0]:  # one prompt, many items
+            self.cond = self.cond.expand(x.shape[0], -1, -1)
+            self.cond_mask = None if self.cond_mask is None else self.cond_mask.expand(x.shape[0], -1)
         if self.cond is None:
             x0 = self._x0(x, sigma, None, None)
         elif self.guidance == 1.0:
