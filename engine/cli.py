@@ -1,5 +1,6 @@
 """`daw-diffusion` command line: render (one task on files), init (a fresh checkpoint),
-info (what a checkpoint holds) and demo (every task on a synthetic clip)."""
+info (what a checkpoint holds), demo (every task on a synthetic clip), and the training
+commands prepare-data, train and evaluate."""
 
 from __future__ import annotations
 
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("info", help="show what a checkpoint holds")
     n.add_argument("checkpoint", type=Path)
+
+    from engine.train.commands import add_commands
+
+    add_commands(sub)
 
     d = sub.add_parser("demo", help="render every task on a synthetic clip")
     d.add_argument("--out-dir", type=Path, default=Path("renders/demo"))
@@ -209,13 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from engine.demo import run_demo
 
             return run_demo(args, render_settings(args))
-        result = commands[args.command](args)
+        handler = getattr(args, "handler", None) or commands[args.command]
+        result = handler(args)
     except Cancelled as exc:
         return fail("cancelled", str(exc), EXIT_CANCELLED)
     except KeyboardInterrupt:
         return fail("cancelled", "interrupted", EXIT_CANCELLED)
     except (EngineError, AudioFileError) as exc:
         return fail(exc.code, str(exc), EXIT_BAD_INPUT)
+    except (FileNotFoundError, ValueError) as exc:  # e.g. no manifest, no audio in a split
+        return fail("bad_input", str(exc), EXIT_BAD_INPUT)
     except Exception as exc:  # a failure we did not foresee: still one clear line
         log.debug("render failed", exc_info=True)
         return fail("failed", f"{type(exc).__name__}: {exc}", EXIT_FAILED)

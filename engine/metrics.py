@@ -25,3 +25,49 @@ def seam_discontinuity(audio: np.ndarray, seam: int, n_fft: int = 256, hop: int 
     centre = seam // hop
     around = flux[max(0, centre - n_fft // hop - 1): centre + 2]
     return float(around.max() / max(np.median(flux), 1e-12))
+
+
+def spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """||ref - est||_F / ||ref||_F over STFT magnitudes (lower is better)."""
+    return float(np.linalg.norm(reference - estimate) / max(np.linalg.norm(reference), 1e-12))
+
+
+def log_spectral_distance(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Mean over frames of the RMS over bins of the dB difference of power spectra
+    `[..., bins, frames]` (lower is better)."""
+    ref = 10 * np.log10(np.maximum(reference, 1e-5) ** 2)
+    est = 10 * np.log10(np.maximum(estimate, 1e-5) ** 2)
+    return float(np.sqrt(((ref - est) ** 2).mean(axis=-2)).mean())
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature rows `[N, D]` of `a` and `b`."""
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    root = root.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two equally shaped arrays, flattened."""
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    return float((a * b).sum() / max(np.sqrt((a * a).sum() * (b * b).sum()), 1e-12))
+
+
+def chroma(magnitude: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
+    """Pitch-class energy `[12, frames]` from an STFT magnitude `[bins, frames]` (bins between
+    55 Hz and 4 kHz folded onto the 12 pitch classes), each frame normalised to sum 1."""
+    freqs = np.arange(magnitude.shape[0]) * sample_rate / n_fft
+    use = (freqs > 55) & (freqs < 4000)
+    classes = np.round(12 * np.log2(freqs[use] / 440.0)).astype(int) % 12
+    out = np.zeros((12, magnitude.shape[1]))
+    np.add.at(out, classes, magnitude[use] ** 2)
+    return out / np.maximum(out.sum(0, keepdims=True), 1e-12)
+
+
+def onset_envelope(log_mel: np.ndarray) -> np.ndarray:
+    """Positive frame-to-frame rise of a log-mel `[bands, frames]`, summed over bands."""
+    return np.concatenate(([0.0], np.maximum(np.diff(log_mel, axis=-1), 0).sum(0)))

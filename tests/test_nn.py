@@ -54,6 +54,6 @@ def test_mismatched_config_lists_fail_fast():
 
 def test_vocoder_predicts_a_positive_linear_magnitude():
     vocoder = Vocoder(VocoderConfig(d_model=16, d_hidden_factor=1))
-    magnitude = vocoder(torch.randn(1, 2, 128, 10))
+    magnitude = vocoder.magnitude(torch.randn(1, 2, 128, 10))
     assert magnitude.shape == (1, 2, 1025, 10)
     assert (magnitude > 0).all() and torch.isfinite(magnitude).all()

@@ -39,6 +39,7 @@ class Schedule:
     def __init__(self, train_steps: int = 1000) -> None:
         alphas_cumprod = cosine_alphas_cumprod(train_steps)
         self.train_steps = train_steps
+        self.alphas_cumprod = alphas_cumprod.float()  # for training: x_t = sqrt(a) x0 + sqrt(1 - a) eps
         self.log_sigmas = (((1 - alphas_cumprod) / alphas_cumprod).sqrt().log()).float()
 
     @property

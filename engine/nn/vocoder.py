@@ -30,9 +30,11 @@ class Vocoder(nn.Module):
         self.residual = ResidualBlock(config.d_model, config.d_model, config.d_hidden_factor)
         self.output = nn.Conv2d(config.d_model, config.n_freqs, kernel_size=1)
 
-    def log_magnitude(self, mel: Tensor) -> Tensor:
+    def forward(self, mel: Tensor) -> Tensor:
+        """Natural-log magnitude (what training compares)."""
         hidden = self.residual(self.input(mel.transpose(1, 2)))
         return self.output(hidden).transpose(1, 2)
 
-    def forward(self, mel: Tensor) -> Tensor:
-        return torch.exp(self.log_magnitude(mel).clamp(max=self.config.max_log_magnitude))
+    def magnitude(self, mel: Tensor) -> Tensor:
+        """Linear magnitude for Griffin-Lim."""
+        return torch.exp(self(mel).clamp(max=self.config.max_log_magnitude))

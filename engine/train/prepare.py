@@ -125,8 +125,9 @@ def render_piece(piece: corpus.Piece, plan: RenderPlan) -> tuple[list[dict], lis
     return entries, skips
 
 
-def render_corpus(plan: RenderPlan, report: Report, scale: float, workers: int) -> list[dict]:
-    pieces = corpus.list_pieces(scale=scale, seed=plan.seed)
+def render_corpus(plan: RenderPlan, report: Report, collections: tuple[corpus.Collection, ...],
+                  scale: float, workers: int) -> list[dict]:
+    pieces = corpus.list_pieces(collections, scale=scale, seed=plan.seed)
     entries = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for done, (found, skips) in enumerate(pool.map(render_piece, pieces, [plan] * len(pieces)), 1):
@@ -184,7 +185,8 @@ def import_audio(folder: Path, out_dir: Path, report: Report, *, held_out_fracti
 def prepare_data(out_dir: Path, *, midi: bool = True, audio_dirs: tuple[Path, ...] = (),
                  scale: float = 1.0, renders_per_piece: int = 2, held_out_fraction: float = 0.1,
                  max_seconds: float = 90.0, min_seconds: float = 4.0, seed: int = 0,
-                 soundfont: str | Path | None = None, workers: int = 2) -> Report:
+                 soundfont: str | Path | None = None, workers: int = 2,
+                 collections: tuple[corpus.Collection, ...] = corpus.COLLECTIONS) -> Report:
     """Write the data set into `out_dir` (audio/ and manifest.jsonl); returns what happened."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = Report()
@@ -197,15 +199,26 @@ def prepare_data(out_dir: Path, *, midi: bool = True, audio_dirs: tuple[Path, ..
             report.skip("no synthesizer", str(exc))
         else:
             plan = RenderPlan(out_dir, renders_per_piece, held_out_fraction, max_seconds, min_seconds, seed, font)
-            entries += render_corpus(plan, report, scale, workers)
+            entries += render_corpus(plan, report, collections, scale, workers)
     for folder in audio_dirs:
         entries += import_audio(Path(folder), out_dir, report, held_out_fraction=held_out_fraction,
                                 max_seconds=max_seconds, min_seconds=min_seconds)
+    ensure_held_out(entries, held_out_fraction)
     with open(out_dir / MANIFEST, "w") as f:
         for entry in entries:
             f.write(json.dumps(entry) + "\n")
     (out_dir / "prepare_report.json").write_text(json.dumps(asdict(report), indent=1))
     return report
+
+
+def ensure_held_out(entries: list[dict], fraction: float) -> None:
+    """A small data set can hash every piece into training: then hold out the piece with the
+    smallest digest, so evaluation always has music that training never saw."""
+    pieces = sorted({e["piece"] for e in entries}, key=lambda p: hashlib.sha1(p.encode()).hexdigest())
+    if fraction > 0 and len(pieces) > 1 and not any(e["split"] == "heldout" for e in entries):
+        for entry in entries:
+            if entry["piece"] == pieces[0]:
+                entry["split"] = "heldout"
 
 
 def read_manifest(data_dir: Path, split: str | None = None) -> list[dict]:

@@ -1,0 +1,84 @@
+"""Command-line entry points for training: prepare-data, train, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare-data", help="render the MIDI corpus and/or import audio folders")
+    p.add_argument("--out", type=Path, required=True, help="data folder (audio/ + manifest.jsonl)")
+    p.add_argument("--audio", type=Path, action="append", default=[], help="folder of your recordings (repeatable)")
+    p.add_argument("--no-midi", action="store_true", help="skip the music21 corpus")
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of the corpus selection to render")
+    p.add_argument("--renders-per-piece", type=int, default=2)
+    p.add_argument("--held-out", type=float, default=0.1, help="share of pieces kept for evaluation")
+    p.add_argument("--max-seconds", type=float, default=60.0)
+    p.add_argument("--min-seconds", type=float, default=4.0)
+    p.add_argument("--soundfont", type=Path)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=prepare)
+
+    t = sub.add_parser("train", help="train the vocoder (stage 1) or the diffusion U-Net (stage 2)")
+    t.add_argument("stage", choices=["vocoder", "diffusion"])
+    t.add_argument("--data", type=Path, required=True, help="folder made by prepare-data")
+    t.add_argument("--run", type=Path, required=True, help="run folder: model.safetensors + resumable state")
+    t.add_argument("--preset", choices=["cpu", "gpu", "tiny"], default="cpu")
+    t.add_argument("--text-encoder", default="all-MiniLM-L6-v2", help="'none' for an unconditional model")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--crop-frames", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--warmup-steps", type=int, default=500)
+    t.add_argument("--ema-start", type=int, default=1000)
+    t.add_argument("--max-steps", type=int, default=1_000_000)
+    t.add_argument("--time-budget", type=float, help="seconds to train in this invocation")
+    t.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(handler=train)
+
+    e = sub.add_parser("evaluate", help="measure a checkpoint on the held-out split (JSON + PNG)")
+    e.add_argument("--checkpoint", type=Path, required=True)
+    e.add_argument("--data", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--clips", type=int, default=6, help="held-out clips per measurement")
+    e.add_argument("--seconds", type=float, default=5.0, help="length of each clip")
+    e.add_argument("--steps", default="10,20,50,100,200", help="sampler steps for the quality/steps curve")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto")
+    e.set_defaults(handler=evaluate)
+
+
+def prepare(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.train.prepare import prepare_data
+
+    report = prepare_data(args.out, midi=not args.no_midi, audio_dirs=tuple(args.audio), scale=args.scale,
+                          renders_per_piece=args.renders_per_piece, held_out_fraction=args.held_out,
+                          max_seconds=args.max_seconds, min_seconds=args.min_seconds, seed=args.seed,
+                          soundfont=args.soundfont, workers=args.workers)
+    return {"ok": report.rendered + report.imported > 0, "rendered": report.rendered,
+            "imported": report.imported, "skipped": report.skipped, "manifest": str(args.out / "manifest.jsonl")}
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.train.trainer import TrainConfig, train as run
+
+    encoder = "" if args.text_encoder == "none" else args.text_encoder
+    return run(TrainConfig(
+        stage=args.stage, data_dir=args.data, run_dir=args.run, preset=args.preset, text_encoder=encoder,
+        batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
+        ema_start=args.ema_start, max_steps=args.max_steps, time_budget=args.time_budget,
+        checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+        progress=not args.no_progress))
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.train.evaluate import EvalConfig, evaluate as run
+
+    steps = tuple(int(s) for s in args.steps.split(",") if s)
+    return run(EvalConfig(args.checkpoint, args.data, args.out, clips=args.clips, seconds=args.seconds,
+                          sampler_steps=steps, seed=args.seed, device=args.device))

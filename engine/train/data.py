@@ -1,0 +1,50 @@
+"""Random crops from the manifest's audio, with the caption of each crop's file."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from engine.spectral import SpectralConfig
+
+
+class CropSampler:
+    """Endless random crops `[2, samples]` of `frames` mel frames from one split. Files are
+    picked in proportion to their length; near-silent crops are redrawn."""
+
+    def __init__(self, entries: list[dict], frames: int, spectral: SpectralConfig, seed: int) -> None:
+        if not entries:
+            raise ValueError("no audio in this split of the manifest")
+        self.entries = entries
+        self.samples = (frames - 1) * spectral.hop_length
+        self.weights = [max(e["duration"], 1e-3) for e in entries]
+        self.rng = random.Random(seed)
+
+    def crop(self) -> tuple[np.ndarray, str]:
+        for _ in range(8):
+            entry = self.rng.choices(self.entries, self.weights)[0]
+            info = sf.info(entry["path"])
+            start = self.rng.randrange(max(1, info.frames - self.samples))
+            audio, _ = sf.read(entry["path"], start=start, frames=self.samples, dtype="float32", always_2d=True)
+            audio = audio.T
+            if audio.shape[0] == 1:
+                audio = np.repeat(audio, 2, axis=0)
+            if audio.shape[-1] < self.samples:
+                audio = np.pad(audio, ((0, 0), (0, self.samples - audio.shape[-1])))
+            if np.abs(audio).max() > 1e-3:
+                break
+        return audio[:2], entry["caption"]
+
+    def batch(self, size: int) -> tuple[torch.Tensor, list[str]]:
+        """`[size, 2, samples]` float32 and the captions."""
+        crops = [self.crop() for _ in range(size)]
+        return torch.from_numpy(np.stack([c[0] for c in crops])), [c[1] for c in crops]
+
+    def state(self) -> object:
+        return self.rng.getstate()
+
+    def restore(self, state: object) -> None:
+        self.rng.setstate(state)

@@ -1,0 +1,44 @@
+"""The two training objectives, as pure functions of a network and a batch of audio
+`[B, C, samples]`. `net` is the module being trained (possibly wrapped for DDP)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from engine.diffusion.schedule import Schedule
+from engine.spectral import MelSpectral
+
+
+def vocoder_loss(net: Callable[[Tensor], Tensor], spectral: MelSpectral, audio: Tensor,
+                 fit_scaler: bool = True) -> Tensor:
+    """Spectral convergence + L1 of log magnitudes between the vocoder's STFT magnitude and the
+    audio's. The learned mel scaler is fitted on the way (Msanii fits it in this stage)."""
+    log_mel = spectral.log_mel(audio)
+    if fit_scaler:
+        spectral.scaler.update(log_mel)
+        spectral.scaler.step()
+    target = spectral.stft(audio).abs()
+    log_predicted = net(spectral.scaler(log_mel).detach())
+    predicted = torch.exp(log_predicted.float().clamp(max=12))  # as Vocoder.magnitude
+    convergence = torch.linalg.vector_norm(target - predicted) / torch.linalg.vector_norm(target).clamp(min=1e-8)
+    log_distance = (log_predicted.float() - torch.log(target + 1e-5)).abs().mean()
+    return convergence + log_distance
+
+
+def diffusion_loss(net: Callable[..., Tensor], spectral: MelSpectral, schedule: Schedule, audio: Tensor,
+                   prediction: str, cond: Tensor | None = None, cond_mask: Tensor | None = None,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """Mean squared error of the epsilon or v prediction at a uniformly drawn timestep."""
+    with torch.no_grad():
+        x0 = spectral.encode(audio)
+    batch = x0.shape[0]
+    t = torch.randint(0, schedule.train_steps, (batch,), generator=generator).to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    a = schedule.alphas_cumprod.to(x0.device)[t].reshape(-1, 1, 1, 1)
+    x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    target = noise if prediction == "eps" else a.sqrt() * noise - (1 - a).sqrt() * x0
+    predicted = net(x_t, t.float(), cond, cond_mask)
+    return torch.mean((predicted.float() - target) ** 2)

@@ -1,0 +1,263 @@
+"""`daw-diffusion train vocoder|diffusion`: one loop for both stages, following Msanii
+(Adam beta1 0.5, lr 2e-4 with warm-up, EMA weights, gradient clipping), with random crops,
+bf16 autocast on CUDA, a time budget, resumable checkpoints and `torchrun` (DDP).
+
+A run folder holds `model.safetensors` (the inference checkpoint: trained vocoder and scalers
+after stage 1, plus the EMA U-Net after stage 2) and `state-<stage>.pt` (everything needed to
+resume). Stage 2 starts from stage 1's file, so both share the scaler statistics.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import platform
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from engine.model import ModelConfig, MsaniiModel
+from engine.pipeline import pick_device
+from engine.text import text_encoder
+from engine.train.data import CropSampler
+from engine.train.losses import diffusion_loss, vocoder_loss
+from engine.train.prepare import read_manifest
+
+log = logging.getLogger(__name__)
+STAGES = ("vocoder", "diffusion")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    stage: str
+    data_dir: Path
+    run_dir: Path
+    preset: str = "cpu"
+    text_encoder: str = "all-MiniLM-L6-v2"  # "" trains an unconditional model
+    batch_size: int = 8
+    crop_frames: int = 128
+    lr: float = 2e-4
+    beta1: float = 0.5
+    warmup_steps: int = 500  # lr rises linearly from a third to full over these steps
+    ema_decay: float = 0.995
+    ema_start: int = 1000
+    ema_every: int = 10
+    grad_clip: float = 1.0
+    max_steps: int = 1_000_000
+    time_budget: float | None = None  # seconds of training in this invocation
+    checkpoint_every: float = 300.0  # seconds between checkpoints
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, not {self.stage!r}")
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = c = config
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1:
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+            self.device = torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}") if backend == "nccl" \
+                else torch.device("cpu")
+        else:
+            self.device = pick_device(c.device)
+        torch.manual_seed(c.seed + self.rank)
+        self.model_path = c.run_dir / "model.safetensors"
+        self.state_path = c.run_dir / f"state-{c.stage}.pt"
+        self.model, self.metadata = self.load_or_create()
+        self.model.to(self.device)
+        self.module = self.model.vocoder if c.stage == "vocoder" else self.model.unet
+        self.net = DistributedDataParallel(self.module) if self.world > 1 else self.module
+        self.ema = copy.deepcopy(self.module).requires_grad_(False) if c.stage == "diffusion" else None
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
+        self.schedule = torch.optim.lr_scheduler.LinearLR(
+            self.optimizer, start_factor=1 / 3, total_iters=max(1, c.warmup_steps))
+        entries = read_manifest(c.data_dir, "train")
+        self.sampler = CropSampler(entries, c.crop_frames, self.model.config.spectral, c.seed * 1000 + self.rank)
+        self.generator = torch.Generator().manual_seed(c.seed * 1000 + self.rank)
+        self.captions = self.encode_captions(sorted({e["caption"] for e in entries}))
+        self.step, self.elapsed, self.losses = 0, 0.0, []
+        self.stop_requested = False
+        if self.state_path.is_file():
+            self.resume()
+
+    # -- set-up -----------------------------------------------------------------------------
+    def load_or_create(self) -> tuple[MsaniiModel, dict]:
+        c = self.config
+        if self.model_path.is_file():
+            model, meta = load_checkpoint(self.model_path)
+            return model.train(), meta
+        if c.stage == "diffusion":
+            raise FileNotFoundError(f"{self.model_path}: train the vocoder first (it fits the mel scalers "
+                                    "that the diffusion stage uses)")
+        return MsaniiModel(ModelConfig.preset(c.preset, text_encoder=c.text_encoder)).train(), {
+            "trained": {"unet": False, "vocoder": False}, "info": {}}
+
+    def encode_captions(self, captions: list[str]) -> dict[str, tuple[torch.Tensor, int]]:
+        """Every caption of the training split, embedded once (the encoder is frozen)."""
+        name = self.model.config.conditioning.text_encoder
+        if self.config.stage != "diffusion" or not name:
+            return {}
+        embeddings, mask = text_encoder(name).encode(captions)
+        return {text: (embeddings[i], int(mask[i].sum())) for i, text in enumerate(captions)}
+
+    def condition(self, captions: list[str]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Padded caption embeddings, with each row dropped (all-False mask) with the
+        configured probability so the model also learns the unconditional case."""
+        if not self.captions:
+            return None, None
+        length = max(self.captions[t][1] for t in captions)
+        dim = self.model.config.unet.d_cond
+        cond = torch.zeros(len(captions), length, dim)
+        mask = torch.zeros(len(captions), length, dtype=torch.bool)
+        dropout = self.model.config.conditioning.dropout
+        keep = torch.rand(len(captions), generator=self.generator) >= dropout
+        for i, text in enumerate(captions):
+            embedding, n = self.captions[text]
+            cond[i, :n] = embedding[:n]
+            mask[i, :n] = bool(keep[i])
+        return cond.to(self.device), mask.to(self.device)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def loss(self) -> torch.Tensor:
+        audio, captions = self.sampler.batch(self.config.batch_size)
+        audio = audio.to(self.device)
+        spectral = self.model.spectral
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        with autocast:
+            if self.config.stage == "vocoder":
+                return vocoder_loss(self.net, spectral, audio, fit_scaler=True)
+            cond, mask = self.condition(captions)
+            return diffusion_loss(self.net, spectral, self.model.schedule, audio,
+                                  self.model.config.diffusion.prediction, cond, mask, self.generator)
+
+    def update_ema(self) -> None:
+        c = self.config
+        if self.ema is None or self.step % c.ema_every:
+            return
+        decay = 0.0 if self.step < c.ema_start else c.ema_decay  # copy until EMA starts
+        with torch.no_grad():
+            for averaged, current in zip(self.ema.parameters(), self.module.parameters()):
+                averaged.lerp_(current, 1 - decay)
+            for averaged, current in zip(self.ema.buffers(), self.module.buffers()):
+                averaged.copy_(current)
+
+    def should_stop(self, started: float) -> bool:
+        c = self.config
+        stop = self.stop_requested or self.step >= c.max_steps or \
+            (c.time_budget is not None and time.monotonic() - started >= c.time_budget)
+        if self.world > 1:  # every rank stops at the same step
+            flag = torch.tensor(float(stop), device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    def run(self) -> Path:
+        c = self.config
+        c.run_dir.mkdir(parents=True, exist_ok=True)
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        started = last_save = time.monotonic()
+        elapsed_before = self.elapsed
+        bar = tqdm(initial=self.step, total=c.max_steps if c.max_steps < 1_000_000 else None,
+                   disable=not c.progress or self.rank != 0, unit="step", desc=c.stage)
+        seconds_per_batch = c.batch_size * self.sampler.samples / self.model.config.spectral.sample_rate
+        try:
+            while not self.should_stop(started):
+                tick = time.monotonic()
+                loss = self.loss()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.module.parameters(), c.grad_clip)
+                self.optimizer.step()
+                self.schedule.step()
+                self.step += 1
+                self.update_ema()
+                self.losses.append(float(loss.detach()))
+                self.elapsed = elapsed_before + time.monotonic() - started
+                recent = sum(self.losses[-50:]) / len(self.losses[-50:])
+                bar.set_postfix(loss=f"{recent:.4f}", audio_s_per_s=f"{seconds_per_batch * self.world / (time.monotonic() - tick):.1f}")
+                bar.update(1)
+                if time.monotonic() - last_save >= c.checkpoint_every:
+                    self.save()
+                    last_save = time.monotonic()
+        finally:
+            bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        self.save()
+        if self.world > 1:
+            dist.destroy_process_group()
+        return self.model_path
+
+    def request_stop(self, *_: object) -> None:
+        log.warning("stop requested: finishing this step and saving a checkpoint")
+        self.stop_requested = True
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        c = self.config
+        save_atomic({
+            "step": self.step, "elapsed": self.elapsed, "losses": self.losses[-10_000:],
+            "module": self.module.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+            "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+            "scaler": self.model.spectral.scaler.state_dict(), "sampler": self.sampler.state(),
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(c).items()},
+        }, self.state_path)
+        export = copy.deepcopy(self.model).cpu()
+        if self.ema is not None:
+            export.unet.load_state_dict(self.ema.state_dict())
+        trained = dict(self.metadata.get("trained", {}))
+        trained["vocoder" if c.stage == "vocoder" else "unet"] = True
+        info = dict(self.metadata.get("info", {}))
+        info[c.stage] = {
+            "steps": self.step, "wall_seconds": round(self.elapsed, 1),
+            "final_loss": round(sum(self.losses[-100:]) / max(1, len(self.losses[-100:])), 5),
+            "batch_size": c.batch_size, "crop_frames": c.crop_frames, "world_size": self.world,
+            "device": str(self.device), "hardware": f"{platform.machine()} {os.cpu_count()} cores",
+            "data": str(c.data_dir), "seed": c.seed,
+        }
+        save_checkpoint(export, self.model_path, trained=trained, info=info)
+        self.metadata = read_metadata(self.model_path)
+
+    def resume(self) -> None:
+        state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        self.module.load_state_dict(state["module"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.model.spectral.scaler.load_state_dict(state["scaler"])
+        self.sampler.restore(state["sampler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.elapsed, self.losses = state["step"], state["elapsed"], list(state["losses"])
+        log.info("resumed %s training at step %d (%.0f s so far)", self.config.stage, self.step, self.elapsed)
+
+
+def train(config: TrainConfig) -> dict:
+    path = Trainer(config).run()
+    meta = read_metadata(path)
+    return {"ok": True, "checkpoint": str(path), "trained": meta["trained"], "info": meta["info"].get(config.stage)}
