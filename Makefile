@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean train-default
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,15 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) renders
+
+# The bundled default model, reproducibly: data, both stages, evaluation (CPU, time-boxed).
+# On a GPU machine, raise the budgets and use `--preset gpu` for a better model.
+DATA ?= data/corpus
+RUN ?= runs/default
+VOCODER_BUDGET ?= 480
+DIFFUSION_BUDGET ?= 3900
+train-default: setup
+	$(VENV)/bin/daw-diffusion prepare-data --out $(DATA) --scale 0.75 --renders-per-piece 2 --max-seconds 45
+	$(VENV)/bin/daw-diffusion train vocoder --data $(DATA) --run $(RUN) --time-budget $(VOCODER_BUDGET) --no-progress
+	$(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --run $(RUN) --time-budget $(DIFFUSION_BUDGET) --no-progress
+	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/model.safetensors --data $(DATA) --out $(RUN)/eval

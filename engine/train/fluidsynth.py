@@ -36,9 +36,10 @@ def find_fluidsynth() -> str:
 
 
 def vary_midi(source: Path, target: Path, programs: list[int], pans: list[int],
-              tempo_factor: float, transpose: int) -> float:
+              tempo_factor: float, transpose: int, max_seconds: float | None = None) -> float:
     """Give every note-carrying track its own channel, program and pan; scale the tempo;
-    transpose. Returns the first tempo in beats per minute after scaling."""
+    transpose; cut after `max_seconds`. Returns the first tempo in beats per minute after
+    scaling."""
     midi = mido.MidiFile(str(source))
     channels = [c for c in range(16) if c != DRUM_CHANNEL]
     part = 0
@@ -63,8 +64,32 @@ def vary_midi(source: Path, target: Path, programs: list[int], pans: list[int],
                         mido.Message("control_change", channel=channel, control=10, value=pans[part % len(pans)]),
                         *kept]
             part += 1
+    if max_seconds is not None:
+        midi = truncated(midi, max_seconds)
     midi.save(str(target))
     return first_bpm or 120.0 * tempo_factor
+
+
+def truncated(midi: mido.MidiFile, max_seconds: float) -> mido.MidiFile:
+    """One track holding the first `max_seconds` of `midi`, every note ended at the cut, so
+    long pieces are not rendered in full only to be cropped."""
+    ticks_per_second = 960  # at 120 bpm and 480 ticks per beat
+    out = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0)])
+    clock, pending = 0.0, 0.0
+    for message in midi:  # merged tracks, delta times in seconds
+        clock += message.time
+        pending += message.time
+        if clock > max_seconds:
+            break
+        if message.is_meta:
+            continue
+        track.append(message.copy(time=round(pending * ticks_per_second)))
+        pending = 0.0
+    for channel in range(16):  # all notes off
+        track.append(mido.Message("control_change", channel=channel, control=123, value=0, time=0))
+    out.tracks.append(track)
+    return out
 
 
 def render(midi_path: Path, wav_path: Path, soundfont: Path, sample_rate: int = 44_100,

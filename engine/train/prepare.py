@@ -106,7 +106,7 @@ def render_piece(piece: corpus.Piece, plan: RenderPlan) -> tuple[list[dict], lis
             varied, wav = Path(scratch) / f"render{k}.mid", Path(scratch) / f"render{k}.wav"
             try:
                 bpm = fluidsynth.vary_midi(source, varied, [INSTRUMENTS[n] for n in instruments],
-                                           pans, tempo_factor, transpose)
+                                           pans, tempo_factor, transpose, plan.max_seconds + 2)
                 fluidsynth.render(varied, wav, plan.soundfont)
                 audio, rate = sf.read(wav, dtype="float32", always_2d=True)
             except (fluidsynth.RenderError, OSError, ValueError) as exc:
