@@ -1,0 +1,174 @@
+"""Training end to end on a tiny scale, with the real parts: music21's corpus, FluidSynth, the
+offline text encoder, checkpoints that resume, the pipeline, and the evaluation."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from engine.model import ModelConfig, MsaniiModel
+from engine.pipeline import Pipeline, RenderSettings
+from engine.train.captions import RenderFacts, caption
+from engine.train.corpus import Collection
+from engine.train.losses import diffusion_loss, vocoder_loss
+from engine.train.prepare import prepare_data, read_manifest
+
+from conftest import sine_mix
+
+CLI = str(Path(sys.executable).with_name("daw-diffusion"))
+SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+TWO_CHORALES = (Collection("bach", "chorale", 3),)
+
+
+def cli(*args: str) -> dict:
+    done = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_captions_are_deterministic_and_say_what_was_rendered():
+    facts = RenderFacts("chorale", 4, ("violin", "viola", "cello", "contrabass"), 60.0, "G major")
+    assert caption(facts) == caption(facts) == "four-part chorale on string ensemble, slow, G major"
+    mixed = RenderFacts("madrigal", 2, ("piano", "flute"), 130.0, "")
+    assert caption(mixed) == "two-part madrigal on piano and woodwinds, fast"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Three chorales rendered with FluidSynth, plus a folder of 'recordings' with problems."""
+    root = tmp_path_factory.mktemp("data")
+    recordings = root / "recordings"
+    recordings.mkdir()
+    sf.write(recordings / "groove.wav", sine_mix(6.0, 48_000).T, 48_000)
+    (recordings / "groove.txt").write_text("my sine groove")
+    sf.write(recordings / "blip.wav", sine_mix(0.5, 44_100).T, 44_100)
+    (recordings / "broken.flac").write_bytes(b"fLaC this is not really flac")
+    report = prepare_data(root / "set", audio_dirs=(recordings, root / "nowhere"), renders_per_piece=1,
+                          max_seconds=12, held_out_fraction=0.3, soundfont=SOUNDFONT, collections=TWO_CHORALES)
+    assert report.rendered == 3 and report.imported == 1
+    assert report.skipped == {"too short": 1, "unreadable audio": 1, "missing folder": 1}
+    return root / "set"
+
+
+def test_prepared_data_is_stereo_44k_with_captions_and_a_held_out_piece(data):
+    entries = read_manifest(data)
+    assert {e["split"] for e in entries} == {"train", "heldout"}
+    held_pieces = {e["piece"] for e in entries if e["split"] == "heldout"}
+    assert not held_pieces & {e["piece"] for e in entries if e["split"] == "train"}
+    for entry in entries:
+        info = sf.info(entry["path"])
+        assert (info.samplerate, info.channels) == (44_100, 2)
+        assert info.duration == pytest.approx(entry["duration"], abs=0.01) and info.duration <= 12.01
+    assert "my sine groove" in {e["caption"] for e in entries}
+    assert all("chorale on " in e["caption"] for e in entries if e["source"] == "midi")
+
+
+def test_same_seed_renders_the_same_captions(data, tmp_path):
+    again = prepare_data(tmp_path / "again", renders_per_piece=1, max_seconds=12, held_out_fraction=0.3,
+                         soundfont=SOUNDFONT, collections=TWO_CHORALES)
+    assert again.rendered == 3
+    first = sorted((e["piece"], e["caption"]) for e in read_manifest(data) if e["source"] == "midi")
+    second = sorted((e["piece"], e["caption"]) for e in read_manifest(tmp_path / "again"))
+    assert first == second
+
+
+def test_missing_soundfont_is_explained_and_audio_still_imported(tmp_path):
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    sf.write(folder / "a.wav", sine_mix(5.0, 44_100).T, 44_100)
+    report = prepare_data(tmp_path / "out", audio_dirs=(folder,), soundfont=tmp_path / "none.sf2",
+                          collections=TWO_CHORALES)
+    assert report.imported == 1 and report.skipped == {"no synthesizer": 1}
+    assert "fluid-soundfont-gm" in report.warnings[0]
+
+
+def test_empty_folder_is_reported(tmp_path):
+    (tmp_path / "empty").mkdir()
+    report = prepare_data(tmp_path / "out", midi=False, audio_dirs=(tmp_path / "empty",))
+    assert report.skipped == {"empty folder": 1}
+
+
+def fixed_batch_loss_drops(loss_fn, module, steps=40) -> tuple[float, float]:
+    optimizer = torch.optim.Adam(module.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return np.mean(losses[:5]), np.mean(losses[-5:])
+
+
+def test_losses_go_down_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = MsaniiModel(ModelConfig.preset("tiny"))
+    audio = torch.from_numpy(np.stack([sine_mix(1.0, 44_100), sine_mix(1.0, 44_100)[::-1].copy()]))
+    vocoder_loss(model.vocoder, model.spectral, audio)  # fits the scaler
+    start, end = fixed_batch_loss_drops(lambda: vocoder_loss(model.vocoder, model.spectral, audio, fit_scaler=False),
+                                        model.vocoder)
+    assert end < 0.7 * start
+    gen = lambda: torch.Generator().manual_seed(0)  # same timesteps and noise every step
+    start, end = fixed_batch_loss_drops(lambda: diffusion_loss(model.unet, model.spectral, model.schedule, audio, "v",
+                                                               generator=gen()), model.unet, steps=120)
+    assert end < 0.7 * start
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    common = ["--data", str(data), "--run", str(run), "--preset", "tiny", "--batch-size", "2",
+              "--crop-frames", "32", "--no-progress"]
+    reply = cli("train", "vocoder", *common, "--max-steps", "3")
+    assert reply["trained"] == {"unet": False, "vocoder": True} and reply["info"]["steps"] == 3
+    reply = cli("train", "diffusion", *common, "--max-steps", "2")
+    assert reply["trained"] == {"unet": True, "vocoder": True} and reply["info"]["steps"] == 2
+    return run
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(trained, data):
+    state = torch.load(trained / "state-diffusion.pt", weights_only=False)
+    assert state["step"] == 2
+    reply = cli("train", "diffusion", "--data", str(data), "--run", str(trained), "--preset", "tiny",
+                "--batch-size", "2", "--crop-frames", "32", "--no-progress", "--max-steps", "4")
+    assert reply["info"]["steps"] == 4  # went on from step 2, did not start over
+    assert len(torch.load(trained / "state-diffusion.pt", weights_only=False)["losses"]) == 4
+
+
+def test_diffusion_before_vocoder_is_refused(data, tmp_path):
+    done = subprocess.run([CLI, "train", "diffusion", "--data", str(data), "--run", str(tmp_path / "r"),
+                           "--preset", "tiny", "--max-steps", "1"], capture_output=True, text=True)
+    assert done.returncode == 2 and "train the vocoder first" in done.stdout
+
+
+def test_trained_checkpoint_renders_with_prompts(trained):
+    pipeline = Pipeline.from_checkpoint(trained / "model.safetensors", "cpu")
+    assert pipeline.model.config.conditioning.text_encoder == "all-MiniLM-L6-v2"
+    clip = sine_mix(2.0, 44_100)
+    settings = RenderSettings(steps=3, griffin_lim_iters=3)
+    plain = pipeline.style_transfer(clip, 44_100, 0.7, seed=1, settings=settings).audio
+    strings = pipeline.style_transfer(clip, 44_100, 0.7, seed=1, settings=RenderSettings(
+        steps=3, griffin_lim_iters=3, prompt="chorale on string ensemble")).audio
+    again = pipeline.style_transfer(clip, 44_100, 0.7, seed=1, settings=RenderSettings(
+        steps=3, griffin_lim_iters=3, prompt="chorale on string ensemble")).audio
+    assert np.array_equal(strings, again) and not np.allclose(plain, strings)
+
+
+def test_evaluation_writes_every_measurement_and_plots(trained, data, tmp_path):
+    reply = cli("evaluate", "--checkpoint", str(trained / "model.safetensors"), "--data", str(data),
+                "--out", str(tmp_path / "eval"), "--clips", "1", "--seconds", "4", "--steps", "2,4")
+    results = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert set(results) >= {"vocoder", "generation", "inpainting", "style_transfer", "sampler"}
+    assert {r["strength"] for r in results["style_transfer"]["curve"]} == {0.1, 0.3, 0.5, 0.7, 0.9}
+    assert {(r["sampler"], r["steps"]) for r in results["sampler"]["curve"]} == {
+        (s, n) for s in ("dpmpp_2m", "ddim") for n in (2, 4)}
+    fd = results["generation"]["frechet_distance_log_mel"]
+    assert fd["training_split"] < fd["white_noise"]  # the yardstick itself is sane
+    assert reply["seams_below_hard_splice"] is True
+    for png in ("spectrograms.png", "curves.png"):
+        assert (tmp_path / "eval" / png).stat().st_size > 10_000
