@@ -33,6 +33,6 @@ VOCODER_BUDGET ?= 480
 DIFFUSION_BUDGET ?= 3900
 train-default: setup
 	$(VENV)/bin/daw-diffusion prepare-data --out $(DATA) --scale 0.75 --renders-per-piece 2 --max-seconds 45
-	$(VENV)/bin/daw-diffusion train vocoder --data $(DATA) --run $(RUN) --time-budget $(VOCODER_BUDGET) --no-progress
-	$(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --run $(RUN) --time-budget $(DIFFUSION_BUDGET) --no-progress
+	$(VENV)/bin/daw-diffusion train vocoder --data $(DATA) --run-dir $(RUN) --time-budget $(VOCODER_BUDGET) --no-progress
+	$(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --run-dir $(RUN) --time-budget $(DIFFUSION_BUDGET) --no-progress
 	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/model.safetensors --data $(DATA) --out $(RUN)/eval

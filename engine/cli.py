@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     n = sub.add_parser("info", help="show what a checkpoint holds")
     n.add_argument("checkpoint", type=Path)
 
+    x = sub.add_parser("export", help="copy a checkpoint, optionally in half precision (to ship it)")
+    x.add_argument("checkpoint", type=Path)
+    x.add_argument("output", type=Path)
+    x.add_argument("--half", action="store_true", help="store network weights as float16")
+
     from engine.train.commands import add_commands
 
     add_commands(sub)
@@ -202,13 +207,23 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
     return {"ok": True, **read_metadata(args.checkpoint)}
 
 
+def export(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+
+    if args.output.exists():
+        raise AudioFileError(f"{args.output}: already exists; daw-diffusion never overwrites files")
+    model, meta = load_checkpoint(args.checkpoint)
+    save_checkpoint(model, args.output, trained=meta["trained"], info=meta["info"], half=args.half)
+    return {"ok": True, "checkpoint": str(args.output), "bytes": args.output.stat().st_size}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from engine.errors import Cancelled, EngineError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    commands = {"render": render, "init": init, "info": info}
+    commands = {"render": render, "init": init, "info": info, "export": export}
     try:
         if args.command == "demo":
             from engine.demo import run_demo

@@ -122,7 +122,7 @@ def test_losses_go_down_on_a_fixed_batch():
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("run")
-    common = ["--data", str(data), "--run", str(run), "--preset", "tiny", "--batch-size", "2",
+    common = ["--data", str(data), "--run-dir", str(run), "--preset", "tiny", "--batch-size", "2",
               "--crop-frames", "32", "--no-progress"]
     reply = cli("train", "vocoder", *common, "--max-steps", "3")
     assert reply["trained"] == {"unet": False, "vocoder": True} and reply["info"]["steps"] == 3
@@ -134,14 +134,14 @@ def trained(data, tmp_path_factory) -> Path:
 def test_an_interrupted_run_resumes_from_its_checkpoint(trained, data):
     state = torch.load(trained / "state-diffusion.pt", weights_only=False)
     assert state["step"] == 2
-    reply = cli("train", "diffusion", "--data", str(data), "--run", str(trained), "--preset", "tiny",
+    reply = cli("train", "diffusion", "--data", str(data), "--run-dir", str(trained), "--preset", "tiny",
                 "--batch-size", "2", "--crop-frames", "32", "--no-progress", "--max-steps", "4")
     assert reply["info"]["steps"] == 4  # went on from step 2, did not start over
     assert len(torch.load(trained / "state-diffusion.pt", weights_only=False)["losses"]) == 4
 
 
 def test_diffusion_before_vocoder_is_refused(data, tmp_path):
-    done = subprocess.run([CLI, "train", "diffusion", "--data", str(data), "--run", str(tmp_path / "r"),
+    done = subprocess.run([CLI, "train", "diffusion", "--data", str(data), "--run-dir", str(tmp_path / "r"),
                            "--preset", "tiny", "--max-steps", "1"], capture_output=True, text=True)
     assert done.returncode == 2 and "train the vocoder first" in done.stdout
 
@@ -172,3 +172,16 @@ def test_evaluation_writes_every_measurement_and_plots(trained, data, tmp_path):
     assert reply["seams_below_hard_splice"] is True
     for png in ("spectrograms.png", "curves.png"):
         assert (tmp_path / "eval" / png).stat().st_size > 10_000
+
+
+def test_torchrun_trains_with_two_processes(data, tmp_path):
+    """DDP for real: two CPU processes (gloo) step together and rank 0 writes the checkpoint."""
+    run = tmp_path / "ddp"
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "engine.cli", "train", "vocoder",
+                           "--data", str(data), "--run-dir", str(run), "--preset", "tiny", "--batch-size", "2",
+                           "--crop-frames", "32", "--max-steps", "3", "--no-progress"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = Pipeline.from_checkpoint(run / "model.safetensors", "cpu").metadata["info"]["vocoder"]
+    assert info["world_size"] == 2 and info["steps"] == 3

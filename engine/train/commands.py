@@ -25,7 +25,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the vocoder (stage 1) or the diffusion U-Net (stage 2)")
     t.add_argument("stage", choices=["vocoder", "diffusion"])
     t.add_argument("--data", type=Path, required=True, help="folder made by prepare-data")
-    t.add_argument("--run", type=Path, required=True, help="run folder: model.safetensors + resumable state")
+    t.add_argument("--run-dir", type=Path, required=True, help="run folder: model.safetensors + resumable state")
     t.add_argument("--preset", choices=["cpu", "gpu", "tiny"], default="cpu")
     t.add_argument("--text-encoder", default="all-MiniLM-L6-v2", help="'none' for an unconditional model")
     t.add_argument("--batch-size", type=int, default=8)
@@ -69,7 +69,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     encoder = "" if args.text_encoder == "none" else args.text_encoder
     return run(TrainConfig(
-        stage=args.stage, data_dir=args.data, run_dir=args.run, preset=args.preset, text_encoder=encoder,
+        stage=args.stage, data_dir=args.data, run_dir=args.run_dir, preset=args.preset, text_encoder=encoder,
         batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
         ema_start=args.ema_start, max_steps=args.max_steps, time_budget=args.time_budget,
         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,

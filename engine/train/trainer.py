@@ -206,6 +206,7 @@ class Trainer:
                 signal.signal(sig, handler)
         self.save()
         if self.world > 1:
+            dist.barrier()  # the others wait for rank 0's checkpoint
             dist.destroy_process_group()
         return self.model_path
 
