@@ -1,6 +1,6 @@
 """`daw-diffusion` command line: render (one task on files), init (a fresh checkpoint),
-info (what a checkpoint holds), demo (every task on a synthetic clip), and the training
-commands prepare-data, train and evaluate."""
+info and export (checkpoints), demo (every task on a synthetic clip), the service commands
+engine, broker and keys, and the training commands prepare-data, train and evaluate."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from bridge.audiofile import AudioFileError, read_audio, write_audio
 
 # Exit codes, distinct so scripts (REAPER, Max) can tell what happened.
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 4
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SOCKET, EXIT_CANCELLED = 0, 1, 2, 3, 4
 TASK_NAMES = {"generate": "generate", "style": "style_transfer", "style_transfer": "style_transfer",
               "interpolate": "interpolate", "inpaint": "inpaint", "outpaint": "outpaint",
               "extend": "outpaint"}
@@ -86,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("output", type=Path)
     x.add_argument("--half", action="store_true", help="store network weights as float16")
 
-    from engine.train.commands import add_commands
+    from engine import service_commands
+    from engine.train import commands as train_commands
 
-    add_commands(sub)
+    service_commands.add_commands(sub)
+    train_commands.add_commands(sub)
 
     d = sub.add_parser("demo", help="render every task on a synthetic clip")
     d.add_argument("--out-dir", type=Path, default=Path("renders/demo"))
@@ -218,7 +220,10 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import zmq
+
     from engine.errors import Cancelled, EngineError
+    from engine.security import SecurityError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -237,8 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("cancelled", "interrupted", EXIT_CANCELLED)
     except (EngineError, AudioFileError) as exc:
         return fail(exc.code, str(exc), EXIT_BAD_INPUT)
-    except (FileNotFoundError, ValueError) as exc:  # e.g. no manifest, no audio in a split
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:  # e.g. no manifest
         return fail("bad_input", str(exc), EXIT_BAD_INPUT)
+    except SecurityError as exc:
+        return fail(exc.code, str(exc), EXIT_BAD_INPUT)
+    except zmq.ZMQError as exc:  # e.g. address already in use
+        return fail("socket", f"{exc} ({getattr(args, 'bind', '')})", EXIT_SOCKET)
     except Exception as exc:  # a failure we did not foresee: still one clear line
         log.debug("render failed", exc_info=True)
         return fail("failed", f"{type(exc).__name__}: {exc}", EXIT_FAILED)

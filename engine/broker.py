@@ -1,0 +1,227 @@
+"""`daw-diffusion broker`: several engines behind one endpoint (the ZeroMQ guide's load
+balancing broker with Paranoid Pirate heartbeats). Clients talk to it exactly as to one engine;
+engines connect to its backend with `daw-diffusion engine --connect`.
+
+The broker names every job, keeps each submit until the job has ended, hands jobs to the least
+busy live engine, and when an engine stops heartbeating gives its jobs to another one (or, when
+none is left for `orphan_timeout` seconds, answers `engine_lost`). Torch-free.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from engine import __version__
+from engine.protocol import FINAL, VERSION, ProtocolError, decode, encode, error_frames, make_header
+from engine.security import check_binding, curve_server
+from engine.service import CONTROL, HEARTBEAT, READY
+
+log = logging.getLogger("daw-diffusion.broker")
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    frontend: str = "tcp://127.0.0.1:5557"  # clients
+    backend: str = "tcp://127.0.0.1:5558"  # engines
+    heartbeat: float = 1.0
+    liveness: int = 3  # heartbeats missed before an engine counts as dead
+    per_engine: int = 2  # jobs in flight per engine (the rest wait here)
+    queue_size: int = 64
+    orphan_timeout: float = 10.0  # seconds a job waits when no engine is alive
+    result_ttl: float = 600.0
+    max_message_bytes: int = 256 * 2**20
+    curve_secret: Path | None = None
+    curve_clients: Path | None = None
+    insecure: bool = False
+
+
+@dataclass
+class Engine:
+    id: bytes
+    expires: float
+    jobs: set[str] = field(default_factory=set)
+
+
+@dataclass
+class BrokeredJob:
+    id: str
+    client: bytes
+    request: list[bytes]  # the submit, with the job id written into its header
+    engine: bytes | None = None
+    final: list[bytes] | None = None
+    expires: float = 0.0
+    waiting_since: float = field(default_factory=time.monotonic)
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig = BrokerConfig(), context: zmq.Context | None = None) -> None:
+        self.config = config
+        self.context = context or zmq.Context.instance()
+        self.engines: dict[bytes, Engine] = {}
+        self.jobs: dict[str, BrokeredJob] = {}
+        self.queue: collections.deque[BrokeredJob] = collections.deque()
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+
+    def serve(self) -> None:
+        c = self.config
+        front = self.context.socket(zmq.ROUTER)
+        back = self.context.socket(zmq.ROUTER)
+        auth = None
+        for sock in (front, back):
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, c.max_message_bytes)
+        if c.curve_secret is not None:
+            auth = curve_server(self.context, front, c.curve_secret, c.curve_clients)
+        else:
+            check_binding(c.frontend, c.insecure)
+        check_binding(c.backend, c.insecure)
+        front.bind(c.frontend)
+        back.bind(c.backend)
+        log.info("broker: clients on %s, engines on %s", c.frontend, c.backend)
+        poller = zmq.Poller()
+        poller.register(front, zmq.POLLIN)
+        poller.register(back, zmq.POLLIN)
+        next_beat = time.monotonic()
+        try:
+            while self.running:
+                ready = dict(poller.poll(100))
+                if back in ready:
+                    self.from_engine(front, back.recv_multipart())
+                if front in ready:
+                    self.from_client(front, back, front.recv_multipart())
+                now = time.monotonic()
+                if now >= next_beat:
+                    for engine in self.engines:
+                        back.send_multipart([engine, HEARTBEAT])
+                    next_beat = now + c.heartbeat
+                self.purge(front, now)
+                self.dispatch(back)
+        finally:
+            front.close(linger=0)
+            back.close(linger=0)
+            if auth is not None:
+                auth.stop()
+
+    # -- clients --------------------------------------------------------------------------------
+    def from_client(self, front: zmq.Socket, back: zmq.Socket, frames: list[bytes]) -> None:
+        if len(frames) < 2:
+            return
+        client, body = frames[0], frames[1:]
+        request_id = ""
+        try:
+            message = decode(body)
+            request_id = message.id
+            kind = message.type
+            if kind == "ping":
+                reply = encode(make_header("pong", request_id))
+            elif kind == "status":
+                reply = encode(make_header("status", request_id, version=__version__, protocol=VERSION,
+                                           engines=len(self.engines), queue=len(self.queue),
+                                           running=sum(len(e.jobs) for e in self.engines.values())))
+            elif kind == "submit":
+                reply = self.submit(client, message.header, body)
+            elif kind in ("cancel", "fetch"):
+                reply = self.job_request(front, back, client, kind, message.header, body)
+            else:
+                raise ProtocolError("unknown_type", f"{kind} is not a request")
+        except ProtocolError as exc:
+            reply = error_frames(request_id, exc.code, str(exc))
+        if reply:
+            front.send_multipart([client, *reply])
+
+    def submit(self, client: bytes, header: dict, body: list[bytes]) -> list[bytes]:
+        if len(self.queue) >= self.config.queue_size:
+            raise ProtocolError("busy", f"{len(self.queue)} jobs are waiting; try again later")
+        job = BrokeredJob(uuid.uuid4().hex[:16], client, [])
+        job.request = [json.dumps(dict(header, job=job.id), separators=(",", ":")).encode(), *body[1:]]
+        self.jobs[job.id] = job
+        self.queue.append(job)
+        return encode(make_header("accepted", header.get("id", ""), job=job.id, position=len(self.queue)))
+
+    def job_request(self, front: zmq.Socket, back: zmq.Socket, client: bytes, kind: str,
+                    header: dict, body: list[bytes]) -> list[bytes]:
+        job = self.jobs.get(header["job"])
+        if job is None:
+            raise ProtocolError("not_found", f"no job {header['job']} (unknown, or its result expired)")
+        if job.final is not None:
+            return job.final
+        if kind == "fetch":
+            job.client = client  # the rest of its events go here
+            return encode(make_header("accepted", header.get("id", ""), job=job.id, position=0))
+        if job in self.queue:  # cancel before any engine saw it
+            self.queue.remove(job)
+            self.finish(job, encode(make_header("cancelled", "", job=job.id)))
+            if job.client != client:
+                front.send_multipart([job.client, *job.final])
+            return job.final
+        back.send_multipart([job.engine, job.client, *body])
+        return encode(make_header("cancelled", header.get("id", ""), job=job.id, pending=True))
+
+    # -- engines --------------------------------------------------------------------------------
+    def from_engine(self, front: zmq.Socket, frames: list[bytes]) -> None:
+        engine_id = frames[0]
+        c = self.config
+        engine = self.engines.get(engine_id)
+        if len(frames) == 2 and frames[1] == READY:
+            log.info("engine %s ready", engine_id.hex())
+            self.engines[engine_id] = Engine(engine_id, time.monotonic() + c.liveness * c.heartbeat)
+            return
+        if engine is None:
+            return  # an engine we declared dead, or a stray peer
+        engine.expires = time.monotonic() + c.liveness * c.heartbeat
+        if len(frames) < 3 or frames[1].startswith(CONTROL):
+            return
+        try:
+            header = json.loads(frames[2])
+            job = self.jobs.get(str(header.get("job")))
+        except ValueError:
+            return
+        if job is None or job.engine != engine_id or header.get("pending"):
+            return  # stale, or the engine's acknowledgement of a cancel we already answered
+        front.send_multipart([job.client, *frames[2:]])
+        if header.get("type") in FINAL:
+            engine.jobs.discard(job.id)
+            self.finish(job, frames[2:])
+
+    def dispatch(self, back: zmq.Socket) -> None:
+        while self.queue:
+            live = [e for e in self.engines.values() if len(e.jobs) < self.config.per_engine]
+            if not live:
+                return
+            engine = min(live, key=lambda e: len(e.jobs))
+            job = self.queue.popleft()
+            job.engine = engine.id
+            engine.jobs.add(job.id)
+            back.send_multipart([engine.id, job.client, *job.request])
+
+    def purge(self, front: zmq.Socket, now: float) -> None:
+        for engine in [e for e in self.engines.values() if e.expires < now]:
+            log.warning("engine %s stopped heartbeating; %d job(s) go to another engine",
+                        engine.id.hex(), len(engine.jobs))
+            del self.engines[engine.id]
+            for job_id in engine.jobs:
+                job = self.jobs[job_id]
+                job.engine, job.waiting_since = None, now
+                self.queue.appendleft(job)
+        if not self.engines:
+            for job in [j for j in self.queue if now - j.waiting_since > self.config.orphan_timeout]:
+                self.queue.remove(job)
+                self.finish(job, error_frames("", "engine_lost", "no engine is left to run this job", job=job.id))
+                front.send_multipart([job.client, *job.final])
+        for job in [j for j in self.jobs.values() if j.final is not None and j.expires < now]:
+            del self.jobs[job.id]
+
+    def finish(self, job: BrokeredJob, final: list[bytes]) -> None:
+        job.final, job.request = final, []
+        job.expires = time.monotonic() + self.config.result_ttl

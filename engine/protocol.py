@@ -1,0 +1,165 @@
+"""The engine's ZeroMQ protocol, shared by both ends. Torch-free: the bridge imports it.
+
+A message is multipart: `[header, pcm_0, pcm_1, ...]`. The header is UTF-8 JSON:
+`{"v": VERSION, "type": ..., "id": request id, ...fields, "audio": [descriptor, ...]}`, one
+descriptor `{"sample_rate", "channels", "frames", "dtype": "float32"}` per PCM frame that
+follows; each PCM frame is raw little-endian float32, channels-first `[channels, frames]`.
+Replies echo the request's `id`. `TYPES` below is the whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024
+MAX_CHANNELS = 16
+MAX_SECONDS = 20 * 60.0
+MAX_AUDIO_INPUTS = 2
+DTYPE = "<f4"
+
+# type -> (who sends it, required fields and their JSON types, whether PCM frames may follow)
+TYPES: dict[str, tuple[str, dict[str, type | tuple[type, ...]], bool]] = {
+    "submit": ("client", {"task": str, "params": dict}, True),
+    "cancel": ("client", {"job": str}, False),
+    "fetch": ("client", {"job": str}, False),
+    "status": ("both", {}, False),
+    "ping": ("client", {}, False),
+    "accepted": ("engine", {"job": str, "position": int}, False),
+    "progress": ("engine", {"job": str, "fraction": (int, float), "stage": str}, False),
+    "result": ("engine", {"job": str, "renders": list}, True),
+    "cancelled": ("engine", {"job": str}, False),
+    "error": ("engine", {"code": str, "message": str}, False),
+    "pong": ("engine", {}, False),
+}
+FINAL = frozenset({"result", "error", "cancelled"})  # a job's last event
+
+# error codes, with what they mean to whoever reads the reply
+ERRORS = {
+    "bad_message": "the message could not be understood (framing, JSON, fields, descriptors)",
+    "bad_version": "the protocol version is not one this engine speaks",
+    "unknown_type": "no such message type",
+    "too_large": "the message, header or audio is over the engine's limits",
+    "bad_audio": "the audio is empty, silent, non-finite or of an impossible shape",
+    "bad_parameter": "a task parameter is missing, unknown or out of range",
+    "unknown_task": "no such task",
+    "busy": "the job queue is full; try again later",
+    "not_found": "no such job (or its result has expired)",
+    "cancelled": "the job was cancelled",
+    "engine_lost": "the engine running the job went away and no other could take it",
+    "shutting_down": "the engine is shutting down",
+    "failed": "the engine failed on this job",
+}
+
+
+class ProtocolError(Exception):
+    """A message that breaks the protocol; `code` is one of ERRORS."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Message:
+    header: dict[str, Any]
+    audio: list[tuple[np.ndarray, int]] = field(default_factory=list)  # ([C, S] float32, rate)
+
+    @property
+    def type(self) -> str:
+        return self.header["type"]
+
+    @property
+    def id(self) -> str:
+        return str(self.header.get("id", ""))
+
+
+def make_header(type_: str, request_id: str = "", **fields: Any) -> dict[str, Any]:
+    return {"v": VERSION, "type": type_, "id": request_id, **fields}
+
+
+def encode(header: dict[str, Any], audio: list[tuple[np.ndarray, int]] = ()) -> list[bytes]:
+    """Header and `(array [C, S], sample_rate)` pairs -> frames."""
+    descriptors, frames = [], []
+    for array, rate in audio:
+        data = np.ascontiguousarray(np.atleast_2d(array), dtype=DTYPE)
+        descriptors.append({"sample_rate": int(rate), "channels": data.shape[0],
+                            "frames": data.shape[1], "dtype": "float32"})
+        frames.append(data.tobytes())
+    body = dict(header, audio=descriptors) if descriptors else dict(header)
+    return [json.dumps(body, separators=(",", ":")).encode(), *frames]
+
+
+def error_frames(request_id: str, code: str, message: str, **fields: Any) -> list[bytes]:
+    return encode(make_header("error", request_id, code=code, message=message, **fields))
+
+
+def decode(frames: list[bytes], max_seconds: float = MAX_SECONDS) -> Message:
+    """Frames -> Message, or ProtocolError saying exactly what is wrong."""
+    if not frames:
+        raise ProtocolError("bad_message", "empty message")
+    raw = frames[0]
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError("too_large", f"header of {len(raw)} bytes; at most {MAX_HEADER_BYTES}")
+    try:
+        header = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("bad_message", "the header is not UTF-8 JSON") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("bad_message", "the header must be a JSON object")
+    if header.get("v") != VERSION:
+        raise ProtocolError("bad_version", f"protocol version {header.get('v')!r} is not spoken here; this engine speaks {VERSION}")
+    kind = header.get("type")
+    if kind not in TYPES:
+        raise ProtocolError("unknown_type", f"unknown message type {kind!r}; known: {', '.join(TYPES)}")
+    if not isinstance(header.get("id", ""), (str, int)):
+        raise ProtocolError("bad_message", "id must be a string")
+    _, required, carries_audio = TYPES[kind]
+    for name, kinds in required.items():
+        value = header.get(name)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ProtocolError("bad_message", f"{kind}: field {name!r} is missing or not a {_type_name(kinds)}")
+    descriptors = header.get("audio", [])
+    pcm = frames[1:]
+    if not isinstance(descriptors, list) or len(descriptors) != len(pcm):
+        raise ProtocolError("bad_message", f"{len(pcm)} PCM frames but {len(descriptors) if isinstance(descriptors, list) else 'no'} descriptors")
+    if pcm and not carries_audio:
+        raise ProtocolError("bad_message", f"{kind} carries no audio")
+    if len(pcm) > MAX_AUDIO_INPUTS and kind == "submit":
+        raise ProtocolError("bad_message", f"at most {MAX_AUDIO_INPUTS} audio inputs")
+    audio = [_decode_audio(d, frame, max_seconds) for d, frame in zip(descriptors, pcm)]
+    return Message(header, audio)
+
+
+def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+    if not isinstance(descriptor, dict):
+        raise ProtocolError("bad_message", "an audio descriptor must be an object")
+    if descriptor.get("dtype") != "float32":
+        raise ProtocolError("bad_message", f"audio dtype must be float32, not {descriptor.get('dtype')!r}")
+    values = [descriptor.get(k) for k in ("sample_rate", "channels", "frames")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ProtocolError("bad_message", "sample_rate, channels and frames must be positive integers")
+    rate, channels, count = values
+    if channels > MAX_CHANNELS:
+        raise ProtocolError("too_large", f"{channels} channels; at most {MAX_CHANNELS}")
+    if not 4_000 <= rate <= 768_000:
+        raise ProtocolError("bad_message", f"sample rate {rate} Hz is not plausible")
+    if count > max_seconds * rate:
+        raise ProtocolError("too_large", f"{count / rate:.0f} s of audio; at most {max_seconds:.0f} s")
+    if len(frame) != channels * count * 4:
+        raise ProtocolError("bad_message", f"PCM frame has {len(frame)} bytes; the descriptor says {channels * count * 4}")
+    return np.frombuffer(frame, dtype=DTYPE).reshape(channels, count).astype(np.float32), rate
+
+
+def _type_name(kinds: type | tuple[type, ...]) -> str:
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    return " or ".join({str: "string", int: "integer", float: "number", dict: "object", list: "list"}[k] for k in kinds)
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

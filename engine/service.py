@@ -1,0 +1,348 @@
+"""`daw-diffusion engine`: the model as a long-running ZeroMQ service.
+
+One thread owns the socket (ROUTER, or a DEALER to a broker in worker mode) and never waits on
+the model; one worker thread per device runs jobs from a bounded queue and hands events back
+over an inproc socket. Finished results are kept (bounded bytes, TTL) so a client that
+disconnected can `fetch` them; a fetch of a running job re-routes its remaining events to the
+fetching client.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from engine import __version__
+from engine.errors import Cancelled, EngineError
+from engine.protocol import (FINAL, MAX_SECONDS, VERSION, Message, ProtocolError, decode, encode,
+                             error_frames, make_header)
+from engine.security import check_binding, curve_server
+
+log = logging.getLogger("daw-diffusion.engine")
+CONTROL = b"\x01"  # first byte of broker <-> worker control frames
+READY, HEARTBEAT = CONTROL + b"READY", CONTROL + b"HEARTBEAT"
+AUDIO_INPUTS = {"generate": (), "style_transfer": ("audio",), "inpaint": ("audio",),
+                "outpaint": ("audio",), "interpolate": ("a", "b")}
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    bind: str = "tcp://127.0.0.1:5557"
+    connect: str | None = None  # worker mode: a broker's backend endpoint instead of binding
+    queue_size: int = 8
+    result_ttl: float = 600.0  # seconds a finished result waits for a fetch
+    max_result_bytes: int = 512 * 2**20
+    max_message_bytes: int = 256 * 2**20
+    max_seconds: float = MAX_SECONDS
+    progress_interval: float = 0.1  # at most ten progress events a second per job
+    curve_secret: Path | None = None  # server secret key file (zmq.auth format)
+    curve_clients: Path | None = None  # folder of allowed client public keys
+    insecure: bool = False
+    heartbeat: float = 1.0  # worker mode
+    shutdown_grace: float = 30.0  # seconds a running job may finish after SIGTERM
+
+
+@dataclass
+class Job:
+    id: str
+    peer: bytes
+    request_id: str
+    task: str
+    params: dict[str, Any]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    state: str = "queued"  # queued, running, done
+    final: list[bytes] | None = None
+    expires: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return sum(len(f) for f in self.final or ())
+
+
+class EngineService:
+    def __init__(self, pipeline: Any, config: ServiceConfig = ServiceConfig(),
+                 context: zmq.Context | None = None) -> None:
+        self.pipeline, self.config = pipeline, config
+        self.context = context or zmq.Context.instance()
+        self.jobs: dict[str, Job] = {}
+        self.pending: collections.deque[Job] = collections.deque()
+        self.lock = threading.Condition()
+        self.running: Job | None = None
+        self.stopping = threading.Event()
+        self.events_endpoint = f"inproc://engine-events-{uuid.uuid4().hex}"
+        self.ready = threading.Event()
+        self.served = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def serve(self) -> None:
+        """Run until `stop()`; returns after a clean shutdown."""
+        c = self.config
+        events = self.context.socket(zmq.PULL)
+        events.bind(self.events_endpoint)
+        worker = threading.Thread(target=self.work, name="engine-worker", daemon=True)
+        worker.start()
+        sock, auth = self.open_socket()
+        self.sock = sock
+        self.ready.set()
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(events, zmq.POLLIN)
+        last_seen = last_beat = time.monotonic()
+        try:
+            while not self.stopping.is_set():
+                ready = dict(poller.poll(100))
+                if sock in ready:
+                    frames = sock.recv_multipart()
+                    last_seen = time.monotonic()
+                    self.handle(sock, frames)
+                while events in ready and events.poll(0):
+                    self.forward(sock, events.recv_multipart())
+                now = time.monotonic()
+                if c.connect:
+                    if now - last_beat >= c.heartbeat:
+                        sock.send(HEARTBEAT)
+                        last_beat = now
+                    if now - last_seen > 3 * c.heartbeat:  # broker gone: reconnect (Paranoid Pirate)
+                        log.warning("broker silent for %.1f s; reconnecting", now - last_seen)
+                        poller.unregister(sock)
+                        sock.close()
+                        sock, _ = self.open_socket()
+                        self.sock = sock
+                        poller.register(sock, zmq.POLLIN)
+                        last_seen = now
+                self.expire(now)
+            self.shut_down(sock, events)
+        finally:
+            self.stopping.set()
+            worker.join(timeout=c.shutdown_grace + 5)
+            sock.close(linger=0)
+            events.close(linger=0)
+            if auth is not None:
+                auth.stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def open_socket(self) -> tuple[zmq.Socket, Any]:
+        c = self.config
+        sock = self.context.socket(zmq.DEALER if c.connect else zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, c.max_message_bytes)
+        endpoint = c.connect or c.bind
+        auth = None
+        if c.curve_secret is not None:
+            auth = curve_server(self.context, sock, c.curve_secret, c.curve_clients)
+        elif not c.connect:
+            check_binding(endpoint, c.insecure)
+        if c.connect:
+            sock.connect(endpoint)
+            sock.send(READY)
+        else:
+            sock.bind(endpoint)
+        log.info("engine %s on %s (%s)", "connected to broker" if c.connect else "listening", endpoint,
+                 "CURVE" if auth else "no encryption")
+        return sock, auth
+
+    def shut_down(self, sock: zmq.Socket, events: zmq.Socket) -> None:
+        """Cancel what is queued, give the running job a grace period, deliver final events."""
+        with self.lock:
+            queued, self.pending = list(self.pending), collections.deque()
+        for job in queued:
+            self.finish(job, encode(make_header("cancelled", job.request_id, job=job.id, reason="shutting down")))
+            self.send(sock, job.peer, job.final)
+        deadline = time.monotonic() + self.config.shutdown_grace
+        while self.running is not None and time.monotonic() < deadline:
+            if events.poll(100):
+                self.forward(sock, events.recv_multipart())
+        if self.running is not None:
+            self.running.cancel.set()
+        while self.running is not None and events.poll(2000):
+            self.forward(sock, events.recv_multipart())
+        while events.poll(0):
+            self.forward(sock, events.recv_multipart())
+
+    # -- requests -------------------------------------------------------------------------------
+    def send(self, sock: zmq.Socket, peer: bytes, frames: list[bytes]) -> None:
+        try:
+            sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("dropped a reply: the peer's queue is full")
+
+    def handle(self, sock: zmq.Socket, frames: list[bytes]) -> None:
+        if self.config.connect and len(frames) == 1 and frames[0].startswith(CONTROL):
+            return  # broker heartbeat
+        if len(frames) < 2:
+            log.warning("dropped a message without a peer and a header")
+            return
+        peer, body = frames[0], frames[1:]
+        request_id = ""
+        try:
+            if sum(len(f) for f in body) > self.config.max_message_bytes:
+                raise ProtocolError("too_large", "message over the engine's size limit")
+            message = decode(body, self.config.max_seconds)
+            request_id = message.id
+            reply = getattr(self, f"on_{message.type}", None)
+            if reply is None:
+                raise ProtocolError("unknown_type", f"{message.type} is not a request")
+            out = reply(peer, message)
+        except ProtocolError as exc:
+            out = error_frames(request_id, exc.code, str(exc))
+        if out:
+            self.send(sock, peer, out)
+
+    def on_ping(self, peer: bytes, message: Message) -> list[bytes]:
+        return encode(make_header("pong", message.id))
+
+    def on_status(self, peer: bytes, message: Message) -> list[bytes]:
+        with self.lock:
+            queued = len(self.pending)
+            done = sum(1 for j in self.jobs.values() if j.state == "done")
+        model = self.pipeline.model.config
+        return encode(make_header(
+            "status", message.id, version=__version__, protocol=VERSION, device=str(self.pipeline.device),
+            model={"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
+                   "trained": self.pipeline.metadata.get("trained", {})},
+            queue={"queued": queued, "capacity": self.config.queue_size,
+                   "running": self.running.id if self.running else None},
+            jobs={"served": self.served, "results_kept": done}))
+
+    def on_submit(self, peer: bytes, message: Message) -> list[bytes]:
+        if self.stopping.is_set():
+            raise ProtocolError("shutting_down", "the engine is shutting down")
+        task, params = message.header["task"], dict(message.header["params"])
+        if task not in AUDIO_INPUTS:
+            raise ProtocolError("unknown_task", f"unknown task {task!r}; choose one of {', '.join(AUDIO_INPUTS)}")
+        names = AUDIO_INPUTS[task]
+        if len(message.audio) != len(names):
+            raise ProtocolError("bad_message", f"{task} takes {len(names)} audio input(s), got {len(message.audio)}")
+        reserved = set(names) | {"sample_rate", "sample_rate_b", "progress", "cancel"}
+        if reserved & set(params):
+            raise ProtocolError("bad_parameter", f"parameters {sorted(reserved & set(params))} are set by the engine")
+        for name, (audio, rate) in zip(names, message.audio):
+            params[name] = audio
+        if message.audio:
+            params["sample_rate"] = message.audio[0][1]
+        if task == "interpolate":
+            params["sample_rate_b"] = message.audio[1][1]
+        job_id = message.header.get("job") if self.config.connect else None  # brokers name jobs
+        job = Job(str(job_id or uuid.uuid4().hex[:16]), peer, message.id, task, params)
+        with self.lock:
+            if len(self.pending) >= self.config.queue_size:
+                raise ProtocolError("busy", f"{len(self.pending)} jobs are waiting; try again later")
+            if job.id in self.jobs:
+                raise ProtocolError("bad_message", f"job {job.id} exists already")
+            self.jobs[job.id] = job
+            self.pending.append(job)
+            position = len(self.pending) + (1 if self.running else 0)
+            self.lock.notify()
+        log.info("job %s: %s accepted (position %d)", job.id, task, position)
+        return encode(make_header("accepted", message.id, job=job.id, position=position))
+
+    def on_cancel(self, peer: bytes, message: Message) -> list[bytes]:
+        """A queued job ends now (its submitter hears `cancelled`); a running one stops within
+        one sampler step (`pending: true`); a finished one answers with how it ended."""
+        job = self.find(message.header["job"])
+        with self.lock:
+            if job in self.pending:
+                self.pending.remove(job)
+                self.finish(job, encode(make_header("cancelled", job.request_id, job=job.id)))
+                if job.peer != peer:
+                    self.send(self.sock, job.peer, job.final)
+            elif job.state == "running":
+                job.cancel.set()
+                return encode(make_header("cancelled", message.id, job=job.id, pending=True))
+        return job.final
+
+    def on_fetch(self, peer: bytes, message: Message) -> list[bytes]:
+        job = self.find(message.header["job"])
+        with self.lock:
+            if job.state == "done":
+                return job.final
+            job.peer = peer  # the rest of this job's events go to whoever fetched it
+            position = 0 if job.state == "running" else list(self.pending).index(job) + 1
+        return encode(make_header("accepted", message.id, job=job.id, position=position))
+
+    def find(self, job_id: str) -> Job:
+        with self.lock:
+            job = self.jobs.get(job_id)
+        if job is None:
+            raise ProtocolError("not_found", f"no job {job_id} (unknown, or its result expired)")
+        return job
+
+    # -- results --------------------------------------------------------------------------------
+    def forward(self, sock: zmq.Socket, frames: list[bytes]) -> None:
+        """An event from the worker: [job id, header, pcm...] -> to the job's current peer."""
+        job = self.jobs.get(frames[0].decode())
+        if job is not None:
+            self.send(sock, job.peer, frames[1:])
+
+    def finish(self, job: Job, final: list[bytes]) -> None:
+        job.final, job.state = final, "done"
+        job.expires = time.monotonic() + self.config.result_ttl
+        self.served += 1
+
+    def expire(self, now: float) -> None:
+        """Drop results past their TTL, then the oldest while over the byte budget."""
+        with self.lock:
+            done = sorted((j for j in self.jobs.values() if j.state == "done"), key=lambda j: j.expires)
+            total = sum(j.size for j in done)
+            for job in done:
+                if job.expires <= now or total > self.config.max_result_bytes:
+                    total -= job.size
+                    del self.jobs[job.id]
+
+    # -- the worker -----------------------------------------------------------------------------
+    def work(self) -> None:
+        events = self.context.socket(zmq.PUSH)
+        events.connect(self.events_endpoint)
+        try:
+            while not self.stopping.is_set() or self.running:
+                with self.lock:
+                    if not self.pending:
+                        self.lock.wait(0.2)
+                        continue
+                    job = self.pending.popleft()
+                    job.state, self.running = "running", job
+                final = self.run_job(job, events)
+                with self.lock:
+                    self.finish(job, final)
+                    self.running = None
+                events.send_multipart([job.id.encode(), *final])
+        finally:
+            events.close(linger=1000)
+
+    def run_job(self, job: Job, events: zmq.Socket) -> list[bytes]:
+        last = [0.0]
+
+        def progress(fraction: float, stage: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= self.config.progress_interval or fraction >= 1:
+                last[0] = now
+                events.send_multipart([job.id.encode(), *encode(make_header(
+                    "progress", job.request_id, job=job.id, fraction=round(fraction, 4), stage=stage))])
+
+        started = time.perf_counter()
+        try:
+            renders = self.pipeline.run(job.task, progress=progress, cancel=job.cancel.is_set, **job.params)
+        except Cancelled:
+            log.info("job %s cancelled", job.id)
+            return encode(make_header("cancelled", job.request_id, job=job.id))
+        except EngineError as exc:
+            log.info("job %s refused: %s", job.id, exc)
+            return error_frames(job.request_id, exc.code, str(exc), job=job.id)
+        except Exception as exc:  # a bug or an exhausted device: report it, keep serving
+            log.exception("job %s failed", job.id)
+            return error_frames(job.request_id, "failed", f"{type(exc).__name__}: {exc}", job=job.id)
+        finally:
+            job.params.clear()  # free the input audio
+        log.info("job %s done in %.2f s", job.id, time.perf_counter() - started)
+        return encode(make_header("result", job.request_id, job=job.id, renders=[{"seed": r.seed} for r in renders]),
+                      [(r.audio, r.sample_rate) for r in renders])

@@ -1,0 +1,86 @@
+"""Command-line entry points for the service side: engine, broker, keys."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("daw-diffusion")
+EXIT_OK, EXIT_CONFIG, EXIT_BIND = 0, 2, 3
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("engine", help="run the model as a ZeroMQ service")
+    e.add_argument("--bind", default="tcp://127.0.0.1:5557")
+    e.add_argument("--connect", help="work for a broker: its engine endpoint, e.g. tcp://host:5558")
+    e.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--queue-size", type=int, default=8)
+    e.add_argument("--result-ttl", type=float, default=600.0, help="seconds finished results are kept")
+    add_security(e)
+    e.set_defaults(handler=run_engine)
+
+    b = sub.add_parser("broker", help="put several engines behind one endpoint")
+    b.add_argument("--frontend", default="tcp://127.0.0.1:5557", help="where clients connect")
+    b.add_argument("--backend", default="tcp://127.0.0.1:5558", help="where engines connect")
+    b.add_argument("--per-engine", type=int, default=2, help="jobs in flight per engine")
+    add_security(b)
+    b.set_defaults(handler=run_broker)
+
+    k = sub.add_parser("keys", help="create a CURVE key pair (NAME.key public, NAME.key_secret private)")
+    k.add_argument("folder", type=Path)
+    k.add_argument("--name", default="engine")
+    k.set_defaults(handler=make_keys)
+
+
+def add_security(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--curve-secret", type=Path, help="this server's secret key file")
+    parser.add_argument("--curve-clients", type=Path, help="folder of allowed client public keys")
+    parser.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without CURVE")
+
+
+def serve_until_signal(server: Any) -> None:
+    """SIGINT/SIGTERM ask the server to stop; it then shuts down cleanly."""
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("%s: shutting down", signal.Signals(signum).name)
+        server.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    server.serve()
+
+
+def run_engine(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.pipeline import Pipeline
+    from engine.security import check_binding
+    from engine.service import EngineService, ServiceConfig
+
+    config = ServiceConfig(bind=args.bind, connect=args.connect, queue_size=args.queue_size,
+                           result_ttl=args.result_ttl, curve_secret=args.curve_secret,
+                           curve_clients=args.curve_clients, insecure=args.insecure)
+    if not args.connect and args.curve_secret is None:
+        check_binding(args.bind, args.insecure)  # refuse before loading the model
+    pipeline = Pipeline.from_checkpoint(args.checkpoint, device=args.device)
+    service = EngineService(pipeline, config)
+    serve_until_signal(service)
+    return {"ok": True, "served": service.served}
+
+
+def run_broker(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.broker import Broker, BrokerConfig
+
+    broker = Broker(BrokerConfig(frontend=args.frontend, backend=args.backend, per_engine=args.per_engine,
+                                 curve_secret=args.curve_secret, curve_clients=args.curve_clients,
+                                 insecure=args.insecure))
+    serve_until_signal(broker)
+    return {"ok": True}
+
+
+def make_keys(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.security import create_keys
+
+    public, secret = create_keys(args.folder, args.name)
+    return {"ok": True, "public": str(public), "secret": str(secret)}

@@ -1,0 +1,310 @@
+"""The engine service and broker over real TCP sockets on loopback."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
+from engine.pipeline import Pipeline
+from engine.protocol import VERSION, decode, encode, make_header
+from engine.security import SecurityError, create_keys
+from engine.service import EngineService, ServiceConfig
+
+from conftest import sine_mix, tiny_model
+
+CLI = str(Path(sys.executable).with_name("daw-diffusion"))
+SLOW = {"steps": 1000, "griffin_lim_iters": 4}  # a few seconds on the tiny model
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Running:
+    """An engine service in a thread of this process, on a real TCP port."""
+
+    def __init__(self, **config):
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.service = EngineService(Pipeline(tiny_model()), ServiceConfig(bind=self.endpoint, **config),
+                                     context=zmq.Context())
+        self.thread = threading.Thread(target=self.service.serve, daemon=True)
+        self.thread.start()
+        assert self.service.ready.wait(10)
+
+    def client(self, **kw) -> EngineClient:
+        return EngineClient(self.endpoint, timeout=kw.pop("timeout", 5.0), **kw)
+
+    def close(self):
+        self.service.stop()
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def engine():
+    running = Running()
+    yield running
+    running.close()
+
+
+def test_ping_and_status(engine):
+    client = engine.client()
+    assert client.ping()
+    status = client.status()
+    assert status["protocol"] == VERSION and status["device"] == "cpu" and status["queue"]["capacity"] == 8
+
+
+def test_several_clients_at_once_each_get_their_own_result(engine):
+    results = {}
+
+    def job(k):
+        audio = sine_mix(1.0 + 0.25 * k, 44_100)
+        final = engine.client(timeout=30).run("style_transfer", {"strength": 0.5, "seed": k, "steps": 3},
+                                              [(audio, 44_100)])
+        results[k] = final
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    assert sorted(results) == [0, 1, 2, 3]
+    for k, final in results.items():
+        assert final.type == "result"
+        (audio, rate, seed), = renders(final)
+        assert audio.shape == (2, round((1.0 + 0.25 * k) * 44_100)) and seed == k
+
+
+def test_progress_arrives_and_cancel_takes_effect_mid_job(engine):
+    client = engine.client()
+    events = client.submit("generate", {"seconds": 2.0, **SLOW})
+    accepted = next(events)
+    assert accepted.type == "accepted"
+    first = next(events)
+    assert first.type == "progress" and 0 < first.header["fraction"] < 0.9
+    ack = client.cancel(accepted.header["job"])
+    assert ack.type == "cancelled"
+    rest = [m.type for m in events]
+    assert rest[-1] == "cancelled" and "result" not in rest
+    assert client.ping()  # and the engine keeps serving
+
+
+def test_a_client_that_disconnects_fetches_its_result_later(engine):
+    client = engine.client()
+    events = client.submit("generate", {"seconds": 1.0, "steps": 200, "seed": 3})
+    job = next(events).header["job"]
+    events.close()  # the client vanishes mid-job (its socket is closed)
+    deadline = time.monotonic() + 60
+    while (reply := client.fetch(job)).type == "accepted":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert reply.type == "result" and renders(reply)[0][2] == 3
+    again = client.fetch(job)  # results are kept: fetching twice is fine
+    assert np.array_equal(renders(again)[0][0], renders(reply)[0][0])
+
+
+def test_resuming_a_running_job_routes_its_events_to_the_new_client(engine):
+    client = engine.client()
+    events = client.submit("generate", {"seconds": 1.0, "steps": 400})
+    job = next(events).header["job"]
+    events.close()
+    resumed = [m.type for m in engine.client(timeout=30).submit("generate", job=job)]
+    assert resumed[0] == "accepted" and resumed[-1] == "result"
+
+
+def test_a_full_queue_answers_busy():
+    running = Running(queue_size=1)
+    try:
+        client = running.client()
+        first = client.submit("generate", {"seconds": 1.0, **SLOW})
+        assert next(first).type == "accepted"  # running
+        second = client.submit("generate", {"seconds": 1.0, **SLOW})
+        assert next(second).type == "accepted"  # queued
+        refused = client.run("generate", {"seconds": 1.0})
+        assert refused.type == "error" and refused.header["code"] == "busy"
+        first.close(), second.close()
+    finally:
+        running.close()
+
+
+@pytest.mark.parametrize("task, params, audio, code", [
+    ("frobnicate", {}, [], "unknown_task"),
+    ("generate", {"seconds": -1}, [], "bad_parameter"),
+    ("generate", {"seconds": 1, "colour": "blue"}, [], "bad_parameter"),
+    ("style_transfer", {"strength": 0.5}, [], "bad_message"),
+    ("style_transfer", {"strength": 0.5}, [(np.full((2, 44_100), np.nan, np.float32), 44_100)], "bad_audio"),
+    ("style_transfer", {"strength": 0.5}, [(np.zeros((2, 44_100), np.float32), 44_100)], "bad_audio"),
+    ("inpaint", {"regions": [[2.0, 1.0]]}, [(sine_mix(1.0, 44_100), 44_100)], "bad_parameter"),
+])
+def test_bad_jobs_get_typed_errors(engine, task, params, audio, code):
+    reply = engine.client().run(task, params, audio)
+    assert reply.type == "error" and reply.header["code"] == code, reply.header
+
+
+def raw_socket(endpoint):
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    return sock
+
+
+def ask(sock, frames, timeout=5000):
+    sock.send_multipart(frames)
+    return decode(sock.recv_multipart()) if sock.poll(timeout) else None
+
+
+@pytest.mark.parametrize("frames, code", [
+    ([b"not json"], "bad_message"),
+    ([b"[1, 2]"], "bad_message"),
+    ([b'{"v": 99, "type": "ping"}'], "bad_version"),
+    ([b'{"v": 1, "type": "teleport"}'], "unknown_type"),
+    ([b'{"v": 1, "type": "submit", "task": "generate"}'], "bad_message"),
+    ([encode(make_header("submit", "x", task="style_transfer", params={}))[0][:-1] +
+      b',"audio":[{"sample_rate":44100,"channels":2,"frames":100,"dtype":"float32"}]}', b"\0" * 10], "bad_message"),
+    ([b'{"v":1,"type":"submit","task":"style_transfer","params":{},"audio":[{"sample_rate":44100,"channels":1,"frames":2,"dtype":"int16"}]}', b"\0" * 4], "bad_message"),
+    ([b'{"v":1,"type":"submit","task":"generate","params":{},"audio":[{"sample_rate":44100,"channels":99,"frames":1,"dtype":"float32"}]}', b"\0" * 396], "too_large"),
+    ([b"{" + b" " * 70_000 + b"}"], "too_large"),
+    ([b'{"v": 1, "type": "fetch", "job": "nope"}'], "not_found"),
+    ([b'{"v": 1, "type": "pong"}'], "unknown_type"),
+])
+def test_malformed_messages_get_typed_errors(engine, frames, code):
+    reply = ask(raw_socket(engine.endpoint), frames)
+    assert reply is not None and reply.type == "error" and reply.header["code"] == code
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames=st.lists(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
+                                 st.builds(lambda d: __import__("json").dumps(d).encode(),
+                                           st.dictionaries(st.sampled_from(["v", "type", "id", "task", "params", "job", "audio"]),
+                                                           st.one_of(st.integers(), st.text(max_size=10), st.none(),
+                                                                     st.sampled_from(["submit", "fetch", "cancel", "ping", 1])),
+                                                           max_size=6))),
+                       min_size=1, max_size=4))
+def test_fuzzed_messages_never_break_the_engine(fuzz_engine, frames):
+    sock = fuzz_engine["socket"]
+    sock.send_multipart(frames)
+    if sock.poll(2000):
+        reply = decode(sock.recv_multipart())
+        assert reply.type in ("error", "pong", "status", "cancelled", "accepted", "progress", "result")
+
+
+@pytest.fixture(scope="module")
+def fuzz_engine():
+    running = Running()
+    sock = raw_socket(running.endpoint)
+    yield {"socket": sock}
+    sock.close()
+    # after hundreds of malformed messages, a normal job still succeeds
+    final = running.client(timeout=30).run("style_transfer", {"strength": 0.3, "steps": 2}, [(sine_mix(1.0, 44_100), 44_100)])
+    running.close()
+    assert final.type == "result"
+
+
+def test_importing_the_client_does_not_import_torch():
+    code = "import sys, engine.client, engine.protocol, engine.broker; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_unreachable_engine_is_reported_not_hung():
+    client = EngineClient(f"tcp://127.0.0.1:{free_port()}", timeout=0.3, retries=1)
+    start = time.monotonic()
+    with pytest.raises(EngineUnreachable):
+        client.ping()
+    assert time.monotonic() - start < 5
+
+
+def test_curve_refuses_strangers_and_admits_allowed_clients(tmp_path):
+    server_public, server_secret = create_keys(tmp_path / "server", "engine")
+    allowed_public, allowed_secret = create_keys(tmp_path / "allowed", "alice")
+    _, stranger_secret = create_keys(tmp_path / "strangers", "mallory")
+    running = Running(curve_secret=server_secret, curve_clients=tmp_path / "allowed")
+    try:
+        alice = running.client(curve=CurveKeys.from_files(server_public, allowed_secret))
+        assert alice.ping()
+        mallory = running.client(curve=CurveKeys.from_files(server_public, stranger_secret), timeout=0.5, retries=1)
+        with pytest.raises(EngineUnreachable):
+            mallory.ping()
+        plain = running.client(timeout=0.5, retries=1)
+        with pytest.raises(EngineUnreachable):
+            plain.ping()
+    finally:
+        running.close()
+
+
+def test_binding_beyond_loopback_needs_curve_or_insecure():
+    with pytest.raises(SecurityError, match="CURVE"):
+        EngineService(Pipeline(tiny_model()), ServiceConfig(bind="tcp://0.0.0.0:5599")).open_socket()
+    done = subprocess.run([CLI, "engine", "--bind", "tcp://0.0.0.0:5599"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "CURVE" in done.stdout
+
+
+def start(*args) -> subprocess.Popen:
+    return subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    subprocess.run([CLI, "init", str(path), "--preset", "tiny"], check=True, capture_output=True)
+    return path
+
+
+def test_engine_process_shuts_down_cleanly_on_sigterm(checkpoint):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = start("engine", "--bind", endpoint, "--checkpoint", str(checkpoint))
+    try:
+        client = EngineClient(endpoint, timeout=30)
+        assert client.ping()
+        events = client.submit("generate", {"seconds": 1.0, "steps": 300})
+        assert next(events).type == "accepted"
+        proc.send_signal(signal.SIGTERM)
+        assert [m.type for m in events][-1] == "result"  # the running job finished first
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+
+
+def test_broker_survives_an_engine_killed_mid_job(checkpoint):
+    front, back = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    broker = start("broker", "--frontend", front, "--backend", back, "--per-engine", "1")
+    engines = [start("engine", "--connect", back, "--checkpoint", str(checkpoint)) for _ in range(2)]
+    try:
+        client = EngineClient(front, timeout=30)
+        deadline = time.monotonic() + 90
+        while client.status().get("engines", 0) < 2:
+            assert time.monotonic() < deadline, "engines did not register"
+            time.sleep(0.3)
+        events = client.submit("generate", {"seconds": 1.0, "steps": 600, "seed": 9})
+        job = next(events).header["job"]
+        for message in events:  # wait until an engine is working on it
+            if message.type == "progress":
+                break
+        before = {p.pid: cpu_seconds(p.pid) for p in engines}
+        time.sleep(0.5)  # kill whichever engine is running it: the one whose CPU time grows
+        victim = max(engines, key=lambda p: cpu_seconds(p.pid) - before[p.pid])
+        victim.send_signal(signal.SIGKILL)
+        final = [m for m in events][-1]
+        assert final.type == "result" and final.header["job"] == job
+        assert renders(final)[0][2] == 9
+        broker.send_signal(signal.SIGTERM)
+        log = broker.communicate(timeout=30)[1]
+        assert "1 job(s) go to another engine" in log  # it really was re-run elsewhere
+    finally:
+        for p in [broker, *engines]:
+            p.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
