@@ -308,3 +308,33 @@ def test_broker_survives_an_engine_killed_mid_job(checkpoint):
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_client_retries_until_a_restarted_engine_answers(checkpoint):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    answers = []
+    client = EngineClient(endpoint, timeout=2.0, retries=15)
+    asking = threading.Thread(target=lambda: answers.append(
+        client.run("generate", {"seconds": 0.5, "steps": 2, "seed": 4})))
+    asking.start()  # nobody is listening yet: the client keeps retrying (Lazy Pirate)
+    time.sleep(1.0)
+    proc = start("engine", "--bind", endpoint, "--checkpoint", str(checkpoint))
+    try:
+        asking.join(60)
+        assert answers and answers[0].type == "result" and renders(answers[0])[0][2] == 4
+    finally:
+        proc.kill()
+
+
+def test_asyncio_clients_run_jobs_concurrently(engine):
+    import asyncio
+
+    async def one(seed):
+        return [m async for m in engine.client(timeout=30).asubmit("generate", {"seconds": 0.5, "steps": 3, "seed": seed})]
+
+    async def both():
+        return await asyncio.gather(one(1), one(2))
+
+    first, second = asyncio.run(both())
+    assert first[-1].type == second[-1].type == "result"
+    assert renders(first[-1])[0][2] == 1 and renders(second[-1])[0][2] == 2
