@@ -338,3 +338,22 @@ def test_asyncio_clients_run_jobs_concurrently(engine):
     first, second = asyncio.run(both())
     assert first[-1].type == second[-1].type == "result"
     assert renders(first[-1])[0][2] == 1 and renders(second[-1])[0][2] == 2
+
+
+def test_a_flood_of_submits_is_answered_and_the_engine_keeps_serving():
+    running = Running(queue_size=2)
+    try:
+        sock = raw_socket(running.endpoint)
+        request = encode(make_header("submit", "flood", task="generate", params={"seconds": 1.0, **SLOW}))
+        for _ in range(200):
+            sock.send_multipart(request)
+        replies = []
+        while len(replies) < 200 and sock.poll(5000):
+            replies.append(decode(sock.recv_multipart()))
+        kinds = [r.header.get("code", r.type) for r in replies if r.type in ("accepted", "error")]
+        assert len(kinds) == 200 and kinds.count("accepted") <= 3 and kinds.count("busy") >= 197
+        for job in {r.header["job"] for r in replies if r.type == "accepted"}:
+            running.client().cancel(job)
+        assert running.client().ping()
+    finally:
+        running.close()
