@@ -111,7 +111,7 @@ def check_seconds(name: str, value: float, maximum: float) -> float:
     return float(value)
 
 
-class _Job:
+class RenderJob:
     """Seed, settings, progress and cancellation for one call."""
 
     def __init__(self, pipeline: "Pipeline", seed: int | None = None,
@@ -122,7 +122,13 @@ class _Job:
         self.generator = torch.Generator().manual_seed(self.seed)
         self.progress, self.cancel = progress, cancel
         self.segments, self.done = max(segments, 1), 0
+        self.share = (0.0, 1.0)  # (start, width) of the caller's progress bar this job fills
         self.pipeline = pipeline
+
+    def report(self, fraction: float, stage: str) -> None:
+        if self.progress is not None:
+            start, width = self.share
+            self.progress(start + width * fraction, stage)
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -132,8 +138,7 @@ class _Job:
         """Sampler callback: cancellation point and progress (diffusion is the first 90 %)."""
         self.check_cancel()
         finished = (info["i"] + 1) / info["n"]
-        if self.progress is not None:
-            self.progress(0.9 * min(1.0, (self.done + finished) / self.segments), "diffusion")
+        self.report(0.9 * min(1.0, (self.done + finished) / self.segments), "diffusion")
         if finished == 1:
             self.done += 1
 
@@ -179,13 +184,13 @@ class Pipeline:
             raise BadParameter(f"channels must be 1 to 16, not {channels!r}")
         if not isinstance(n_variations, int) or not 1 <= n_variations <= 16:
             raise BadParameter(f"n_variations must be 1 to 16, not {n_variations!r}")
-        first = _Job(self, seed, settings, progress, cancel, n_variations).seed
+        first = RenderJob(self, seed).seed
         samples = round(seconds * self.sample_rate)
         shape = (1, channels, self.model.config.spectral.n_mels, self.model.config.spectral.frames_for(samples))
         renders = []
         for k in range(n_variations):
-            job = _Job(self, first + k, settings, progress, cancel, n_variations)
-            job.done = k
+            job = RenderJob(self, first + k, settings, progress, cancel)
+            job.share = (k / n_variations, 1 / n_variations)
             mel = job.sample(tasks.generate, shape, self.device)
             audio = self.vocode(mel, samples, job)
             renders.append(Render(self.to_caller(audio, out_rate, round(seconds * out_rate)), out_rate, job.seed))
@@ -195,7 +200,7 @@ class Pipeline:
         """Re-imagine `audio`; `strength` 0 returns it untouched, 1 keeps almost nothing."""
         source = self.check_one_context(check_audio(audio, sample_rate), sample_rate)
         strength = check_unit("strength", strength)
-        job = _Job(self, **options)
+        job = RenderJob(self, **options)
         if strength == 0:
             return Render(source.copy(), sample_rate, job.seed)
         wave = self.to_model(source, sample_rate)
@@ -214,7 +219,7 @@ class Pipeline:
         if b.shape[0] not in (1, a.shape[0]):
             raise BadAudio(f"the clips have {a.shape[0]} and {b.shape[0]} channels; give the second clip "
                            f"{a.shape[0]} channels or one")
-        job = _Job(self, **options)
+        job = RenderJob(self, **options)
         wave_a = self.to_model(a, sample_rate)
         wave_b = fit_length(self.to_model(b, rate_b), wave_a.shape[-1]).expand_as(wave_a)
         encode = self.model.spectral.encode
@@ -230,7 +235,7 @@ class Pipeline:
         if mode not in INPAINT_MODES:
             raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
         spans = self.region_samples(regions, source.shape[-1], sample_rate)
-        job = _Job(self, segments=0, **options)
+        job = RenderJob(self, segments=0, **options)
         s = job.settings
         margin = round(s.context_seconds * sample_rate)
         groups = group_spans(spans, margin)
@@ -261,7 +266,7 @@ class Pipeline:
             raise BadParameter(f"direction must be 'right' or 'left', not {direction!r}")
         if mode not in INPAINT_MODES:
             raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
-        job = _Job(self, segments=0, **options)
+        job = RenderJob(self, segments=0, **options)
         spectral, right = self.model.config.spectral, direction == "right"
         hop, samples = spectral.hop_length, source.shape[-1]
         grow = round(seconds * sample_rate)
@@ -372,11 +377,10 @@ class Pipeline:
                 out = np.pad(out, ((0, 0), (0, samples - out.shape[-1])))
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def vocode(self, mel: Tensor, samples: int, job: _Job) -> Tensor:
+    def vocode(self, mel: Tensor, samples: int, job: RenderJob) -> Tensor:
         """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate."""
         job.check_cancel()
-        if job.progress is not None:
-            job.progress(0.9, "vocoder")
+        job.report(0.9, "vocoder")
         spectral = self.model.spectral
         with torch.inference_mode():
             if self.uses_vocoder(job.settings):
@@ -386,8 +390,7 @@ class Pipeline:
                 magnitude = spectral.mel_to_magnitude(spectral.decode_log_mel(mel))
             audio = spectral.griffin_lim(magnitude, samples, n_iter=job.settings.griffin_lim_iters,
                                          momentum=job.settings.griffin_lim_momentum, generator=job.generator)
-        if job.progress is not None:
-            job.progress(1.0, "done")
+        job.report(1.0, "done")
         return audio
 
     def frames_touching(self, start: float, end: float, frames: int) -> Tensor:

@@ -126,6 +126,9 @@ def test_progress_reaches_one_and_cancel_stops_between_steps(pipeline, chord):
     fractions = []
     pipeline.style_transfer(chord, 44_100, 1.0, seed=0, settings=FAST, progress=lambda f, s: fractions.append(f))
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    fractions.clear()
+    pipeline.generate(0.5, n_variations=3, seed=0, settings=FAST, progress=lambda f, s: fractions.append(f))
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 3 * (4 + 2)
     steps = []
     with pytest.raises(Cancelled):
         pipeline.style_transfer(chord, 44_100, 1.0, seed=0, settings=RenderSettings(steps=50),

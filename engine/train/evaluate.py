@@ -26,7 +26,7 @@ import soundfile as sf
 import torch
 
 from engine import metrics, tasks
-from engine.pipeline import Pipeline, RenderSettings, _Job
+from engine.pipeline import Pipeline, RenderSettings, RenderJob
 from engine.train.prepare import read_manifest
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Evaluation:
         iters = self.settings.griffin_lim_iters
         result = {}
         for name, magnitude in (("neural", "vocoder"), ("analytic", "pseudo_inverse")):
-            job = _Job(self.pipeline, seed=0, settings=replace(self.settings, magnitude=magnitude))
+            job = RenderJob(self.pipeline, seed=0, settings=replace(self.settings, magnitude=magnitude))
             sc, lsd = [], []
             for audio, _ in self.held_out:
                 wave = torch.from_numpy(audio)[None]
@@ -177,7 +177,7 @@ class Evaluation:
         reference_frames = self.frames([a for a, _ in self.held_out])
 
         def sample(sampler: str, steps: int, seed: int) -> torch.Tensor:
-            job = _Job(self.pipeline, seed=seed, settings=replace(self.settings, sampler=sampler, steps=steps))
+            job = RenderJob(self.pipeline, seed=seed, settings=replace(self.settings, sampler=sampler, steps=steps))
             return job.sample(tasks.generate, shape, self.pipeline.device).cpu()
 
         seeds = range(len(self.held_out))
