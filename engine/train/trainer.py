@@ -195,8 +195,11 @@ class Trainer:
                 self.losses.append(float(loss.detach()))
                 self.elapsed = elapsed_before + time.monotonic() - started
                 recent = sum(self.losses[-50:]) / len(self.losses[-50:])
-                bar.set_postfix(loss=f"{recent:.4f}", audio_s_per_s=f"{seconds_per_batch * self.world / (time.monotonic() - tick):.1f}")
+                speed = seconds_per_batch * self.world / (time.monotonic() - tick)
+                bar.set_postfix(loss=f"{recent:.4f}", audio_s_per_s=f"{speed:.1f}")
                 bar.update(1)
+                if bar.disable and self.rank == 0 and self.step % 100 == 0:
+                    log.info("%s step %d: loss %.4f, %.1f s of audio per second", c.stage, self.step, recent, speed)
                 if time.monotonic() - last_save >= c.checkpoint_every:
                     self.save()
                     last_save = time.monotonic()
