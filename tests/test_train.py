@@ -170,6 +170,7 @@ def test_evaluation_writes_every_measurement_and_plots(trained, data, tmp_path):
     fd = results["generation"]["frechet_distance_log_mel"]
     assert fd["training_split"] < fd["white_noise"]  # the yardstick itself is sane
     assert reply["seams_below_hard_splice"] is True
+    assert "| replace |" in (tmp_path / "eval" / "report.md").read_text()
     for png in ("spectrograms.png", "curves.png"):
         assert (tmp_path / "eval" / png).stat().st_size > 10_000
 

@@ -209,6 +209,7 @@ class Evaluation:
             results[name] = getattr(self, name)()
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
         (out / "metrics.json").write_text(json.dumps(results, indent=1))
+        (out / "report.md").write_text(report(results))
         self.plot(results)
         return results
 
@@ -252,6 +253,30 @@ class Evaluation:
         fig.tight_layout()
         fig.savefig(out / "curves.png", dpi=80)
         plt.close(fig)
+
+
+def report(r: dict) -> str:
+    """The numbers of `metrics.json` as readable markdown tables."""
+    v, g, i = r["vocoder"], r["generation"]["frechet_distance_log_mel"], r["inpainting"]
+    lines = [f"Held-out clips: {r['clips']} × {r['clip_seconds']:g} s. Defaults: {r['defaults']['sampler']} "
+             f"{r['defaults']['steps']} steps, {r['defaults']['griffin_lim_iters']} Griffin-Lim iterations.", "",
+             "| vocoder (after Griffin-Lim) | spectral convergence | log-spectral distance (dB) |", "|---|---:|---:|"]
+    for name in ("neural", "analytic"):
+        lines.append(f"| {name} | {v[name]['spectral_convergence']:.3f} | {v[name]['log_spectral_distance_db']:.2f} |")
+    lines += ["", "| generation: Fréchet distance of log-mel frames to held-out music | value |", "|---|---:|"]
+    lines += [f"| {name.replace('_', ' ')} | {value:.1f} |" for name, value in g.items() if not isinstance(value, bool)]
+    lines += ["", "| inpainting | error in region (log-mel) | seam | hard-splice seam |", "|---|---:|---:|---:|"]
+    for mode in ("replace", "repaint"):
+        m = i[mode]
+        lines.append(f"| {mode} | {m['log_mel_error_in_region']:.3f} | {m['seam_discontinuity']:.2f} | {m['seam_discontinuity_hard_splice']:.2f} |")
+    lines.append(f"| untouched clip at the same places | | {i['seam_discontinuity_untouched_clip']:.2f} | |")
+    lines += ["", "| style strength | chroma corr. | onset corr. | Fréchet distance to training |", "|---:|---:|---:|---:|"]
+    lines += [f"| {row['strength']:.1f} | {row['chroma_correlation']:.3f} | {row['onset_correlation']:.3f} | "
+              f"{row['frechet_distance_to_training']:.1f} |" for row in r["style_transfer"]["curve"]]
+    lines += ["", "| sampler | steps | distance to DDIM 200 | Fréchet distance | s per clip |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {row['sampler']} | {row['steps']} | {row['distance_to_ddim_200']:.4f} | "
+              f"{row['frechet_distance_log_mel']:.1f} | {row['seconds_per_clip']:.2f} |" for row in r["sampler"]["curve"]]
+    return "\n".join(lines) + "\n"
 
 
 def evaluate(config: EvalConfig) -> dict:
