@@ -223,8 +223,9 @@ class Evaluation:
         source = self.held_out[0][0]
         panels = [("held-out clip", source)] + [(name, audio) for name, audio in self.examples.items()]
         fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.0 * len(panels)), squeeze=False)
-        for ax, (name, audio) in zip(axes[:, 0], panels):
-            ax.imshow(self.log_mel(audio)[0], origin="lower", aspect="auto", cmap="magma")
+        top = float(self.log_mel(source).max())
+        for ax, (name, audio) in zip(axes[:, 0], panels):  # one colour scale for all panels
+            ax.imshow(self.log_mel(audio)[0], origin="lower", aspect="auto", cmap="magma", vmin=top - 14, vmax=top)
             ax.set_title(name, fontsize=9)
             ax.set_ylabel("mel band")
         axes[-1, 0].set_xlabel("frame (23 ms)")
