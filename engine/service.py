@@ -87,8 +87,8 @@ class EngineService:
         c = self.config
         events = self.context.socket(zmq.PULL)
         events.bind(self.events_endpoint)
-        worker = threading.Thread(target=self.work, name="engine-worker", daemon=True)
-        worker.start()
+        self.worker = threading.Thread(target=self.work, name="engine-worker", daemon=True)
+        self.worker.start()
         sock, auth = self.open_socket()
         self.sock = sock
         self.ready.set()
@@ -122,7 +122,7 @@ class EngineService:
             self.shut_down(sock, events)
         finally:
             self.stopping.set()
-            worker.join(timeout=c.shutdown_grace + 5)
+            self.worker.join(timeout=c.shutdown_grace + 5)
             sock.close(linger=0)
             events.close(linger=0)
             if auth is not None:
@@ -159,14 +159,13 @@ class EngineService:
             self.finish(job, encode(make_header("cancelled", job.request_id, job=job.id, reason="shutting down")))
             self.send(sock, job.peer, job.final)
         deadline = time.monotonic() + self.config.shutdown_grace
-        while self.running is not None and time.monotonic() < deadline:
+        while self.worker.is_alive():  # it exits once nothing runs
+            running = self.running
+            if running is not None and time.monotonic() > deadline:
+                running.cancel.set()
             if events.poll(100):
                 self.forward(sock, events.recv_multipart())
-        if self.running is not None:
-            self.running.cancel.set()
-        while self.running is not None and events.poll(2000):
-            self.forward(sock, events.recv_multipart())
-        while events.poll(0):
+        while events.poll(100):  # the worker's last words
             self.forward(sock, events.recv_multipart())
 
     # -- requests -------------------------------------------------------------------------------

@@ -268,8 +268,12 @@ def test_engine_process_shuts_down_cleanly_on_sigterm(checkpoint):
         assert client.ping()
         events = client.submit("generate", {"seconds": 1.0, "steps": 300})
         assert next(events).type == "accepted"
+        assert next(events).type == "progress"  # it is running
+        queued = client.submit("generate", {"seconds": 1.0})
+        assert next(queued).type == "accepted"
         proc.send_signal(signal.SIGTERM)
-        assert [m.type for m in events][-1] == "result"  # the running job finished first
+        assert [m.type for m in events][-1] == "result"  # the running job finishes first
+        assert [m.type for m in queued][-1] == "cancelled"  # the queued one is told it will not run
         assert proc.wait(60) == 0
     finally:
         proc.kill()
