@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from engine.diffusion.schedule import DiffusionConfig, Schedule
 from engine.nn import UNet, UNetConfig, Vocoder, VocoderConfig
@@ -73,3 +74,12 @@ class MsaniiModel(nn.Module):
         self.unet = UNet(config.unet)
         self.vocoder = Vocoder(config.vocoder)
         self.schedule = Schedule(config.diffusion.train_steps)
+
+    def vocoder_log_magnitude(self, mel: Tensor, net: nn.Module | None = None) -> Tensor:
+        """Scaled mel `[B, C, F, T]` -> the vocoder's natural-log STFT magnitude. `net` stands
+        in for `self.vocoder` when training wraps it (DDP)."""
+        out = (net or self.vocoder)(mel).float()
+        if self.config.vocoder.residual:
+            analytic = self.spectral.mel_to_magnitude(self.spectral.decode_log_mel(mel))
+            out = out + torch.log(analytic + 1e-5)
+        return out.clamp(max=self.config.vocoder.max_log_magnitude)

@@ -385,7 +385,7 @@ class Pipeline:
         with torch.inference_mode():
             if self.uses_vocoder(job.settings):
                 with self.inference():
-                    magnitude = self.model.vocoder.magnitude(mel).float()
+                    magnitude = torch.exp(self.model.vocoder_log_magnitude(mel))
             else:
                 magnitude = spectral.mel_to_magnitude(spectral.decode_log_mel(mel))
             audio = spectral.griffin_lim(magnitude, samples, n_iter=job.settings.griffin_lim_iters,

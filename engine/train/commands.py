@@ -39,6 +39,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--fresh", action="store_true", help="start this stage's network anew (other parts kept)")
     t.set_defaults(handler=train)
 
     e = sub.add_parser("evaluate", help="measure a checkpoint on the held-out split (JSON + PNG)")
@@ -73,7 +74,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
         ema_start=args.ema_start, max_steps=args.max_steps, time_budget=args.time_budget,
         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-        progress=not args.no_progress))
+        progress=not args.no_progress, fresh=args.fresh))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:

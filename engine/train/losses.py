@@ -9,22 +9,25 @@ import torch
 from torch import Tensor
 
 from engine.diffusion.schedule import Schedule
+from engine.model import MsaniiModel
 from engine.spectral import MelSpectral
 
 
-def vocoder_loss(net: Callable[[Tensor], Tensor], spectral: MelSpectral, audio: Tensor,
+def vocoder_loss(model: MsaniiModel, audio: Tensor, net: Callable[[Tensor], Tensor] | None = None,
                  fit_scaler: bool = True) -> Tensor:
     """Spectral convergence + L1 of log magnitudes between the vocoder's STFT magnitude and the
-    audio's. The learned mel scaler is fitted on the way (Msanii fits it in this stage)."""
+    audio's. The learned mel scaler is fitted on the way while `fit_scaler` (Msanii fits it in
+    this stage; once a U-Net depends on it, it stays frozen)."""
+    spectral = model.spectral
     log_mel = spectral.log_mel(audio)
     if fit_scaler:
         spectral.scaler.update(log_mel)
         spectral.scaler.step()
     target = spectral.stft(audio).abs()
-    log_predicted = net(spectral.scaler(log_mel).detach())
-    predicted = torch.exp(log_predicted.float().clamp(max=12))  # as Vocoder.magnitude
+    log_predicted = model.vocoder_log_magnitude(spectral.scaler(log_mel).detach(), net)
+    predicted = torch.exp(log_predicted)
     convergence = torch.linalg.vector_norm(target - predicted) / torch.linalg.vector_norm(target).clamp(min=1e-8)
-    log_distance = (log_predicted.float() - torch.log(target + 1e-5)).abs().mean()
+    log_distance = (log_predicted - torch.log(target + 1e-5)).abs().mean()
     return convergence + log_distance
 
 

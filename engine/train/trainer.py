@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    fresh: bool = False  # start this stage's network from scratch (keeping the rest of the run)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -86,6 +87,11 @@ class Trainer:
         self.state_path = c.run_dir / f"state-{c.stage}.pt"
         self.model, self.metadata = self.load_or_create()
         self.model.to(self.device)
+        if c.fresh:  # e.g. retrain the vocoder of a finished run; the scalers stay as they are
+            fresh = MsaniiModel(self.model.config)
+            part = "vocoder" if c.stage == "vocoder" else "unet"
+            getattr(self.model, part).load_state_dict(getattr(fresh, part).state_dict())
+            self.state_path.unlink(missing_ok=True)
         self.module = self.model.vocoder if c.stage == "vocoder" else self.model.unet
         self.net = DistributedDataParallel(self.module) if self.world > 1 else self.module
         self.ema = copy.deepcopy(self.module).requires_grad_(False) if c.stage == "diffusion" else None
@@ -146,7 +152,8 @@ class Trainer:
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
         with autocast:
             if self.config.stage == "vocoder":
-                return vocoder_loss(self.net, spectral, audio, fit_scaler=True)
+                fit = not self.metadata.get("trained", {}).get("unet")  # a trained U-Net needs these statistics
+                return vocoder_loss(self.model, audio, self.net, fit_scaler=fit)
             cond, mask = self.condition(captions)
             return diffusion_loss(self.net, spectral, self.model.schedule, audio,
                                   self.model.config.diffusion.prediction, cond, mask, self.generator)
