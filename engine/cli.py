@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("output", type=Path)
     x.add_argument("--half", action="store_true", help="store network weights as float16")
 
-    from engine import service_commands
+    from engine.service import commands as service_commands
     from engine.train import commands as train_commands
 
     service_commands.add_commands(sub)
@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import zmq
 
     from engine.errors import Cancelled, EngineError
-    from engine.security import SecurityError
+    from engine.service.security import SecurityError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

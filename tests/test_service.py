@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
 from engine.pipeline import Pipeline
 from engine.protocol import VERSION, decode, encode, make_header
-from engine.security import SecurityError, create_keys
+from engine.service.security import SecurityError, create_keys
 from engine.service import EngineService, ServiceConfig
 
 from conftest import sine_mix, tiny_model
@@ -211,7 +211,7 @@ def fuzz_engine():
 
 
 def test_importing_the_client_does_not_import_torch():
-    code = "import sys, engine.client, engine.protocol, engine.broker; print('torch' in sys.modules)"
+    code = "import sys, engine.client, engine.protocol, engine.service.broker; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

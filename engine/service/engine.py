@@ -24,7 +24,7 @@ from engine import __version__
 from engine.errors import Cancelled, EngineError
 from engine.protocol import (FINAL, MAX_SECONDS, VERSION, Message, ProtocolError, decode, encode,
                              error_frames, make_header)
-from engine.security import check_binding, curve_server
+from engine.service.security import check_binding, curve_server
 
 log = logging.getLogger("daw-diffusion.engine")
 CONTROL = b"\x01"  # first byte of broker <-> worker control frames

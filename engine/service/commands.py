@@ -55,7 +55,7 @@ def serve_until_signal(server: Any) -> None:
 
 def run_engine(args: argparse.Namespace) -> dict[str, Any]:
     from engine.pipeline import Pipeline
-    from engine.security import check_binding
+    from engine.service.security import check_binding
     from engine.service import EngineService, ServiceConfig
 
     config = ServiceConfig(bind=args.bind, connect=args.connect, queue_size=args.queue_size,
@@ -70,7 +70,7 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_broker(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.broker import Broker, BrokerConfig
+    from engine.service.broker import Broker, BrokerConfig
 
     broker = Broker(BrokerConfig(frontend=args.frontend, backend=args.backend, per_engine=args.per_engine,
                                  curve_secret=args.curve_secret, curve_clients=args.curve_clients,
@@ -80,7 +80,7 @@ def run_broker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def make_keys(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.security import create_keys
+    from engine.service.security import create_keys
 
     public, secret = create_keys(args.folder, args.name)
     return {"ok": True, "public": str(public), "secret": str(secret)}

@@ -21,8 +21,8 @@ import zmq
 
 from engine import __version__
 from engine.protocol import FINAL, VERSION, ProtocolError, decode, encode, error_frames, make_header
-from engine.security import check_binding, curve_server
-from engine.service import CONTROL, HEARTBEAT, READY
+from engine.service.security import check_binding, curve_server
+from engine.service.engine import CONTROL, HEARTBEAT, READY
 
 log = logging.getLogger("daw-diffusion.broker")
 
