@@ -62,7 +62,7 @@ class EngineClient:
     def _receive(self, sock: zmq.Socket) -> Message | None:
         if not sock.poll(int(self.timeout * 1000)):
             return None
-        return decode(sock.recv_multipart())
+        return decode(sock.recv_multipart(copy=False))
 
     # -- one request, one reply ---------------------------------------------------------------
     def request(self, type_: str, **fields: object) -> Message:
@@ -98,7 +98,7 @@ class EngineClient:
         `job`, picks up a job submitted earlier (after a disconnect) instead of submitting."""
         submit = encode(make_header("submit", uuid.uuid4().hex, task=task, params=params or {}), list(audio))
         sock, failures = self._socket(), 0
-        sock.send_multipart(encode(make_header("fetch", uuid.uuid4().hex, job=job)) if job else submit)
+        sock.send_multipart(encode(make_header("fetch", uuid.uuid4().hex, job=job)) if job else submit, copy=False)
         pinged = False
         try:
             while True:
@@ -121,7 +121,7 @@ class EngineClient:
                         raise EngineUnreachable(f"{self.endpoint} stopped answering")
                     sock.close()
                     sock, pinged = self._socket(), False
-                    sock.send_multipart(encode(make_header("fetch", uuid.uuid4().hex, job=job)) if job else submit)
+                    sock.send_multipart(encode(make_header("fetch", uuid.uuid4().hex, job=job)) if job else submit, copy=False)
         finally:
             sock.close()
 

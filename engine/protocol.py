@@ -99,10 +99,12 @@ def error_frames(request_id: str, code: str, message: str, **fields: Any) -> lis
     return encode(make_header("error", request_id, code=code, message=message, **fields))
 
 
-def decode(frames: list[bytes], max_seconds: float = MAX_SECONDS) -> Message:
-    """Frames -> Message, or ProtocolError saying exactly what is wrong."""
+def decode(frames: list, max_seconds: float = MAX_SECONDS) -> Message:
+    """Frames (bytes, or zmq Frames received with copy=False) -> Message, or ProtocolError
+    saying exactly what is wrong."""
     if not frames:
         raise ProtocolError("bad_message", "empty message")
+    frames = [f.buffer if hasattr(f, "buffer") else f for f in frames]
     raw = frames[0]
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError("too_large", f"header of {len(raw)} bytes; at most {MAX_HEADER_BYTES}")
@@ -153,7 +155,7 @@ def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[np
         raise ProtocolError("too_large", f"{count / rate:.0f} s of audio; at most {max_seconds:.0f} s")
     if len(frame) != channels * count * 4:
         raise ProtocolError("bad_message", f"PCM frame has {len(frame)} bytes; the descriptor says {channels * count * 4}")
-    return np.frombuffer(frame, dtype=DTYPE).reshape(channels, count).astype(np.float32), rate
+    return np.frombuffer(frame, dtype=DTYPE).reshape(channels, count).copy(), rate  # owned, writable
 
 
 def _type_name(kinds: type | tuple[type, ...]) -> str:

@@ -171,7 +171,7 @@ class EngineService:
     # -- requests -------------------------------------------------------------------------------
     def send(self, sock: zmq.Socket, peer: bytes, frames: list[bytes]) -> None:
         try:
-            sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK)
+            sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
             log.warning("dropped a reply: the peer's queue is full")
 
@@ -314,7 +314,7 @@ class EngineService:
                 with self.lock:
                     self.finish(job, final)
                     self.running = None
-                events.send_multipart([job.id.encode(), *final])
+                events.send_multipart([job.id.encode(), *final], copy=False)
         finally:
             events.close(linger=1000)
 
