@@ -22,7 +22,7 @@ from engine import tasks
 from engine.audio import check_audio, check_sample_rate, fit_length, resample
 from engine.checkpoint import load_checkpoint
 from engine.diffusion import INPAINT_MODES, Denoiser, Diffuser, SamplerSettings
-from engine.diffusion.samplers import repaint_path
+from engine.diffusion.diffuser import number, whole
 from engine.errors import BadAudio, BadParameter, Cancelled, CheckpointError, UnknownTask
 from engine.model import MsaniiModel
 from engine.splice import splice
@@ -52,17 +52,17 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         self.sampler_settings()  # validates sampler, steps, eta, RePaint options
-        if not 1 <= self.griffin_lim_iters <= 1000:
-            raise BadParameter(f"griffin_lim_iters must be between 1 and 1000, not {self.griffin_lim_iters}")
-        if not 0 <= self.griffin_lim_momentum < 1:
+        if not whole(self.griffin_lim_iters) or not 1 <= self.griffin_lim_iters <= 1000:
+            raise BadParameter(f"griffin_lim_iters must be a whole number from 1 to 1000, not {self.griffin_lim_iters!r}")
+        if not number(self.griffin_lim_momentum) or not 0 <= self.griffin_lim_momentum < 1:
             raise BadParameter("griffin_lim_momentum must be in [0, 1)")
-        if not 0 <= self.crossfade <= 2:
-            raise BadParameter(f"crossfade must be between 0 and 2 seconds, not {self.crossfade}")
-        if not 0.5 <= self.context_seconds <= 190:
-            raise BadParameter(f"context_seconds must be between 0.5 and 190, not {self.context_seconds}")
+        if not number(self.crossfade) or not 0 <= self.crossfade <= 2:
+            raise BadParameter(f"crossfade must be between 0 and 2 seconds, not {self.crossfade!r}")
+        if not number(self.context_seconds) or not 0.5 <= self.context_seconds <= 190:
+            raise BadParameter(f"context_seconds must be between 0.5 and 190, not {self.context_seconds!r}")
         if not isinstance(self.prompt, str) or len(self.prompt) > 500:
             raise BadParameter("prompt must be text of at most 500 characters")
-        if not isinstance(self.guidance, (int, float)) or not 0 <= self.guidance <= 20:
+        if not number(self.guidance) or not 0 <= self.guidance <= 20:
             raise BadParameter(f"guidance must be between 0 and 20, not {self.guidance!r}")
         if self.magnitude not in ("auto", "vocoder", "pseudo_inverse"):
             raise BadParameter(f"magnitude must be auto, vocoder or pseudo_inverse, not {self.magnitude!r}")
@@ -117,6 +117,11 @@ class RenderJob:
     def __init__(self, pipeline: "Pipeline", seed: int | None = None,
                  settings: RenderSettings | None = None, progress: Progress | None = None,
                  cancel: Cancel | None = None, segments: int = 1) -> None:
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+                                 or not 0 <= seed < 2**63):
+            raise BadParameter(f"seed must be a whole number >= 0, not {seed!r}")
+        if settings is not None and not isinstance(settings, RenderSettings):
+            raise BadParameter("settings must be RenderSettings (give its fields as plain parameters)")
         self.seed = secrets.randbelow(2**31) if seed is None else int(seed)
         self.settings = settings or pipeline.settings
         self.generator = torch.Generator().manual_seed(self.seed)

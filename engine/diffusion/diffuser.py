@@ -30,12 +30,21 @@ class SamplerSettings:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise UnknownSampler(f"unknown sampler {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
-        if not 1 <= self.steps <= 1000:
-            raise BadParameter(f"steps must be between 1 and 1000, not {self.steps}")
-        if not 0 <= self.eta <= 1:
-            raise BadParameter(f"eta must be between 0 and 1, not {self.eta}")
-        if self.jump_length < 1 or not 1 <= self.resample <= 20:
-            raise BadParameter("jump_length must be >= 1 and resample between 1 and 20")
+        if not whole(self.steps) or not 1 <= self.steps <= 1000:
+            raise BadParameter(f"steps must be a whole number from 1 to 1000, not {self.steps!r}")
+        if not number(self.eta) or not 0 <= self.eta <= 1:
+            raise BadParameter(f"eta must be between 0 and 1, not {self.eta!r}")
+        if not whole(self.jump_length) or not whole(self.resample) or self.jump_length < 1 \
+                or not 1 <= self.resample <= 20:
+            raise BadParameter("jump_length must be a whole number >= 1 and resample one from 1 to 20")
+
+
+def whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class KnownRegion:
