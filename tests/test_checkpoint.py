@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.errors import CheckpointError
-from engine.model import ModelConfig, MsaniiModel
+from engine.model import ModelConfig
 from engine.pipeline import Pipeline, RenderSettings
 
 from conftest import sine_mix, tiny_model
@@ -62,7 +62,6 @@ def test_other_safetensors_file_is_not_a_checkpoint(tmp_path):
 
 
 def rewrite_metadata(path, **changes):
-    import torch
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:

@@ -22,7 +22,7 @@ import zmq
 
 from engine import __version__
 from engine.errors import Cancelled, EngineError
-from engine.protocol import (FINAL, MAX_SECONDS, VERSION, Message, ProtocolError, decode, encode,
+from engine.protocol import (MAX_SECONDS, VERSION, Message, ProtocolError, decode, encode,
                              error_frames, make_header)
 from engine.service.security import check_binding, curve_server
 
@@ -225,7 +225,7 @@ class EngineService:
         reserved = set(names) | {"sample_rate", "sample_rate_b", "progress", "cancel", "settings"}
         if reserved & set(params):
             raise ProtocolError("bad_parameter", f"parameters {sorted(reserved & set(params))} are set by the engine")
-        for name, (audio, rate) in zip(names, message.audio):
+        for name, (audio, _) in zip(names, message.audio):
             params[name] = audio
         if message.audio:
             params["sample_rate"] = message.audio[0][1]
