@@ -36,6 +36,8 @@ def test_captions_are_deterministic_and_say_what_was_rendered():
     assert caption(facts) == caption(facts) == "four-part chorale on string ensemble, slow, G major"
     mixed = RenderFacts("madrigal", 2, ("piano", "flute"), 130.0, "")
     assert caption(mixed) == "two-part madrigal on piano and woodwinds, fast"
+    flat = RenderFacts("folk tune", 1, ("flute",), 90.0, "B- minor")
+    assert caption(flat) == "folk tune on flute, moderate tempo, Bb minor"
 
 
 @pytest.fixture(scope="module")

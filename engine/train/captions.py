@@ -55,5 +55,11 @@ def caption(facts: RenderFacts) -> str:
     form = facts.form if facts.parts == 1 else f"{count} {facts.form}"
     words = [f"{form} on {ensemble(facts.instruments)}", tempo_word(facts.bpm)]
     if facts.key:
-        words.append(facts.key)
+        words.append(key_name(facts.key))
     return ", ".join(words)
+
+
+def key_name(music21_key: str) -> str:
+    """music21 spells flats with '-' ("E- major"); musicians write "Eb major"."""
+    tonic, _, mode = music21_key.partition(" ")
+    return f"{tonic.replace('-', 'b')} {mode}".strip()
