@@ -49,6 +49,17 @@ def check_audio(audio: np.ndarray | torch.Tensor, sample_rate: int, name: str = 
     return data
 
 
+CEILING = 10 ** (-0.1 / 20)  # -0.1 dBFS
+
+
+def below_full_scale(audio: np.ndarray) -> np.ndarray:
+    """Rendered audio never leaves above full scale: a render that peaks over -0.1 dBFS is
+    scaled down as a whole to peak there (an untrained or overdriven model can produce
+    anything; ears and speakers should not find out)."""
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return audio * np.float32(CEILING / peak) if peak > CEILING else audio
+
+
 def resample(audio: torch.Tensor, source_rate: int, target_rate: int) -> torch.Tensor:
     """Band-limited resampling along the last axis (no-op at equal rates)."""
     if source_rate == target_rate:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from engine import tasks
-from engine.audio import check_audio, check_sample_rate, fit_length, resample
+from engine.audio import below_full_scale, check_audio, check_sample_rate, fit_length, resample
 from engine.checkpoint import load_checkpoint
 from engine.diffusion import INPAINT_MODES, Denoiser, Diffuser, SamplerSettings
 from engine.diffusion.diffuser import number, whole
@@ -374,13 +374,14 @@ class Pipeline:
         return resample(wave, sample_rate, self.sample_rate)[None]
 
     def to_caller(self, wave: Tensor, sample_rate: int, samples: int | None) -> np.ndarray:
-        """`[1, C, S]` at the model's rate -> numpy `[C, samples]` at `sample_rate`."""
+        """Rendered `[1, C, S]` at the model's rate -> numpy `[C, samples]` at `sample_rate`,
+        never above full scale."""
         out = resample(wave[0].float(), self.sample_rate, sample_rate).cpu().numpy()
         if samples is not None:
             out = out[:, :samples]
             if out.shape[-1] < samples:
                 out = np.pad(out, ((0, 0), (0, samples - out.shape[-1])))
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return below_full_scale(np.ascontiguousarray(out, dtype=np.float32))
 
     def vocode(self, mel: Tensor, samples: int, job: RenderJob) -> Tensor:
         """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate."""

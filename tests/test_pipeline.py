@@ -19,6 +19,18 @@ def test_style_transfer_keeps_length_channels_and_rate(pipeline, channels, rate)
     render = pipeline.style_transfer(audio, rate, 0.5, seed=1, settings=FAST)
     assert render.audio.shape == audio.shape and render.sample_rate == rate
     assert render.audio.dtype == np.float32 and np.isfinite(render.audio).all()
+    assert np.abs(render.audio).max() <= 1.0  # never above full scale, whatever the model does
+
+
+def test_a_model_gone_wild_still_renders_below_full_scale(chord):
+    from engine.pipeline import Pipeline
+
+    from conftest import tiny_model
+
+    loud = tiny_model()
+    loud.spectral.scaler.max.fill_(40.0)  # scaled mels decode to absurd levels
+    render = Pipeline(loud).style_transfer(chord, 44_100, 0.8, seed=0, settings=FAST)
+    assert 0.9 < np.abs(render.audio).max() <= 1.0
 
 
 def test_same_seed_same_audio_different_seed_different(pipeline, chord):
