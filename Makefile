@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean train-default
+.PHONY: setup demo test bench clean train-default bundle
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/bench_engine.py --out docs/benchmarks.md
+	$(PY) bench/bench_service.py --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) renders
@@ -36,3 +37,8 @@ train-default: setup
 	$(VENV)/bin/daw-diffusion train vocoder --data $(DATA) --run-dir $(RUN) --time-budget $(VOCODER_BUDGET) --no-progress
 	$(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --run-dir $(RUN) --time-budget $(DIFFUSION_BUDGET) --no-progress
 	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/model.safetensors --data $(DATA) --out $(RUN)/eval
+
+# Ship a run's model as the bundled default (half precision keeps it small).
+bundle: setup
+	rm -f engine/models/default.safetensors
+	$(VENV)/bin/daw-diffusion export $(RUN)/model.safetensors engine/models/default.safetensors --half
