@@ -85,12 +85,12 @@ class EngineService:
     def serve(self) -> None:
         """Run until `stop()`; returns after a clean shutdown."""
         c = self.config
+        sock, auth = self.open_socket()  # fails early (address in use, insecure bind)
+        self.sock = sock
         events = self.context.socket(zmq.PULL)
         events.bind(self.events_endpoint)
         self.worker = threading.Thread(target=self.work, name="engine-worker", daemon=True)
         self.worker.start()
-        sock, auth = self.open_socket()
-        self.sock = sock
         self.ready.set()
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
@@ -108,7 +108,7 @@ class EngineService:
                 now = time.monotonic()
                 if c.connect:
                     if now - last_beat >= c.heartbeat:
-                        sock.send(HEARTBEAT)
+                        self.send(sock, HEARTBEAT, [])
                         last_beat = now
                     if now - last_seen > 3 * c.heartbeat:  # broker gone: reconnect (Paranoid Pirate)
                         log.warning("broker silent for %.1f s; reconnecting", now - last_seen)
@@ -170,6 +170,7 @@ class EngineService:
 
     # -- requests -------------------------------------------------------------------------------
     def send(self, sock: zmq.Socket, peer: bytes, frames: list[bytes]) -> None:
+        """Never blocks the socket loop: a reply to a peer that is not reading is dropped."""
         try:
             sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
