@@ -364,3 +364,10 @@ def test_a_flood_of_submits_is_answered_and_the_engine_keeps_serving():
         assert running.client().ping()
     finally:
         running.close()
+
+
+def test_a_taken_port_exits_with_its_own_code(engine, checkpoint):
+    done = subprocess.run([CLI, "engine", "--bind", engine.endpoint, "--checkpoint", str(checkpoint)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "Address already in use" in done.stdout
+    assert engine.client().ping()  # the engine that holds the port is untouched
