@@ -22,14 +22,12 @@ import time
 from pathlib import Path
 
 import torch
-import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import sine_mix, tiny_model  # noqa: E402
+from conftest import sine_mix  # noqa: E402
 
 from engine.client import EngineClient  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
-from engine.service import EngineService, ServiceConfig  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("daw-diffusion"))
 
@@ -42,26 +40,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def transport_overhead(repeats: int, params: dict) -> dict:
-    pipeline = Pipeline(tiny_model())
+def transport_overhead(repeats: int, params: dict, checkpoint: Path) -> dict:
+    """The engine runs as its own process, as it does for users; the in-process call loads the
+    same checkpoint here."""
+    pipeline = Pipeline.from_checkpoint(checkpoint, "cpu")
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    service = EngineService(pipeline, ServiceConfig(bind=endpoint), context=zmq.Context())
-    thread = threading.Thread(target=service.serve, daemon=True)
-    thread.start()
-    service.ready.wait(10)
-    client = EngineClient(endpoint, timeout=30)
-    audio = sine_mix(10.0, 44_100)
-    local, remote = [], []
-    for _ in range(repeats + 2):  # interleaved; the first two are warm-up
-        start = time.perf_counter()
-        pipeline.run("style_transfer", audio=audio, sample_rate=44_100, **params)
-        local.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        final = client.run("style_transfer", params, [(audio, 44_100)])
-        remote.append(time.perf_counter() - start)
-        assert final.type == "result"
-    service.stop()
-    thread.join(10)
+    engine = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint), "--device", "cpu"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = EngineClient(endpoint, timeout=60)
+        client.ping()
+        audio = sine_mix(10.0, 44_100)
+        local, remote = [], []
+        for _ in range(repeats + 2):  # interleaved; the first two are warm-up
+            start = time.perf_counter()
+            pipeline.run("style_transfer", audio=audio, sample_rate=44_100, **params)
+            local.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            final = client.run("style_transfer", params, [(audio, 44_100)])
+            remote.append(time.perf_counter() - start)
+            assert final.type == "result"
+    finally:
+        engine.kill()
     local, remote = local[2:], remote[2:]
     return {"in_process_ms": 1000 * statistics.median(local), "service_ms": 1000 * statistics.median(remote),
             "added_ms": 1000 * (statistics.median(remote) - statistics.median(local))}
@@ -98,12 +98,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    identity = transport_overhead(args.repeats, {"strength": 0.0, "seed": 0})
-    overhead = transport_overhead(args.repeats, {"strength": 0.5, "seed": 0, "steps": 1, "griffin_lim_iters": 1})
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / "cpu.safetensors"
-        subprocess.run([CLI, "init", str(checkpoint), "--preset", "cpu"], check=True, capture_output=True)
-        one, two = broker_throughput(1, args.jobs, checkpoint), broker_throughput(2, args.jobs, checkpoint)
+        tiny, cpu = Path(tmp) / "tiny.safetensors", Path(tmp) / "cpu.safetensors"
+        for path, preset in ((tiny, "tiny"), (cpu, "cpu")):
+            subprocess.run([CLI, "init", str(path), "--preset", preset], check=True, capture_output=True)
+        identity = transport_overhead(args.repeats, {"strength": 0.0, "seed": 0}, tiny)
+        overhead = transport_overhead(args.repeats, {"strength": 0.5, "seed": 0, "steps": 1, "griffin_lim_iters": 1}, tiny)
+        one, two = broker_throughput(1, args.jobs, cpu), broker_throughput(2, args.jobs, cpu)
     lines = [
         f"Service, {args.repeats} interleaved repeats, medians, this machine ({torch.get_num_threads()} threads):", "",
         "| measurement | value |", "|---|---:|",
