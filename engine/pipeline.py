@@ -148,8 +148,10 @@ class RenderJob:
             self.done += 1
 
     def diffuser(self, denoiser: Denoiser) -> Diffuser:
+        config = self.pipeline.model.config
         return Diffuser(denoiser, self.pipeline.model.schedule, self.settings.sampler_settings(),
-                        self.pipeline.model.config.unet.frame_multiple, self.generator, self.on_step)
+                        config.unet.frame_multiple, self.generator, self.on_step,
+                        (config.diffusion.data_mean, config.diffusion.data_std))
 
     def sample(self, fn: Callable[..., Tensor], *args: Any) -> Tensor:
         """Run a task function (which may sample several windows) with this job's diffuser."""
@@ -360,8 +362,10 @@ class Pipeline:
             if not name:
                 raise BadParameter("this model was trained without text; leave the prompt out")
             cond, mask = text_encoder(name, str(self.device)).encode([settings.prompt])
-        return Denoiser(self.model.unet, self.model.schedule, self.model.config.diffusion.prediction,
-                        cond, mask, settings.guidance)
+        diffusion = self.model.config.diffusion
+        bounds = tuple((b - diffusion.data_mean) / diffusion.data_std for b in (-1.0, 1.0))
+        return Denoiser(self.model.unet, self.model.schedule, diffusion.prediction, cond, mask,
+                        settings.guidance, bounds)
 
     def uses_vocoder(self, settings: RenderSettings) -> bool:
         if settings.magnitude == "auto":

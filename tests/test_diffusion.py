@@ -84,11 +84,12 @@ def test_repaint_path_goes_down_and_jumps_back_resample_times():
 
 
 @pytest.mark.parametrize("mode", ["replace", "repaint"])
-def test_known_frames_come_back_exactly(mode):
+@pytest.mark.parametrize("data", [(0.0, 1.0), (0.3, 0.25)])
+def test_known_frames_come_back_exactly(mode, data):
     model = tiny_model()
     diffuser = Diffuser(Denoiser(model.unet, SCHEDULE, "v"), SCHEDULE,
                         SamplerSettings(steps=6, jump_length=2, resample=2), model.config.unet.frame_multiple,
-                        torch.Generator().manual_seed(0))
+                        torch.Generator().manual_seed(0), data=data)
     known = torch.rand(1, 2, 128, 13) * 2 - 1
     unknown = torch.zeros(13, dtype=torch.bool)
     unknown[4:9] = True

@@ -129,6 +129,8 @@ def trained(data, tmp_path_factory) -> Path:
     assert reply["trained"] == {"unet": False, "vocoder": True} and reply["info"]["steps"] == 3
     reply = cli("train", "diffusion", *common, "--max-steps", "2")
     assert reply["trained"] == {"unet": True, "vocoder": True} and reply["info"]["steps"] == 2
+    diffusion = Pipeline.from_checkpoint(run / "model.safetensors", "cpu").model.config.diffusion
+    assert -1 < diffusion.data_mean < 1 and 0 < diffusion.data_std < 1  # measured, not the defaults
     return run
 
 

@@ -24,15 +24,17 @@ class Denoiser:
     """Predicts the clean sample, with classifier-free guidance when a condition is given.
 
     guidance 1.0 runs only the conditional model; g != 1 returns
-    `uncond + g * (cond - uncond)`. Predictions are clamped to [-1, 1], the range of the
-    scaled mel, which keeps epsilon models stable at the very noisy end of the schedule.
+    `uncond + g * (cond - uncond)`. Predictions are clamped to `bounds`, the range of the data
+    (the scaled mel's [-1, 1] in diffusion space), which keeps epsilon models stable at the very
+    noisy end of the schedule.
     """
 
     def __init__(self, unet: nn.Module, schedule: Schedule, prediction: str,
                  cond: Tensor | None = None, cond_mask: Tensor | None = None,
-                 guidance: float = 1.0) -> None:
+                 guidance: float = 1.0, bounds: tuple[float, float] = (-1.0, 1.0)) -> None:
         self.unet, self.schedule, self.prediction = unet, schedule, prediction
         self.cond, self.cond_mask, self.guidance = cond, cond_mask, guidance
+        self.bounds = bounds
 
     def _x0(self, x: Tensor, sigma: Tensor, cond: Tensor | None, mask: Tensor | None) -> Tensor:
         alpha = broadcast(1 / (1 + sigma**2).sqrt(), x)  # VP signal scale
@@ -60,4 +62,4 @@ class Denoiser:
                             torch.cat((mask, torch.zeros_like(mask))))
             cond_x0, uncond_x0 = both.chunk(2)
             x0 = uncond_x0 + self.guidance * (cond_x0 - uncond_x0)
-        return x0.clamp(-1, 1)
+        return x0.clamp(*self.bounds)

@@ -65,9 +65,11 @@ class KnownRegion:
 class Diffuser:
     def __init__(self, denoiser: DenoiserFn, schedule: Schedule, settings: SamplerSettings,
                  frame_multiple: int, generator: torch.Generator | None = None,
-                 callback: Callback | None = None) -> None:
+                 callback: Callback | None = None, data: tuple[float, float] = (0.0, 1.0)) -> None:
+        """`data`: (mean, std) of the mels; the sampler works on (mel - mean) / std."""
         self.denoiser, self.schedule, self.settings = denoiser, schedule, settings
         self.frame_multiple, self.generator, self.callback = frame_multiple, generator, callback
+        self.mean, self.std = data
 
     def steps_for(self, start: float) -> int:
         """Partial denoising (style transfer) runs the same fraction of the steps."""
@@ -89,7 +91,8 @@ class Diffuser:
         pad = -frames % self.frame_multiple
         padded = (*shape[:-1], frames + pad)
 
-        def pad_frames(mel: Tensor) -> Tensor:
+        def pad_frames(mel: Tensor) -> Tensor:  # and into diffusion space
+            mel = (mel - self.mean) / self.std
             return torch.cat((mel, mel[..., -1:].expand(*mel.shape[:-1], pad)), dim=-1) if pad else mel
 
         sigmas = self.schedule.sigmas(self.steps_for(start), start).to(device)
@@ -108,6 +111,7 @@ class Diffuser:
         else:
             run = partial(SAMPLERS[s.sampler], eta=s.eta)
         out = run(denoiser, x, sigmas, generator=self.generator, callback=self.callback)
+        out = out[..., :frames] * self.std + self.mean  # back to mel space
         if known is not None:
-            out = torch.where(denoiser.unknown, out, denoiser.known)
-        return out[..., :frames]
+            out = torch.where(unknown.to(device), out, known.to(device))
+        return out

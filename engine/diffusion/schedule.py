@@ -27,6 +27,11 @@ class DiffusionConfig:
     train_steps: int = 1000
     prediction: str = "v"  # "eps" or "v"
     window_frames: int = 8192  # one model context: 8192 frames = 190.2 s at 44.1 kHz, hop 1024
+    # Diffusion runs on (scaled mel - data_mean) / data_std: unit-variance data is what the v
+    # (and epsilon) parameterisation assumes, so the model's skip path starts near the optimal
+    # denoiser instead of having to learn it. Measured on the training data at the start.
+    data_mean: float = 0.0
+    data_std: float = 1.0
 
     def __post_init__(self) -> None:
         if self.prediction not in ("eps", "v"):

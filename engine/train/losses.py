@@ -33,10 +33,11 @@ def vocoder_loss(model: MsaniiModel, audio: Tensor, net: Callable[[Tensor], Tens
 
 def diffusion_loss(net: Callable[..., Tensor], spectral: MelSpectral, schedule: Schedule, audio: Tensor,
                    prediction: str, cond: Tensor | None = None, cond_mask: Tensor | None = None,
-                   generator: torch.Generator | None = None) -> Tensor:
-    """Mean squared error of the epsilon or v prediction at a uniformly drawn timestep."""
+                   generator: torch.Generator | None = None, data: tuple[float, float] = (0.0, 1.0)) -> Tensor:
+    """Mean squared error of the epsilon or v prediction at a uniformly drawn timestep, on
+    (scaled mel - mean) / std with `data` = (mean, std)."""
     with torch.no_grad():
-        x0 = spectral.encode(audio)
+        x0 = (spectral.encode(audio) - data[0]) / data[1]
     batch = x0.shape[0]
     t = torch.randint(0, schedule.train_steps, (batch,), generator=generator).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)

@@ -15,7 +15,7 @@ import os
 import platform
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -106,6 +106,19 @@ class Trainer:
         self.stop_requested = False
         if self.state_path.is_file():
             self.resume()
+        elif c.stage == "diffusion" and (c.fresh or not self.metadata.get("trained", {}).get("unet")):
+            self.measure_data(entries)
+
+    def measure_data(self, entries: list[dict]) -> None:
+        """Mean and standard deviation of the scaled mels, for the diffusion space (a new
+        U-Net only: the numbers belong to its weights). The same crops on every DDP rank."""
+        crops = CropSampler(entries, self.config.crop_frames, self.model.config.spectral, self.config.seed)
+        with torch.no_grad():
+            mels = torch.cat([self.model.spectral.encode(crops.batch(8)[0]).flatten() for _ in range(16)])
+        diffusion = replace(self.model.config.diffusion, data_mean=round(float(mels.mean()), 4),
+                            data_std=round(float(mels.std()), 4))
+        self.model.config = replace(self.model.config, diffusion=diffusion)
+        log.info("diffusion space: (mel - %.4f) / %.4f", diffusion.data_mean, diffusion.data_std)
 
     # -- set-up -----------------------------------------------------------------------------
     def load_or_create(self) -> tuple[MsaniiModel, dict]:
@@ -155,8 +168,9 @@ class Trainer:
                 fit = not self.metadata.get("trained", {}).get("unet")  # a trained U-Net needs these statistics
                 return vocoder_loss(self.model, audio, self.net, fit_scaler=fit)
             cond, mask = self.condition(captions)
-            return diffusion_loss(self.net, spectral, self.model.schedule, audio,
-                                  self.model.config.diffusion.prediction, cond, mask, self.generator)
+            diffusion = self.model.config.diffusion
+            return diffusion_loss(self.net, spectral, self.model.schedule, audio, diffusion.prediction,
+                                  cond, mask, self.generator, (diffusion.data_mean, diffusion.data_std))
 
     def update_ema(self) -> None:
         c = self.config
