@@ -10,7 +10,6 @@ Replies echo the request's `id`. `TYPES` below is the whole vocabulary.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +161,3 @@ def _type_name(kinds: type | tuple[type, ...]) -> str:
     kinds = kinds if isinstance(kinds, tuple) else (kinds,)
     return " or ".join({str: "string", int: "integer", float: "number", dict: "object", list: "list"}[k] for k in kinds)
 
-
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
