@@ -17,7 +17,7 @@ from typing import AsyncIterator, Iterator
 import numpy as np
 import zmq
 
-from engine.protocol import FINAL, Message, ProtocolError, decode, encode, make_header
+from engine.protocol import FINAL, SOCKET_BUFFER, Message, ProtocolError, decode, encode, make_header
 
 
 class EngineUnreachable(Exception):
@@ -52,6 +52,8 @@ class EngineClient:
     def _socket(self) -> zmq.Socket:
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDBUF, SOCKET_BUFFER)
+        sock.setsockopt(zmq.RCVBUF, SOCKET_BUFFER)
         if self.curve is not None:
             sock.curve_serverkey = self.curve.server_public
             sock.curve_publickey = self.curve.public

@@ -374,7 +374,7 @@ class Pipeline:
 
     def to_model(self, audio: np.ndarray, sample_rate: int) -> Tensor:
         """`[C, S]` numpy at `sample_rate` -> `[1, C, S']` on the device at the model's rate."""
-        wave = torch.from_numpy(np.ascontiguousarray(audio)).to(self.device)
+        wave = torch.tensor(audio, dtype=torch.float32, device=self.device)  # a copy: inputs may be read-only
         return resample(wave, sample_rate, self.sample_rate)[None]
 
     def to_caller(self, wave: Tensor, sample_rate: int, samples: int | None) -> np.ndarray:

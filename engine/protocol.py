@@ -21,6 +21,7 @@ MAX_CHANNELS = 16
 MAX_SECONDS = 20 * 60.0
 MAX_AUDIO_INPUTS = 2
 DTYPE = "<f4"
+SOCKET_BUFFER = 4 * 2**20  # kernel socket buffers that hold a 10 s stereo clip in one go
 
 # type -> (who sends it, required fields and their JSON types, whether PCM frames may follow)
 TYPES: dict[str, tuple[str, dict[str, type | tuple[type, ...]], bool]] = {
@@ -82,14 +83,14 @@ def make_header(type_: str, request_id: str = "", **fields: Any) -> dict[str, An
     return {"v": VERSION, "type": type_, "id": request_id, **fields}
 
 
-def encode(header: dict[str, Any], audio: list[tuple[np.ndarray, int]] = ()) -> list[bytes]:
-    """Header and `(array [C, S], sample_rate)` pairs -> frames."""
+def encode(header: dict[str, Any], audio: list[tuple[np.ndarray, int]] = ()) -> list:
+    """Header and `(array [C, S], sample_rate)` pairs -> frames (bytes, then buffers)."""
     descriptors, frames = [], []
     for array, rate in audio:
         data = np.ascontiguousarray(np.atleast_2d(array), dtype=DTYPE)
         descriptors.append({"sample_rate": int(rate), "channels": data.shape[0],
                             "frames": data.shape[1], "dtype": "float32"})
-        frames.append(data.tobytes())
+        frames.append(memoryview(data).cast("B"))  # no copy: zmq sends straight from the array
     body = dict(header, audio=descriptors) if descriptors else dict(header)
     return [json.dumps(body, separators=(",", ":")).encode(), *frames]
 
@@ -154,7 +155,8 @@ def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[np
         raise ProtocolError("too_large", f"{count / rate:.0f} s of audio; at most {max_seconds:.0f} s")
     if len(frame) != channels * count * 4:
         raise ProtocolError("bad_message", f"PCM frame has {len(frame)} bytes; the descriptor says {channels * count * 4}")
-    return np.frombuffer(frame, dtype=DTYPE).reshape(channels, count).copy(), rate  # owned, writable
+    # a read-only view of the received buffer: no copy (callers copy when they need to write)
+    return np.frombuffer(frame, dtype=DTYPE).reshape(channels, count), rate
 
 
 def _type_name(kinds: type | tuple[type, ...]) -> str:

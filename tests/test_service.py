@@ -127,7 +127,8 @@ def test_a_full_queue_answers_busy():
     try:
         client = running.client()
         first = client.submit("generate", {"seconds": 1.0, **SLOW})
-        assert next(first).type == "accepted"  # running
+        assert next(first).type == "accepted"
+        assert next(first).type == "progress"  # running: the queue is empty again
         second = client.submit("generate", {"seconds": 1.0, **SLOW})
         assert next(second).type == "accepted"  # queued
         refused = client.run("generate", {"seconds": 1.0})

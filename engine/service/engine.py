@@ -22,7 +22,7 @@ import zmq
 
 from engine import __version__
 from engine.errors import Cancelled, EngineError
-from engine.protocol import (MAX_SECONDS, VERSION, Message, ProtocolError, decode, encode,
+from engine.protocol import (MAX_SECONDS, SOCKET_BUFFER, VERSION, Message, ProtocolError, decode, encode,
                              error_frames, make_header)
 from engine.service.security import check_binding, curve_server
 
@@ -100,11 +100,11 @@ class EngineService:
             while not self.stopping.is_set():
                 ready = dict(poller.poll(100))
                 if sock in ready:
-                    frames = sock.recv_multipart()
+                    frames = sock.recv_multipart(copy=False)  # audio stays in zmq's buffers
                     last_seen = time.monotonic()
                     self.handle(sock, frames)
                 while events in ready and events.poll(0):
-                    self.forward(sock, events.recv_multipart())
+                    self.forward(sock, events.recv_multipart(copy=False))
                 now = time.monotonic()
                 if c.connect:
                     if now - last_beat >= c.heartbeat:
@@ -136,6 +136,8 @@ class EngineService:
         sock = self.context.socket(zmq.DEALER if c.connect else zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, c.max_message_bytes)
+        sock.setsockopt(zmq.SNDBUF, SOCKET_BUFFER)
+        sock.setsockopt(zmq.RCVBUF, SOCKET_BUFFER)
         endpoint = c.connect or c.bind
         auth = None
         if c.curve_secret is not None:
@@ -164,9 +166,9 @@ class EngineService:
             if running is not None and time.monotonic() > deadline:
                 running.cancel.set()
             if events.poll(100):
-                self.forward(sock, events.recv_multipart())
+                self.forward(sock, events.recv_multipart(copy=False))
         while events.poll(100):  # the worker's last words
-            self.forward(sock, events.recv_multipart())
+            self.forward(sock, events.recv_multipart(copy=False))
 
     # -- requests -------------------------------------------------------------------------------
     def send(self, sock: zmq.Socket, peer: bytes, frames: list[bytes]) -> None:
@@ -176,13 +178,13 @@ class EngineService:
         except zmq.Again:
             log.warning("dropped a reply: the peer's queue is full")
 
-    def handle(self, sock: zmq.Socket, frames: list[bytes]) -> None:
-        if self.config.connect and len(frames) == 1 and frames[0].startswith(CONTROL):
+    def handle(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
+        if self.config.connect and len(frames) == 1 and frames[0].bytes.startswith(CONTROL):
             return  # broker heartbeat
         if len(frames) < 2:
             log.warning("dropped a message without a peer and a header")
             return
-        peer, body = frames[0], frames[1:]
+        peer, body = frames[0].bytes, frames[1:]
         request_id = ""
         try:
             if sum(len(f) for f in body) > self.config.max_message_bytes:
@@ -278,9 +280,9 @@ class EngineService:
         return job
 
     # -- results --------------------------------------------------------------------------------
-    def forward(self, sock: zmq.Socket, frames: list[bytes]) -> None:
+    def forward(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
         """An event from the worker: [job id, header, pcm...] -> to the job's current peer."""
-        job = self.jobs.get(frames[0].decode())
+        job = self.jobs.get(frames[0].bytes.decode())
         if job is not None:
             self.send(sock, job.peer, frames[1:])
 
