@@ -99,14 +99,13 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def check_unit(name: str, value: float, low_open: bool = False) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1 \
-            or (low_open and value == 0):
+    if not number(value) or not 0 <= value <= 1 or (low_open and value == 0):
         raise BadParameter(f"{name} must be a number {'above 0 and up to' if low_open else 'from 0 to'} 1, not {value!r}")
     return float(value)
 
 
 def check_seconds(name: str, value: float, maximum: float) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= maximum:
+    if not number(value) or not 0 < value <= maximum:
         raise BadParameter(f"{name} must be more than 0 and at most {maximum:.1f} seconds, not {value!r}")
     return float(value)
 

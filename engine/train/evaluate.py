@@ -80,8 +80,8 @@ class Evaluation:
 
     def frames(self, audios: list[np.ndarray]) -> np.ndarray:
         """Per-frame log-mel vectors `[N, 128]` of every channel of every clip."""
-        return np.concatenate([self.log_mel(a).reshape(-1, 128, self.log_mel(a).shape[-1])
-                               .transpose(0, 2, 1).reshape(-1, 128) for a in audios])
+        mels = [self.log_mel(a) for a in audios]
+        return np.concatenate([m.reshape(-1, 128, m.shape[-1]).transpose(0, 2, 1).reshape(-1, 128) for m in mels])
 
     def magnitude(self, audio: np.ndarray) -> np.ndarray:
         return self.spectral.stft(torch.from_numpy(audio)).abs().numpy()
