@@ -43,12 +43,21 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0,
     return np.ascontiguousarray(data.T), rate
 
 
+def already_exists(path: str | os.PathLike) -> AudioFileError:
+    return AudioFileError(f"{path}: already exists; daw-diffusion never overwrites files")
+
+
+def refuse_existing(path: str | os.PathLike) -> None:
+    """Raise before any work is done if `path` is taken."""
+    if Path(path).exists():
+        raise already_exists(path)
+
+
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
                 subtype: str = "FLOAT") -> Path:
     """Write `[channels, samples]` to a new file at `path`; refuses to replace an existing one."""
     path = Path(path)
-    if path.exists():
-        raise AudioFileError(f"{path}: already exists; daw-diffusion never overwrites files")
+    refuse_existing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -57,10 +66,10 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
         try:
             os.link(tmp, path)  # atomic, and fails rather than replace a file that appeared meanwhile
         except FileExistsError:
-            raise AudioFileError(f"{path}: already exists; daw-diffusion never overwrites files") from None
+            raise already_exists(path) from None
         except OSError:  # file systems without hard links (FAT, some network shares)
             if path.exists():
-                raise AudioFileError(f"{path}: already exists; daw-diffusion never overwrites files") from None
+                raise already_exists(path) from None
             os.rename(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from bridge.audiofile import AudioFileError, read_audio, write_audio
+from bridge.audiofile import AudioFileError, read_audio, refuse_existing, write_audio
 
 # Exit codes, distinct so scripts (REAPER, Max) can tell what happened.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SOCKET, EXIT_CANCELLED = 0, 1, 2, 3, 4
@@ -150,8 +150,7 @@ def render(args: argparse.Namespace) -> dict[str, Any]:
     settings = render_settings(args)
     paths = output_paths(args.output, args.variations if task == "generate" else 1)
     for path in paths:  # refuse before spending minutes on a render
-        if path.exists():
-            raise AudioFileError(f"{path}: already exists; daw-diffusion never overwrites files")
+        refuse_existing(path)
     params: dict[str, Any] = {"seed": args.seed, "settings": settings}
     if task == "generate":
         params.update(seconds=args.seconds, channels=args.channels, sample_rate=args.sample_rate,
@@ -195,8 +194,7 @@ def init(args: argparse.Namespace) -> dict[str, Any]:
     from engine.checkpoint import save_checkpoint
     from engine.model import ModelConfig, MsaniiModel
 
-    if args.output.exists():
-        raise AudioFileError(f"{args.output}: already exists; daw-diffusion never overwrites files")
+    refuse_existing(args.output)
     torch.manual_seed(args.seed)
     model = MsaniiModel(ModelConfig.preset(args.preset))
     save_checkpoint(model, args.output, info={"preset": args.preset, "seed": args.seed})
@@ -212,8 +210,7 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
 def export(args: argparse.Namespace) -> dict[str, Any]:
     from engine.checkpoint import load_checkpoint, save_checkpoint
 
-    if args.output.exists():
-        raise AudioFileError(f"{args.output}: already exists; daw-diffusion never overwrites files")
+    refuse_existing(args.output)
     model, meta = load_checkpoint(args.checkpoint)
     save_checkpoint(model, args.output, trained=meta["trained"], info=meta["info"], half=args.half)
     return {"ok": True, "checkpoint": str(args.output), "bytes": args.output.stat().st_size}
