@@ -84,6 +84,19 @@ class EngineClient:
     def ping(self) -> bool:
         return self.request("ping").type == "pong"
 
+    def pinged(self, timeout: float = 1.0) -> bool:
+        """One quick try: does the engine answer a ping within `timeout` seconds?"""
+        sock = self._socket()
+        try:
+            sock.send_multipart(encode(make_header("ping", uuid.uuid4().hex)))
+            if not sock.poll(int(timeout * 1000)):
+                return False
+            return decode(sock.recv_multipart()).type == "pong"
+        except ProtocolError:
+            return False
+        finally:
+            sock.close()
+
     def status(self) -> dict:
         return self.request("status").header
 

@@ -345,6 +345,8 @@ class EngineService:
             return error_frames(job.request_id, "failed", f"{type(exc).__name__}: {exc}", job=job.id)
         finally:
             job.params.clear()  # free the input audio
-        log.info("job %s done in %.2f s", job.id, time.perf_counter() - started)
-        return encode(make_header("result", job.request_id, job=job.id, renders=[{"seed": r.seed} for r in renders]),
+        compute = time.perf_counter() - started
+        log.info("job %s done in %.2f s", job.id, compute)
+        return encode(make_header("result", job.request_id, job=job.id, compute_seconds=round(compute, 6),
+                                  renders=[{"seed": r.seed} for r in renders]),
                       [(r.audio, r.sample_rate) for r in renders])

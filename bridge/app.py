@@ -1,0 +1,114 @@
+"""The bridge's core: turns parsed requests (OSC, MIDI) into jobs, runs them in the background
+and reports each step to whoever asked (`report(address, *args)`, OSC replies)."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from bridge.addresses import BRIDGE_KEYS, ENGINE_NAMES, Call
+from bridge.clock import Clock
+from bridge.jobs import JobError, Jobs, Request, Running, Source
+
+log = logging.getLogger("daw-diffusion.bridge")
+Report = Callable[..., None]  # report("/diffusion/done", tag, path, seconds)
+
+
+class Bridge:
+    def __init__(self, jobs: Jobs, clock: Clock | None = None, live: Any = None) -> None:
+        self.jobs, self.clock, self.live = jobs, clock or Clock(), live
+        self.pool = ThreadPoolExecutor(jobs.max_active + 2, thread_name_prefix="job")
+        self.latencies: list[tuple[float, float]] = []  # live: (trigger -> first sample, engine compute)
+
+    def close(self) -> None:
+        self.jobs.cancel_all()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.live is not None:
+            self.live.close()
+
+    # -- requests -------------------------------------------------------------------------------
+    def seconds(self, seconds: float, keys: dict[str, Any]) -> float:
+        """`seconds`, or `bars` at the MIDI clock's tempo (or the `bpm` key)."""
+        if "bars" not in keys:
+            return seconds
+        bar = self.clock.bar_seconds(keys.get("bpm"))
+        if bar is None:
+            raise JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
+        return keys["bars"] * bar
+
+    def request_for(self, call: Call) -> Request:
+        """A job request from a parsed OSC call."""
+        a, keys, task = call.args, call.keys, call.action
+        params = {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
+        sources: list[Source] = []
+        if task in ("style_transfer", "inpaint", "outpaint"):
+            sources.append(Source(Path(a["input_path"]).expanduser(), keys.get("offset", 0.0), keys.get("length")))
+        if task == "interpolate":
+            sources += [Source(Path(a["path_a"]).expanduser(), keys.get("offset", 0.0), keys.get("length")),
+                        Source(Path(a["path_b"]).expanduser(), keys.get("offset_b", 0.0), keys.get("length_b"))]
+            params["ratio"] = a["ratio"]
+        if task in ("generate", "outpaint"):
+            params["seconds"] = self.seconds(a["seconds"], keys)
+        if task == "style_transfer":
+            params["strength"] = a["strength"]
+        if task == "inpaint":
+            params["regions"] = [[a["start_s"], a["end_s"]]]
+        out_dir = Path(keys["out_dir"]).expanduser() if "out_dir" in keys else None
+        return Request(task, params, tuple(sources), tag=call.tag, out_dir=out_dir)
+
+    def live_request(self, tag: str, seconds: float, strength: float, keys: dict[str, Any] | None = None) -> Request:
+        """Style transfer of the last `seconds` of the live input."""
+        if self.live is None:
+            raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
+        keys = keys or {}
+        seconds = self.seconds(seconds, keys)
+        audio = self.live.capture(seconds)
+        if audio.shape[1] < round(0.5 * self.live.sample_rate):
+            raise JobError("bad_audio", "less than half a second of live input recorded so far")
+        params = {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
+        out_dir = Path(keys["out_dir"]).expanduser() if "out_dir" in keys else None
+        return Request("style_transfer", {**params, "strength": strength}, audio=((audio, self.live.sample_rate),),
+                       tag=tag, out_dir=out_dir)
+
+    # -- running --------------------------------------------------------------------------------
+    def start(self, request: Request, report: Report, play: bool = False, triggered: float | None = None) -> None:
+        """Claim the tag now (a taken tag or a full bridge is refused at once), run in the background."""
+        running = self.jobs.register(request)
+        self.pool.submit(self.run, running, report, play, triggered)
+
+    def run(self, running: Running, report: Report, play: bool, triggered: float | None) -> None:
+        tag = running.request.tag
+
+        def on_event(kind: str, **fields: Any) -> None:
+            if kind == "accepted":
+                report("/diffusion/accepted", tag, int(fields["position"]))
+            elif kind == "progress":
+                report("/diffusion/progress", tag, float(fields["fraction"]))
+
+        try:
+            outcome = self.jobs.wait(running, on_event)
+            clip = None
+            if play and self.live is not None:
+                clip = self.live.play(outcome.renders[0].audio, at=self.clock.next_bar(), tag=tag)
+            for render in outcome.renders:
+                report("/diffusion/done", tag, str(render.path), float(render.seconds))
+            if clip is not None and triggered is not None and clip.started.wait(10):
+                self.latencies.append((clip.started_at - triggered, outcome.compute_seconds))
+        except JobError as exc:
+            if exc.code == "cancelled":
+                report("/diffusion/cancelled", tag)
+            else:
+                report("/diffusion/error", tag, exc.code, str(exc))
+        except Exception as exc:  # a bug: still an answer, and the bridge keeps running
+            log.exception("job %s failed", tag)
+            report("/diffusion/error", tag, "failed", f"{type(exc).__name__}: {exc}")
+
+    def status(self) -> tuple[str, str, int, int]:
+        """(engine state, device, engine queue, jobs running here)."""
+        try:
+            status = self.jobs.client.status()
+        except Exception:
+            return "unreachable", "", 0, len(self.jobs.active)
+        return "ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)), len(self.jobs.active)

@@ -1,0 +1,199 @@
+"""Command-line entry points for the bridge side: render, bridge, serve (engine + bridge), doctor."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bridge import render
+from bridge.jobs import JobError
+
+log = logging.getLogger("daw-diffusion")
+DEFAULT_OUT = Path("~/daw-diffusion/renders")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    render.add_command(sub)
+
+    b = sub.add_parser("bridge", help="OSC server (+ MIDI, live audio) in front of a running engine")
+    add_bridge_options(b)
+    b.set_defaults(handler=run_bridge)
+
+    s = sub.add_parser("serve", help="engine + bridge together on this machine (the bundled model by default)")
+    add_bridge_options(s)
+    s.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    s.add_argument("--engine-start-timeout", type=float, default=180.0, help="seconds to wait for the model to load")
+    s.set_defaults(handler=run_serve)
+
+    d = sub.add_parser("doctor", help="check model, ports, audio and MIDI devices; say what is wrong")
+    add_bridge_options(d)
+    d.set_defaults(handler=run_doctor)
+
+
+def host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}") from None
+
+
+def add_bridge_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen", type=host_port, default=("127.0.0.1", 9010), help="OSC address (HOST:PORT)")
+    p.add_argument("--reply-port", type=int, default=9011, help="default UDP port for replies")
+    p.add_argument("--announce", type=host_port, action="append", default=[],
+                   help="also send MIDI-triggered results here (HOST:PORT, repeatable)")
+    p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="render store folder")
+    p.add_argument("--max-jobs", type=int, default=16, help="jobs in flight at once")
+    p.add_argument("--midi", action="store_true", help="open a MIDI input")
+    p.add_argument("--midi-map", type=Path, help="TOML mapping (created with the defaults if missing; learn saves here)")
+    p.add_argument("--live", action="store_true", help="record the audio input for live transforms")
+    p.add_argument("--live-seconds", type=float, default=30.0, help="seconds of input kept")
+    p.add_argument("--audio-device", help="sounddevice device name or number (default: the system's)")
+    p.add_argument("--sample-rate", type=int, help="live stream rate (default: the device's)")
+    p.add_argument("--channels", type=int, default=2, help="live input/output channels")
+    p.add_argument("--beats-per-bar", type=int, default=4)
+    render.add_engine_options(p)
+
+
+def load_mapping(path: Path | None):
+    from bridge.midi import Mapping
+
+    if path is None:
+        return Mapping()
+    if not path.exists():
+        Mapping().save(path)  # a starting point to edit
+        log.info("wrote the default MIDI mapping to %s", path)
+    return Mapping.load(path)
+
+
+class BridgeProcess:
+    """Everything `bridge` runs: jobs, clock, live audio, OSC server, MIDI listener."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from bridge.app import Bridge
+        from bridge.clock import Clock
+        from bridge.jobs import Jobs
+        from bridge.osc import OscServer
+        from bridge.store import RenderStore
+
+        jobs = Jobs(render.engine_client(args), RenderStore(args.out_dir), max_active=args.max_jobs)
+        live = None
+        if args.live:
+            from bridge.live import LiveAudio
+
+            device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
+            live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device).start()
+        self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live)
+        self.osc = OscServer(self.bridge, *args.listen, reply_port=args.reply_port, announce=args.announce)
+        self.midi = None
+        if args.midi:
+            from bridge.midi import MidiListener
+
+            self.midi = MidiListener(self.bridge, load_mapping(args.midi_map), self.osc.announce, args.midi_map).open()
+            self.osc.midi = self.midi
+
+    def serve(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.osc.stop())
+        print(f"daw-diffusion bridge: OSC on {self.osc.address[0]}:{self.osc.address[1]}", file=sys.stderr, flush=True)
+        try:
+            self.osc.serve()
+        finally:
+            if self.midi is not None:
+                self.midi.close()
+            self.bridge.close()
+            self.osc.close()
+
+
+def open_bridge(args: argparse.Namespace) -> BridgeProcess:
+    try:
+        return BridgeProcess(args)
+    except OSError as exc:  # the OSC port is taken
+        raise JobError("port_in_use", f"cannot listen on udp://{args.listen[0]}:{args.listen[1]}: {exc.strerror}; "
+                                      "is a bridge already running?") from None
+    except ValueError as exc:  # a bad MIDI mapping, a MIDI port that cannot open
+        raise JobError("bad_arguments", str(exc)) from None
+    except Exception as exc:  # sounddevice's PortAudioError: no such audio device, ...
+        if type(exc).__name__ == "PortAudioError":
+            raise JobError("audio_device", f"cannot open the audio device: {exc}") from None
+        raise
+
+
+def run_bridge(args: argparse.Namespace) -> dict[str, Any]:
+    process = open_bridge(args)
+    process.serve()
+    return {"ok": True}
+
+
+def engine_command(args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "-m", "engine.cli", "engine", "--bind", args.engine, "--device", args.device]
+    return command + (["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])
+
+
+class EngineProcess:
+    """The engine as a child process, restarted if it dies while the bridge runs."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.command, self.client = engine_command(args), render.engine_client(args)
+        self.start_timeout, self.stopping, self.restarts = args.engine_start_timeout, threading.Event(), 0
+        self.proc = self.start()
+        threading.Thread(target=self.watch, daemon=True).start()
+
+    def start(self) -> subprocess.Popen:
+        if self.client.pinged(0.5):
+            raise JobError("port_in_use", f"an engine already answers at {self.client.endpoint}; "
+                                          "use `daw-diffusion bridge` to put a bridge in front of it")
+        proc = subprocess.Popen(self.command)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise JobError("failed", f"the engine exited with code {proc.returncode} while starting (see above)")
+            if self.client.pinged(1.0):
+                return proc
+        proc.terminate()
+        raise JobError("unreachable", f"the engine did not answer within {self.start_timeout:g} s")
+
+    def watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            if self.proc.poll() is not None and not self.stopping.is_set():
+                self.restarts += 1
+                log.error("the engine exited (code %s); restarting it (%d)", self.proc.returncode, self.restarts)
+                try:
+                    self.proc = self.start()
+                except JobError as exc:
+                    log.error("%s", exc)
+                    if self.restarts >= 5:
+                        return
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_serve(args: argparse.Namespace) -> dict[str, Any]:
+    process = open_bridge(args)  # fail on a taken port before loading a model
+    engine = EngineProcess(args)
+    try:
+        process.serve()
+    finally:
+        engine.stop()
+    return {"ok": True, "engine_restarts": engine.restarts}
+
+
+def run_doctor(args: argparse.Namespace) -> dict[str, Any]:
+    from bridge.doctor import diagnose
+
+    return diagnose(args)

@@ -1,0 +1,121 @@
+"""`daw-diffusion doctor`: checks what `serve` needs, one line each, in plain words, with what to
+do about each problem. Problems fail the run (exit 1); notes (e.g. no MIDI ports) do not."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import tempfile
+from typing import Any, Callable
+
+from bridge.jobs import JobError
+
+OK, NOTE, PROBLEM = "ok", "note", "PROBLEM"
+
+
+def check_model(args: argparse.Namespace) -> tuple[str, str]:
+    try:
+        import torch
+
+        from engine.checkpoint import read_metadata
+        from engine.pipeline import DEFAULT_CHECKPOINT
+    except ImportError as exc:
+        return PROBLEM, f"the engine cannot load ({exc}); reinstall with `make setup`"
+    path = getattr(args, "checkpoint", None) or DEFAULT_CHECKPOINT
+    try:
+        meta = read_metadata(path)
+    except Exception as exc:
+        return PROBLEM, f"{exc}; pass --checkpoint with a model file"
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
+        ["mps"] if torch.backends.mps.is_available() else [])
+    trained = ", ".join(k for k, v in meta["trained"].items() if v) or "nothing (untrained)"
+    return OK, f"model {path} (trained: {trained}); devices: {', '.join(devices)}"
+
+
+def check_engine(args: argparse.Namespace) -> tuple[str, str]:
+    from bridge.render import engine_client
+
+    client = engine_client(args)
+    if client.pinged(1.0):
+        status = client.status()
+        return OK, f"engine answers at {args.engine} (device {status.get('device')})"
+    return NOTE, f"no engine at {args.engine} yet: `daw-diffusion serve` starts one"
+
+
+def check_osc_port(args: argparse.Namespace) -> tuple[str, str]:
+    host, port = args.listen
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return PROBLEM, (f"UDP {host}:{port} is taken ({exc.strerror}): a bridge may be running already "
+                             "(send /diffusion/ping), or pick another with --listen")
+    return OK, f"OSC port udp://{host}:{port} is free"
+
+
+def check_out_dir(args: argparse.Namespace) -> tuple[str, str]:
+    folder = args.out_dir.expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return PROBLEM, f"cannot write renders to {folder} ({exc.strerror}); pick another with --out-dir"
+    return OK, f"renders go to {folder}"
+
+
+def check_audio(args: argparse.Namespace) -> tuple[str, str]:
+    try:
+        import sounddevice as sd
+    except OSError as exc:  # no PortAudio library
+        return PROBLEM, f"PortAudio is missing ({exc}); install it (Debian: libportaudio2) for live audio"
+    apis = [api["name"] for api in sd.query_hostapis()]
+    try:
+        sd.check_input_settings(device=args.audio_device, channels=args.channels, samplerate=args.sample_rate)
+        sd.check_output_settings(device=args.audio_device, channels=args.channels, samplerate=args.sample_rate)
+    except Exception as exc:
+        level = PROBLEM if args.live else NOTE
+        return level, (f"no usable audio device for {args.channels} channels ({exc}); audio systems: "
+                       f"{', '.join(apis)}. Live audio needs one (on Linux, start JACK or pick --audio-device)")
+    device = sd.query_devices(args.audio_device, "input")
+    return OK, f"audio: {device['name']} via {', '.join(apis)}"
+
+
+def check_midi(args: argparse.Namespace) -> tuple[str, str]:
+    try:
+        from bridge.commands import load_mapping
+        from bridge.midi import input_names
+    except ImportError as exc:
+        return PROBLEM, f"MIDI libraries missing ({exc}); reinstall with `make setup`"
+    try:
+        mapping = load_mapping(args.midi_map) if args.midi_map and args.midi_map.exists() else None
+    except ValueError as exc:
+        return PROBLEM, str(exc)
+    systems = input_names(mapping.api if mapping else "auto")
+    where = f"mapping {args.midi_map}" if mapping else "the default mapping"
+    if not systems:
+        return (PROBLEM if args.midi else NOTE), ("no MIDI system answers (ALSA sequencer or JACK); "
+                                                   "on Linux load snd-seq or start JACK")
+    ports = "; ".join(f"{api}: {', '.join(names) or 'no ports'}" for api, names in systems.items())
+    return OK, f"MIDI with {where}; inputs {ports}"
+
+
+CHECKS: dict[str, Callable[[argparse.Namespace], tuple[str, str]]] = {
+    "model": check_model, "engine": check_engine, "osc": check_osc_port, "renders": check_out_dir,
+    "audio": check_audio, "midi": check_midi}
+
+
+def diagnose(args: argparse.Namespace) -> dict[str, Any]:
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            level, text = check(args)
+        except Exception as exc:  # the doctor itself must not crash
+            level, text = PROBLEM, f"the check failed: {type(exc).__name__}: {exc}"
+        results[name] = {"level": level, "message": text}
+        print(f"{level:>7}  {name:<8} {text}", flush=True)
+    problems = [n for n, r in results.items() if r["level"] == PROBLEM]
+    print(f"{len(problems)} problem(s)" + (f": {', '.join(problems)}" if problems else ""), flush=True)
+    if problems:
+        raise JobError("problems", f"problems with: {', '.join(problems)}")
+    return {"ok": True, "checks": results}

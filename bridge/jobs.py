@@ -1,0 +1,221 @@
+"""One job, from a request to files on disk: read the source slices, run the task on the engine,
+save every render. Shared by the `render` command, the OSC server, MIDI and live audio.
+
+Every way a job can end badly is a `JobError` with a short code and a sentence for a musician.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bridge.audiofile import AudioFileError, read_audio, write_audio
+from bridge.store import RenderStore
+from engine.client import EngineClient, EngineUnreachable
+from engine.protocol import ProtocolError
+
+# the names users type -> the engine's task names
+TASKS = {"generate": "generate", "style": "style_transfer", "style_transfer": "style_transfer",
+         "interpolate": "interpolate", "inpaint": "inpaint", "outpaint": "outpaint", "extend": "outpaint"}
+SOURCES = {"generate": 0, "style_transfer": 1, "inpaint": 1, "outpaint": 1, "interpolate": 2}
+SHORT = {"style_transfer": "style"}  # task names in file names
+
+
+class JobError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Source:
+    """A slice of a file, as a DAW item plays it: `offset` and `length` in seconds."""
+
+    path: Path
+    offset: float = 0.0
+    length: float | None = None
+
+    def read(self) -> tuple[np.ndarray, int]:
+        return read_audio(self.path, self.offset, self.length)
+
+
+@dataclass(frozen=True)
+class Request:
+    task: str                                   # an engine task name
+    params: dict[str, Any] = field(default_factory=dict)  # engine parameters, flat
+    sources: tuple[Source, ...] = ()
+    audio: tuple[tuple[np.ndarray, int], ...] = ()  # audio already in memory (live input)
+    tag: str = ""
+    out_dir: Path | None = None                 # the store's folder unless given
+    output: Path | None = None                  # an exact file name instead of a store name
+
+    def inputs(self) -> list[tuple[np.ndarray, int]]:
+        if self.audio:
+            return list(self.audio)
+        need = SOURCES[self.task]
+        if len(self.sources) != need:
+            raise JobError("bad_arguments", f"{self.task} needs {need} audio file(s), got {len(self.sources)}")
+        try:
+            return [source.read() for source in self.sources]
+        except AudioFileError as exc:
+            raise JobError(exc.code, str(exc)) from None
+
+    def outputs(self, count: int) -> list[Path] | None:
+        if self.output is None:
+            return None
+        if count == 1:
+            return [self.output]
+        return [self.output.with_name(f"{self.output.stem}-v{k + 1}{self.output.suffix}") for k in range(count)]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    path: Path
+    seconds: float
+    seed: int | None
+    sample_rate: int
+    channels: int
+    audio: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass
+class Outcome:
+    job: str
+    renders: list[Rendered]
+    compute_seconds: float
+
+
+@dataclass
+class Running:
+    request: Request
+    job: str | None = None
+    cancelled: bool = False
+
+
+Events = Callable[..., None]  # on_event(kind, **fields): "accepted" (position), "progress" (fraction, stage)
+
+
+class Jobs:
+    """Runs requests on the engine, several at once (each in its caller's thread), at most
+    `max_active`; a tag names a running job so that it can be cancelled."""
+
+    def __init__(self, client: EngineClient, store: RenderStore, max_active: int = 16) -> None:
+        self.client, self.store, self.max_active = client, store, max_active
+        self.lock = threading.Lock()
+        self.active: dict[str, Running] = {}
+        self.last: tuple[Request, list[Rendered]] | None = None  # for `reroll`
+        self.history: deque[Rendered] = deque(maxlen=2)  # for `blend`
+
+    def run(self, request: Request, on_event: Events = lambda kind, **f: None) -> Outcome:
+        return self.wait(self.register(request), on_event)
+
+    def register(self, request: Request) -> Running:
+        """Claim the request's tag (and a slot) now; `wait` then runs it."""
+        if request.task not in SOURCES:
+            raise JobError("unknown_task", f"unknown task {request.task!r}; choose one of {', '.join(TASKS)}")
+        for path in request.outputs(int(request.params.get("n_variations", 1))) or ():
+            if path.exists():
+                raise JobError("bad_file", f"{path}: already exists; daw-diffusion never overwrites files")
+        with self.lock:
+            if request.tag in self.active:
+                raise JobError("duplicate_tag", f"a job tagged {request.tag!r} is still running; use another tag")
+            if len(self.active) >= self.max_active:
+                raise JobError("busy", f"{len(self.active)} jobs are running already; wait for one to finish")
+            running = self.active[request.tag] = Running(request)
+        return running
+
+    def wait(self, running: Running, on_event: Events = lambda kind, **f: None) -> Outcome:
+        try:
+            return self.execute(running.request, running, on_event)
+        finally:
+            with self.lock:
+                self.active.pop(running.request.tag, None)
+
+    def execute(self, request: Request, running: Running, on_event: Events) -> Outcome:
+        audio = request.inputs()
+        if not self.client.pinged(min(2.0, self.client.timeout)):  # fail fast, not after the retries
+            raise JobError("unreachable", self.unreachable())
+        try:
+            for message in self.client.submit(request.task, request.params, audio):
+                if message.type == "accepted":
+                    running.job = message.header["job"]
+                    on_event("accepted", position=message.header["position"])
+                    if running.cancelled:  # cancelled before the engine named the job
+                        self.client.cancel(running.job)
+                elif message.type == "progress":
+                    on_event("progress", fraction=float(message.header["fraction"]), stage=message.header["stage"])
+                elif message.type == "error":
+                    raise JobError(message.header["code"], message.header["message"])
+                elif message.type == "cancelled":
+                    raise JobError("cancelled", "the job was cancelled")
+                elif message.type == "result":
+                    renders = self.save(request, message)
+                    with self.lock:
+                        self.last = (request, renders)
+                        self.history.append(renders[0])
+                    return Outcome(message.header["job"], renders, float(message.header.get("compute_seconds", 0.0)))
+        except EngineUnreachable:
+            raise JobError("unreachable", self.unreachable()) from None
+        except ProtocolError as exc:
+            raise JobError(exc.code, str(exc)) from None
+        raise JobError("failed", "the engine ended the job without a result")
+
+    def unreachable(self) -> str:
+        return f"the engine at {self.client.endpoint} is not answering; start it with `daw-diffusion serve`"
+
+    def save(self, request: Request, message: Any) -> list[Rendered]:
+        seeds = [r.get("seed") for r in message.header.get("renders", [])]
+        exact = request.outputs(len(message.audio))
+        renders = []
+        try:
+            for k, ((audio, rate), seed) in enumerate(zip(message.audio, seeds)):
+                if exact:
+                    path = write_audio(exact[k], audio, rate)
+                else:
+                    tag = request.tag if len(message.audio) == 1 else f"{request.tag}_v{k + 1}"
+                    path = self.store.save(audio, rate, SHORT.get(request.task, request.task), tag, request.out_dir)
+                renders.append(Rendered(path.resolve(), audio.shape[1] / rate, seed, rate, audio.shape[0], audio))
+        except AudioFileError as exc:
+            raise JobError(exc.code, str(exc)) from None
+        return renders
+
+    def cancel(self, tag: str) -> bool:
+        """Ask the engine to stop the job tagged `tag`; False if no such job runs here."""
+        with self.lock:
+            running = self.active.get(tag)
+            if running is None:
+                return False
+            running.cancelled = True
+            job = running.job
+        if job is not None:
+            try:
+                self.client.cancel(job)
+            except EngineUnreachable:
+                pass  # its own submit will report the lost engine
+        return True
+
+    def cancel_all(self) -> int:
+        with self.lock:
+            tags = list(self.active)
+        return sum(self.cancel(tag) for tag in tags)
+
+    def recent(self) -> list[Rendered]:
+        """The first render of each of the last two finished jobs, oldest first."""
+        with self.lock:
+            return list(self.history)
+
+    def reroll(self, tag: str) -> Request:
+        """The last finished request again with a new seed (its seed + 1, or a random one)."""
+        with self.lock:
+            if self.last is None:
+                raise JobError("not_found", "nothing to re-roll yet: run a job first")
+            request, renders = self.last
+        seed = renders[0].seed
+        seed = seed + len(renders) if seed is not None else random.randrange(2**31)
+        return replace(request, tag=tag, params={**request.params, "seed": seed}, output=None)

@@ -1,0 +1,135 @@
+"""The OSC server: one UDP socket, one receiving thread. Every request gets replies at the
+sender's host on its reply port (per request `reply_port`, else per host `/diffusion/reply_port`,
+else the default); anything wrong gets `/diffusion/error tag code message`, and the server keeps
+running. Jobs run in the bridge's pool, never in the receiving thread."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
+
+from bridge.addresses import REPLIES, Call, OscError, parse, tag_of
+from bridge.app import Bridge, Report
+from bridge.jobs import JobError
+
+log = logging.getLogger("daw-diffusion.osc")
+
+
+def encode(address: str, *args: Any) -> bytes:
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build().dgram
+
+
+class OscServer:
+    def __init__(self, bridge: Bridge, host: str = "127.0.0.1", port: int = 9010, reply_port: int = 9011,
+                 announce: list[tuple[str, int]] = (), midi: Any = None) -> None:
+        self.bridge, self.midi, self.default_reply = bridge, midi, reply_port
+        self.announce_to = list(announce)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.2)
+        self.address = self.sock.getsockname()
+        self.reply_ports: dict[str, int] = {}
+        self.stopping = threading.Event()
+        self.malformed = 0
+
+    # -- replies --------------------------------------------------------------------------------
+    def send(self, to: tuple[str, int], address: str, *args: Any) -> None:
+        assert address in REPLIES, address
+        try:
+            self.sock.sendto(encode(address, *args), to)
+        except OSError as exc:  # a client that went away must not stop the others
+            log.info("reply to %s:%d lost: %s", *to, exc)
+
+    def reporter(self, to: tuple[str, int]) -> Report:
+        return lambda address, *args: self.send(to, address, *args)
+
+    def announce(self, address: str, *args: Any) -> None:
+        """Results of MIDI-triggered jobs go to every `--announce` target (and to the log)."""
+        log.info("%s %s", address, " ".join(map(str, args)))
+        for to in self.announce_to:
+            self.send(to, address, *args)
+
+    # -- receiving ------------------------------------------------------------------------------
+    def serve(self) -> None:
+        log.info("OSC on udp://%s:%d (replies to port %d unless told otherwise)", *self.address, self.default_reply)
+        while not self.stopping.is_set():
+            try:
+                data, sender = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:  # e.g. ICMP port unreachable echoed back on some systems
+                continue
+            self.receive(data, sender)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        self.stop()
+        self.sock.close()
+
+    def receive(self, data: bytes, sender: tuple[str, int]) -> None:
+        host = sender[0]
+        try:
+            messages = [timed.message for timed in OscPacket(data).messages]
+        except Exception as exc:  # python-osc raises several kinds on garbage
+            self.malformed += 1
+            if self.malformed <= 10 or self.malformed % 1000 == 0:
+                log.warning("malformed OSC packet from %s:%d (%d so far): %s", *sender, self.malformed, exc)
+            self.send((host, self.reply_ports.get(host, self.default_reply)), "/diffusion/error", "", "malformed",
+                      "that was not an OSC message")
+            return
+        for message in messages:
+            self.handle(message.address, list(message.params), host)
+
+    def handle(self, address: str, values: list[Any], host: str) -> None:
+        to = (host, self.reply_ports.get(host, self.default_reply))
+        try:
+            call = parse(address, values)
+            to = (host, call.keys.get("reply_port", to[1]))
+            self.dispatch(call, host, self.reporter(to))
+        except (OscError, JobError) as exc:
+            self.send(to, "/diffusion/error", tag_of(values), exc.code, str(exc))
+
+    def dispatch(self, call: Call, host: str, report: Report) -> None:
+        action, tag = call.action, call.tag
+        if action == "ping":
+            report("/diffusion/pong", tag)
+        elif action == "reply_port":
+            if not 0 < call.args["port"] < 65536:
+                raise OscError("bad_arguments", f"port {call.args['port']} is not a UDP port", tag)
+            self.reply_ports[host] = call.args["port"]
+            self.send((host, call.args["port"]), "/diffusion/pong", tag)
+        elif action == "status":
+            self.bridge.pool.submit(self.report_status, tag, report)
+        elif action == "cancel":
+            if not self.bridge.jobs.cancel(tag):
+                raise OscError("not_found", f"no running job is tagged {tag!r}", tag)
+        elif action == "reroll":
+            self.bridge.start(self.bridge.jobs.reroll(tag), report)
+        elif action == "live":
+            triggered = time.monotonic()
+            request = self.bridge.live_request(tag, call.args["seconds"], call.args["strength"], call.keys)
+            self.bridge.start(request, report, play=True, triggered=triggered)
+        elif action == "learn":
+            if self.midi is None:
+                raise OscError("no_midi", "MIDI is off; start the bridge with --midi", tag)
+            self.midi.learn(call.args["target"], lambda kind, number: report(
+                "/diffusion/learned", tag, call.args["target"], kind, number))
+        else:
+            self.bridge.start(self.bridge.request_for(call), report)
+
+    def report_status(self, tag: str, report: Report) -> None:
+        engine, device, queued, running = self.bridge.status()
+        live = self.bridge.live
+        report("/diffusion/status", tag, engine, device, queued, running,
+               float(self.bridge.clock.bpm() or 0.0), int(live.underruns if live else 0))

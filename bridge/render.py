@@ -1,0 +1,186 @@
+"""`daw-diffusion render`: one task on a slice of a file, through the engine service; what REAPER
+scripts run. Prints one JSON line; the exit code says how it ended (see `EXIT`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bridge.jobs import TASKS, JobError, Jobs, Request, Source
+from bridge.store import RenderStore
+from engine.client import CurveKeys, EngineClient
+
+# exit codes, distinct so that scripts can tell what happened
+EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "unreachable": 3, "cancelled": 4, "busy": 5}
+CODE_EXITS = {"failed": 1, "engine_lost": 1, "problems": 1, "unreachable": 3, "shutting_down": 3, "cancelled": 4, "busy": 5}
+SETTINGS = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds",
+            "jump_length", "resample", "prompt", "guidance")
+
+
+def exit_code(code: str) -> int:
+    return CODE_EXITS.get(code, EXIT["bad_input"])
+
+
+def parse_region(text: str) -> tuple[float, float]:
+    try:
+        start, end = text.split(":")
+        return float(start), float(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a region is START:END in seconds, not {text!r}") from None
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("rendering (defaults: the engine's)")
+    g.add_argument("--sampler", choices=["dpmpp_2m", "ddim"])
+    g.add_argument("--steps", type=int)
+    g.add_argument("--eta", type=float)
+    g.add_argument("--griffin-lim-iters", type=int)
+    g.add_argument("--crossfade", type=float, help="seconds at each seam (inpaint/outpaint)")
+    g.add_argument("--context", type=float, dest="context_seconds", help="seconds of context around edits")
+    g.add_argument("--prompt", help="text condition, e.g. 'string ensemble, slow' (text-trained models)")
+    g.add_argument("--guidance", type=float, help="classifier-free guidance scale for --prompt")
+    g.add_argument("--jump-length", type=int, help="RePaint jump length")
+    g.add_argument("--resample", type=int, help="RePaint resample count")
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("engine connection")
+    g.add_argument("--engine", default="tcp://127.0.0.1:5557", help="the engine's (or broker's) endpoint")
+    g.add_argument("--timeout", type=float, default=10.0, help="seconds of silence before the engine counts as gone")
+    g.add_argument("--curve-server-key", type=Path, help="the engine's public key file (remote engines)")
+    g.add_argument("--curve-secret", type=Path, help="this client's secret key file (remote engines)")
+
+
+def engine_client(args: argparse.Namespace) -> EngineClient:
+    curve = None
+    if args.curve_server_key or args.curve_secret:
+        if not (args.curve_server_key and args.curve_secret):
+            raise JobError("bad_arguments", "CURVE needs both --curve-server-key and --curve-secret")
+        curve = CurveKeys.from_files(args.curve_server_key, args.curve_secret)
+    return EngineClient(args.engine, timeout=args.timeout, retries=1, curve=curve)
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("render", help="run one task on audio files through the engine, write a new WAV")
+    r.add_argument("--task", required=True, choices=sorted(TASKS))
+    r.add_argument("--input", type=Path, help="source audio (all tasks but generate)")
+    r.add_argument("--input-b", type=Path, help="second clip (interpolate)")
+    r.add_argument("--offset", type=float, default=0.0, help="seconds into --input to start reading")
+    r.add_argument("--length", type=float, help="seconds of --input to read (default: to the end)")
+    r.add_argument("--offset-b", type=float, default=0.0, help="seconds into --input-b")
+    r.add_argument("--length-b", type=float, help="seconds of --input-b to read")
+    out = r.add_mutually_exclusive_group(required=True)
+    out.add_argument("--output", type=Path, help="new WAV file (never overwritten)")
+    out.add_argument("--out-dir", type=Path, help="folder for a new, uniquely named WAV (time_task_tag.wav)")
+    r.add_argument("--tag", default="", help="names the result in --out-dir")
+    r.add_argument("--seconds", type=float, help="length to generate / to extend by")
+    r.add_argument("--channels", type=int, help="generate: channel count (default 2)")
+    r.add_argument("--sample-rate", type=int, help="generate: output sample rate")
+    r.add_argument("--variations", type=int, help="generate: number of variations")
+    r.add_argument("--strength", type=float, help="style/interpolate: 0..1 (how far from the source)")
+    r.add_argument("--ratio", type=float, help="interpolate: 0 = first clip .. 1 = second")
+    r.add_argument("--region", type=parse_region, action="append", help="inpaint: START:END seconds (repeatable)")
+    r.add_argument("--mode", choices=["replace", "repaint"], help="inpaint/outpaint method")
+    r.add_argument("--direction", choices=["right", "left"], help="outpaint direction")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--progress-file", type=Path, help="keep 'fraction stage' up to date in this file")
+    r.add_argument("--cancel-file", type=Path, help="cancel the job as soon as this file exists")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_settings(r)
+    add_engine_options(r)
+    r.set_defaults(handler=render)
+
+
+def request_from(args: argparse.Namespace) -> Request:
+    task = TASKS[args.task]
+    names = {"generate": ("seconds", "channels", "sample_rate"), "style_transfer": ("strength",),
+             "interpolate": ("ratio", "strength"), "inpaint": ("mode",), "outpaint": ("seconds", "direction", "mode")}
+    params = {k: getattr(args, k) for k in ("seed", *SETTINGS, *names[task]) if getattr(args, k) is not None}
+    if task == "generate" and args.variations is not None:
+        params["n_variations"] = args.variations
+    if task == "inpaint":
+        if not args.region:
+            raise JobError("bad_arguments", "inpaint needs at least one --region START:END")
+        params["regions"] = [list(r) for r in args.region]
+    sources = []
+    if task != "generate":
+        if args.input is None:
+            raise JobError("bad_arguments", f"--input is needed for {args.task}")
+        sources.append(Source(args.input, args.offset, args.length))
+    if task == "interpolate":
+        if args.input_b is None:
+            raise JobError("bad_arguments", "--input-b is needed for interpolate")
+        sources.append(Source(args.input_b, args.offset_b, args.length_b))
+    return Request(task, params, tuple(sources), tag=args.tag, out_dir=args.out_dir, output=args.output)
+
+
+class ProgressSink:
+    """Terminal progress bar and/or a progress file rewritten atomically (throttled)."""
+
+    def __init__(self, path: Path | None, bar: bool) -> None:
+        from tqdm import tqdm
+
+        self.path, self.last = path, 0.0
+        self.bar = tqdm(total=100, unit="%", file=sys.stderr, leave=False) if bar else None
+
+    def __call__(self, kind: str, fraction: float = 0.0, stage: str = "queued", **_: Any) -> None:
+        if self.bar is not None:
+            self.bar.set_description(stage)
+            self.bar.update(round(100 * fraction) - self.bar.n)
+        now = time.monotonic()
+        if self.path is not None and (now - self.last > 0.1 or fraction >= 1 or kind == "accepted"):
+            self.last = now
+            self.write(f"{fraction:.4f} {stage}")
+
+    def write(self, line: str) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(line + "\n")
+        os.replace(tmp, self.path)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def watch_for_cancel(jobs: Jobs, tag: str, cancel_file: Path | None, done: threading.Event) -> None:
+    """SIGINT/SIGTERM and the cancel file ask the engine to stop the job (exit code 4)."""
+    def on_signal(signum: int, _frame: Any) -> None:
+        threading.Thread(target=jobs.cancel, args=(tag,), daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    if cancel_file is not None:
+        def poll() -> None:
+            while not done.wait(0.1):
+                if cancel_file.exists():
+                    jobs.cancel(tag)
+                    return
+        threading.Thread(target=poll, daemon=True).start()
+
+
+def render(args: argparse.Namespace) -> dict[str, Any]:
+    request = request_from(args)
+    jobs = Jobs(engine_client(args), RenderStore(args.out_dir or Path.cwd()))
+    sink = ProgressSink(args.progress_file, bar=not args.quiet and sys.stderr.isatty())
+    done = threading.Event()
+    watch_for_cancel(jobs, request.tag, args.cancel_file, done)
+    try:
+        outcome = jobs.run(request, sink)
+        sink.write("1.0000 done")
+    except BaseException as exc:
+        sink.write(f"error {getattr(exc, 'code', 'failed')}")
+        raise
+    finally:
+        done.set()
+        sink.close()
+    return {"ok": True, "task": request.task, "job": outcome.job, "compute_seconds": round(outcome.compute_seconds, 4),
+            "outputs": [{"path": str(r.path), "seconds": round(r.seconds, 6), "seed": r.seed,
+                         "sample_rate": r.sample_rate, "channels": r.channels} for r in outcome.renders]}
