@@ -7,6 +7,7 @@ A request is `address tag positional... [key value]...`. Numbers may come as OSC
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ REQUESTS: dict[str, Address] = {
     "/diffusion/live/transform": Address("live", (Arg("seconds", float, "how much of the live input"),
                                                   Arg("strength", float, "style strength 0..1")),
                                          "style-transfer the last seconds of the live input and play the result"),
+    "/diffusion/live/play": Address("play", (Arg("input_path", str, "audio file to play"),),
+                                    "play a file on the live output (at the next bar when a clock runs)"),
     "/diffusion/reroll": Address("reroll", (), "the last finished job again with a new seed"),
     "/diffusion/cancel": Address("cancel", (), "cancel the job with this tag"),
     "/diffusion/status": Address("status", (), "engine, jobs, tempo and audio health"),
@@ -92,6 +95,25 @@ REPLIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# error codes in `/diffusion/error` replies (the engine's own codes pass through as well)
+ERRORS = {
+    "unknown_address": "no such address",
+    "bad_arguments": "wrong number or type of arguments, or an unknown key",
+    "malformed": "the packet was not OSC",
+    "bad_file": "a path that does not exist, is not audio, or a slice outside the file; or an unwritable out_dir",
+    "duplicate_tag": "a job with this tag is still running",
+    "busy": "too many jobs in flight (bridge or engine queue full)",
+    "not_found": "no running job with that tag (cancel), nothing to re-roll or blend yet",
+    "unreachable": "the engine does not answer",
+    "no_tempo": "a length in bars without MIDI clock or `bpm`",
+    "no_live_audio": "live requests on a bridge started without --live",
+    "no_midi": "MIDI learn on a bridge started without --midi",
+    "bad_audio": "the audio is empty, silent or not finite (from the engine)",
+    "bad_parameter": "a value out of range: strength, seconds, region, steps... (from the engine)",
+    "failed": "the engine or the bridge failed on this job",
+}
+
+
 class OscError(Exception):
     def __init__(self, code: str, message: str, tag: str = "") -> None:
         super().__init__(message)
@@ -122,7 +144,7 @@ def convert(arg: Arg, value: Any, tag: str) -> Any:
     if arg.kind is str:
         if isinstance(value, str) and value:
             return value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         if arg.kind is float:
             return float(value)
         if float(value).is_integer():

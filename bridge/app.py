@@ -8,7 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from bridge.addresses import BRIDGE_KEYS, ENGINE_NAMES, Call
+from bridge.audiofile import AudioFileError, read_audio
 from bridge.clock import Clock
 from bridge.jobs import JobError, Jobs, Request, Running, Source
 
@@ -72,6 +75,17 @@ class Bridge:
         return Request("style_transfer", {**params, "strength": strength}, audio=((audio, self.live.sample_rate),),
                        tag=tag, out_dir=out_dir)
 
+    def play_file(self, path: str) -> float:
+        """Audition a file on the live output, at the next bar when a clock runs."""
+        if self.live is None:
+            raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
+        try:
+            audio, rate = read_audio(Path(path).expanduser())
+        except AudioFileError as exc:
+            raise JobError(exc.code, str(exc)) from None
+        self.live.play(stretch(audio, rate, self.live.sample_rate), at=self.clock.next_bar())
+        return audio.shape[1] / rate
+
     # -- running --------------------------------------------------------------------------------
     def start(self, request: Request, report: Report, play: bool = False, triggered: float | None = None) -> None:
         """Claim the tag now (a taken tag or a full bridge is refused at once), run in the background."""
@@ -112,3 +126,13 @@ class Bridge:
         except Exception:
             return "unreachable", "", 0, len(self.jobs.active)
         return "ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)), len(self.jobs.active)
+
+
+def stretch(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Linear-interpolation rate change, good enough to audition a file (renders of live input
+    already come back at the stream's rate and are played untouched)."""
+    if rate == target:
+        return audio
+    n = round(audio.shape[1] * target / rate)
+    x = np.arange(n) * (rate / target)
+    return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)

@@ -28,6 +28,14 @@ def encode(address: str, *args: Any) -> bytes:
     return builder.build().dgram
 
 
+def reply_port_in(values: list[Any]) -> int | None:
+    """A `reply_port N` pair among the arguments, found even when the rest is wrong."""
+    for key, value in zip(values, values[1:]):
+        if key == "reply_port" and isinstance(value, (int, float)) and 0 < value < 65536 and float(value).is_integer():
+            return int(value)
+    return None
+
+
 class OscServer:
     def __init__(self, bridge: Bridge, host: str = "127.0.0.1", port: int = 9010, reply_port: int = 9011,
                  announce: list[tuple[str, int]] = (), midi: Any = None) -> None:
@@ -46,8 +54,8 @@ class OscServer:
         assert address in REPLIES, address
         try:
             self.sock.sendto(encode(address, *args), to)
-        except OSError as exc:  # a client that went away must not stop the others
-            log.info("reply to %s:%d lost: %s", *to, exc)
+        except OSError as exc:  # a client that went away must not stop the others (nor flood the log)
+            log.debug("reply to %s:%d lost: %s", *to, exc)
 
     def reporter(self, to: tuple[str, int]) -> Report:
         return lambda address, *args: self.send(to, address, *args)
@@ -92,11 +100,9 @@ class OscServer:
             self.handle(message.address, list(message.params), host)
 
     def handle(self, address: str, values: list[Any], host: str) -> None:
-        to = (host, self.reply_ports.get(host, self.default_reply))
+        to = (host, reply_port_in(values) or self.reply_ports.get(host, self.default_reply))
         try:
-            call = parse(address, values)
-            to = (host, call.keys.get("reply_port", to[1]))
-            self.dispatch(call, host, self.reporter(to))
+            self.dispatch(parse(address, values), host, self.reporter(to))
         except (OscError, JobError) as exc:
             self.send(to, "/diffusion/error", tag_of(values), exc.code, str(exc))
 
@@ -120,6 +126,9 @@ class OscServer:
             triggered = time.monotonic()
             request = self.bridge.live_request(tag, call.args["seconds"], call.args["strength"], call.keys)
             self.bridge.start(request, report, play=True, triggered=triggered)
+        elif action == "play":
+            seconds = self.bridge.play_file(call.args["input_path"])
+            report("/diffusion/done", tag, call.args["input_path"], seconds)
         elif action == "learn":
             if self.midi is None:
                 raise OscError("no_midi", "MIDI is off; start the bridge with --midi", tag)

@@ -1,3 +1,10 @@
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -32,3 +39,43 @@ def sine_mix(seconds: float, sample_rate: int, channels: int = 2) -> np.ndarray:
     rows = [0.2 * np.sin(2 * np.pi * (220 * (k + 1)) * t) + 0.1 * np.sin(2 * np.pi * 330 * t)
             for k in range(channels)]
     return np.stack(rows).astype(np.float32)
+
+
+CLI = str(Path(sys.executable).with_name("daw-diffusion"))
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require(tool: str) -> str:
+    """An independent peer the tests need: missing means a broken CI, not a skip."""
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed (.ci/run installs it); these tests need the real program")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    subprocess.run([CLI, "init", str(path), "--preset", "tiny"], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine_endpoint(tiny_checkpoint) -> str:
+    """A real `daw-diffusion engine` process with the tiny model, for the whole session."""
+    from engine.client import EngineClient
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(tiny_checkpoint)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not EngineClient(endpoint).pinged(0.5):
+        assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
+    yield endpoint
+    proc.terminate()
+    proc.wait(30)

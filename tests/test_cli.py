@@ -1,17 +1,18 @@
-"""The real `daw-diffusion` command, as REAPER scripts will run it: files in, files out."""
+"""The real `daw-diffusion` command, as REAPER scripts run it: files in, a real engine process,
+files out; one JSON line and a distinct exit code for every way it can end."""
 
 import json
+import signal
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import sine_mix
+from conftest import CLI, free_port, sine_mix
 
-CLI = str(Path(sys.executable).with_name("daw-diffusion"))
 FAST = ["--steps", "3", "--griffin-lim-iters", "3"]
 
 
@@ -22,11 +23,13 @@ def run(*args: str) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    status, reply = run("init", str(path), "--preset", "tiny")
-    assert status == 0 and reply["ok"], reply
-    return path
+def checkpoint(tiny_checkpoint) -> Path:
+    return tiny_checkpoint
+
+
+@pytest.fixture
+def engine(engine_endpoint) -> list[str]:
+    return ["--engine", engine_endpoint]
 
 
 @pytest.fixture
@@ -36,12 +39,12 @@ def source(tmp_path) -> Path:
     return path
 
 
-def test_style_transfer_of_a_slice_writes_a_matching_wav(checkpoint, source, tmp_path):
+def test_style_transfer_of_a_slice_writes_a_matching_wav(engine, source, tmp_path):
     out = tmp_path / "out" / "styled.wav"
     progress = tmp_path / "progress.txt"
     status, reply = run("render", "--task", "style", "--input", str(source), "--offset", "0.5",
                         "--length", "2", "--strength", "0.4", "--output", str(out), "--seed", "7",
-                        "--checkpoint", str(checkpoint), "--progress-file", str(progress), *FAST)
+                        *engine, "--progress-file", str(progress), *FAST)
     assert status == 0, reply
     info = sf.info(out)
     assert (info.samplerate, info.channels, info.frames) == (48_000, 2, 96_000)
@@ -50,10 +53,10 @@ def test_style_transfer_of_a_slice_writes_a_matching_wav(checkpoint, source, tmp
     assert not [p for p in out.parent.iterdir() if p.name != "styled.wav"]  # no temporary left
 
 
-def test_inpaint_via_cli_keeps_the_rest_of_the_slice(checkpoint, source, tmp_path):
+def test_inpaint_via_cli_keeps_the_rest_of_the_slice(engine, source, tmp_path):
     out = tmp_path / "inpainted.wav"
     status, reply = run("render", "--task", "inpaint", "--input", str(source), "--region", "1.0:1.5",
-                        "--region", "2:2.5", "--output", str(out), "--checkpoint", str(checkpoint), *FAST)
+                        "--region", "2:2.5", "--output", str(out), *engine, *FAST)
     assert status == 0, reply
     original, _ = sf.read(source, dtype="float32")
     rendered, _ = sf.read(out, dtype="float32")
@@ -62,24 +65,23 @@ def test_inpaint_via_cli_keeps_the_rest_of_the_slice(checkpoint, source, tmp_pat
     assert np.array_equal(rendered[120_000:], original[120_000:])
 
 
-def test_generate_variations_and_extend(checkpoint, tmp_path):
+def test_generate_variations_and_extend(engine, tmp_path):
     status, reply = run("render", "--task", "generate", "--seconds", "1.5", "--variations", "2",
-                        "--output", str(tmp_path / "gen.wav"), "--checkpoint", str(checkpoint), "--seed", "3", *FAST)
+                        "--output", str(tmp_path / "gen.wav"), *engine, "--seed", "3", *FAST)
     assert status == 0, reply
     assert [Path(o["path"]).name for o in reply["outputs"]] == ["gen-v1.wav", "gen-v2.wav"]
     assert [o["seed"] for o in reply["outputs"]] == [3, 4]
     status, reply = run("render", "--task", "extend", "--input", reply["outputs"][0]["path"], "--seconds", "1",
                         "--direction", "left", "--output", str(tmp_path / "ext.wav"),
-                        "--checkpoint", str(checkpoint), *FAST)
+                        *engine, *FAST)
     assert status == 0, reply
     assert sf.info(tmp_path / "ext.wav").frames == round(2.5 * 44_100)
 
 
-def test_an_existing_output_is_never_overwritten(checkpoint, source, tmp_path):
+def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     out = tmp_path / "keep.wav"
     out.write_bytes(b"precious")
-    status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(out),
-                        "--checkpoint", str(checkpoint), *FAST)
+    status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(out), *engine, *FAST)
     assert status == 2 and "already exists" in reply["message"]
     assert out.read_bytes() == b"precious"
 
@@ -92,17 +94,16 @@ def test_an_existing_output_is_never_overwritten(checkpoint, source, tmp_path):
     (["--task", "inpaint", "--input", "{source}", "--region", "2:1"], "start must come before end"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:99"], "outside the audio"),
     (["--task", "generate", "--seconds", "-2"], "seconds"),
-    (["--task", "generate", "--seconds", "1", "--checkpoint", "{missing}"], "no such checkpoint"),
+    (["--task", "inpaint", "--input", "{source}"], "at least one --region"),
+    (["--task", "interpolate", "--input", "{source}", "--ratio", "0.5"], "--input-b is needed"),
     (["--task", "outpaint", "--input", "{source}", "--seconds", "1", "--steps", "0"], "steps"),
 ])
-def test_bad_input_exits_2_with_one_json_line(checkpoint, source, tmp_path, args, words):
+def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, words):
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     names = {"corrupt": corrupt, "missing": tmp_path / "missing.wav", "source": source}
     args = [a.format(**names) for a in args]
-    if "--checkpoint" not in args:
-        args += ["--checkpoint", str(checkpoint)]
-    status, reply = run("render", *args, "--output", str(tmp_path / "o.wav"))
+    status, reply = run("render", *args, *engine, "--output", str(tmp_path / "o.wav"))
     assert status == 2 and reply["ok"] is False
     assert words in reply["message"]
     assert not (tmp_path / "o.wav").exists()
@@ -111,3 +112,51 @@ def test_bad_input_exits_2_with_one_json_line(checkpoint, source, tmp_path, args
 def test_info_reports_the_checkpoint(checkpoint):
     status, reply = run("info", str(checkpoint))
     assert status == 0 and reply["format_version"] == 1 and reply["config"]["unet"]["d_base"] == 16
+
+
+def test_an_absent_engine_exits_3_quickly(source, tmp_path):
+    started = time.monotonic()
+    status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(tmp_path / "o.wav"),
+                        "--engine", f"tcp://127.0.0.1:{free_port()}", "--timeout", "2")
+    assert status == 3 and reply["code"] == "unreachable" and "daw-diffusion serve" in reply["message"]
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "o.wav").exists()
+
+
+def slow_render(engine, source, tmp_path, *extra):
+    progress = tmp_path / "progress.txt"
+    proc = subprocess.Popen([CLI, "render", "--task", "style", "--input", str(source), "--out-dir", str(tmp_path / "out"),
+                             "--steps", "1000", "--strength", "1", "--progress-file", str(progress), *engine, *extra],
+                            stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (progress.exists() and progress.read_text().split()[0] not in ("0.0000",)):
+        assert time.monotonic() < deadline and proc.poll() is None, "the job never started"
+        time.sleep(0.05)
+    return proc, progress
+
+
+@pytest.mark.parametrize("how", ["cancel-file", "sigterm"])
+def test_a_cancelled_render_exits_4_and_writes_nothing(engine, source, tmp_path, how):
+    cancel = tmp_path / "cancel"
+    proc, progress = slow_render(engine, source, tmp_path, "--cancel-file", str(cancel))
+    if how == "cancel-file":
+        cancel.touch()
+    else:
+        proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    reply = json.loads(out.strip().splitlines()[-1])
+    assert proc.returncode == 4 and reply["code"] == "cancelled"
+    assert progress.read_text().startswith("error cancelled")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_out_dir_names_are_unique_and_keep_the_source_format(engine, source, tmp_path):
+    paths = []
+    for _ in range(2):
+        status, reply = run("render", "--task", "style", "--input", str(source), "--out-dir", str(tmp_path / "renders"),
+                            "--tag", "take 1/v?", *engine, *FAST)
+        assert status == 0, reply
+        paths.append(Path(reply["outputs"][0]["path"]))
+    assert paths[0] != paths[1] and all(p.exists() for p in paths)
+    assert all("_style_take-1-v" in p.name and p.suffix == ".wav" for p in paths)
+    assert {(sf.info(p).samplerate, sf.info(p).channels) for p in paths} == {(48_000, 2)}

@@ -225,7 +225,7 @@ class EngineService:
         names = AUDIO_INPUTS[task]
         if len(message.audio) != len(names):
             raise ProtocolError("bad_message", f"{task} takes {len(names)} audio input(s), got {len(message.audio)}")
-        reserved = set(names) | {"sample_rate", "sample_rate_b", "progress", "cancel", "settings"}
+        reserved = set(names) | {"progress", "cancel", "settings"} | ({"sample_rate", "sample_rate_b"} if names else set())
         if reserved & set(params):
             raise ProtocolError("bad_parameter", f"parameters {sorted(reserved & set(params))} are set by the engine")
         for name, (audio, _) in zip(names, message.audio):

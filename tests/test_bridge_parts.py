@@ -1,0 +1,134 @@
+"""The bridge's parts on their own: OSC parsing, the render store, the MIDI clock, the live ring
+buffer and the MIDI mapping (with real mido messages)."""
+
+import math
+import threading
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bridge.addresses import OscError, parse
+from bridge.clock import Clock
+from bridge.live import RingBuffer
+from bridge.midi import Mapping, scale
+from bridge.store import RenderStore
+
+
+def test_pure_data_floats_count_as_numbers_and_tags():
+    call = parse("/diffusion/style", [3.0, "/a.wav", 1, "steps", 30.0, "prompt", "warm pad"])
+    assert call.tag == "3" and call.args == {"input_path": "/a.wav", "strength": 1.0}
+    assert call.keys == {"steps": 30, "prompt": "warm pad"} and isinstance(call.keys["steps"], int)
+
+
+@pytest.mark.parametrize("values", [
+    ["t"], ["t", "/a.wav"], ["t", "/a.wav", "0.4"], ["t", "/a.wav", True], ["t", 5, 0.4],
+    ["t", "/a.wav", 0.4, "steps"], ["t", "/a.wav", 0.4, 7, 3], ["t", "/a.wav", 0.4, "seed", 1.5],
+    ["t", "/a.wav", math.inf], ["t", "/a.wav", 0.4, ["nested"], 1], ["t", "", 0.4],
+])
+def test_wrong_arguments_name_the_usage(values):
+    with pytest.raises(OscError) as err:
+        parse("/diffusion/style", values)
+    assert err.value.code == "bad_arguments" and err.value.tag == "t"
+
+
+def test_status_and_ping_need_no_tag_and_reply_port_no_tag():
+    assert parse("/diffusion/ping", []).tag == ""
+    assert parse("/diffusion/reply_port", [9011]).args == {"port": 9011}
+    assert parse("/diffusion/reply_port", ["x", 9011.0]).tag == "x"
+
+
+def test_the_store_never_overwrites_and_keeps_the_format(tmp_path):
+    store = RenderStore(tmp_path / "new folder")
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (3, 4800)).astype(np.float32)
+    paths = [store.save(audio, 48_000, "style", "take 1/a?") for _ in range(3)]
+    assert len(set(paths)) == 3 and all("_style_take-1-a" in p.name for p in paths)
+    data, rate = sf.read(paths[2], dtype="float32")
+    assert rate == 48_000 and np.array_equal(data.T, audio)
+    assert sorted(p.name for p in paths[0].parent.iterdir()) == sorted(p.name for p in paths)  # no temporaries
+
+
+def test_the_store_races_itself_without_losing_a_file(tmp_path):
+    store, audio, found = RenderStore(tmp_path), np.zeros((1, 441), np.float32) + 0.1, []
+    threads = [threading.Thread(target=lambda: found.append(store.save(audio, 44_100, "generate", "x")))
+               for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(found)) == 8 == len(list(tmp_path.glob("*.wav")))
+
+
+def test_an_unwritable_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Exception, match="cannot write into"):
+        RenderStore(tmp_path / "file" / "sub").save(np.zeros((1, 10), np.float32), 44_100, "style")
+
+
+def test_midi_clock_gives_tempo_and_bar_lines():
+    clock = Clock(beats_per_bar=4)
+    assert clock.bpm(now=0.0) is None and clock.next_bar(now=0.0) is None
+    tick = 60 / 128 / 24  # 128 bpm
+    clock.on_message("start", now=0.0)
+    for k in range(1, 24 * 4 + 5):
+        clock.on_message("clock", now=k * tick)
+    now = (24 * 4 + 4) * tick
+    assert clock.bpm(now) == pytest.approx(128, rel=1e-6)
+    assert clock.bar_seconds() == pytest.approx(4 * 60 / 128)
+    assert clock.next_bar(now) == pytest.approx(2 * 4 * 60 / 128)  # the line after bar 2's start
+    assert clock.bpm(now + 5) is None  # the clock stopped coming
+
+
+def test_the_ring_buffer_keeps_the_latest_frames_across_the_wrap():
+    ring = RingBuffer(2, 1000)
+    signal = np.arange(2 * 2500, dtype=np.float32).reshape(2500, 2)  # [frames, channels]
+    for start in range(0, 2500, 128):
+        ring.write(signal[start:start + 128])
+    assert np.array_equal(ring.latest(700), signal[-700:].T)
+    assert ring.latest(5000).shape == (2, 1000)
+    assert RingBuffer(1, 10).latest(5).shape == (1, 0)
+
+
+def test_a_mapping_round_trips_and_bad_ones_are_refused(tmp_path):
+    mapping = Mapping(port="pads", channel=10, notes={60: "transform"}, controls={7: "steps"}, prompt='say "hi"')
+    path = tmp_path / "map.toml"
+    mapping.save(path)
+    again = Mapping.load(path)
+    assert (again.port, again.channel, again.notes, again.controls, again.prompt) == (
+        "pads", 10, {60: "transform"}, {7: "steps"}, 'say "hi"')
+    path.write_text('[notes]\n60 = "explode"\n')
+    with pytest.raises(ValueError, match="explode"):
+        Mapping.load(path)
+    path.write_text("[notes\n")
+    with pytest.raises(ValueError, match="TOML"):
+        Mapping.load(path)
+    assert scale("steps", 0) == 4 and scale("steps", 127) == 100 and scale("strength", 127) == 1.0
+
+
+class Recorder:
+    """Stands in for the bridge's job starter (what a MIDI message asks for is what is checked)."""
+
+    def __init__(self):
+        from bridge.clock import Clock
+
+        self.clock, self.started = Clock(), []
+
+
+def test_midi_notes_and_controls_follow_the_mapping_and_learn():
+    from bridge.midi import MidiListener
+
+    learned, reports = [], []
+    listener = MidiListener(Recorder(), Mapping(), lambda *a: reports.append(a))
+    listener.start = lambda action, tag, now: listener.bridge.started.append(action)
+    listener.handle(mido.Message("control_change", control=20, value=127))
+    listener.handle(mido.Message("control_change", control=22, value=0))
+    assert listener.mapping.values["strength"] == 1.0 and listener.mapping.values["steps"] == 4
+    listener.handle(mido.Message("note_on", note=36, velocity=100))
+    listener.handle(mido.Message("note_on", note=36, velocity=100))  # a bounce: ignored
+    listener.handle(mido.Message("note_on", note=37, velocity=0))    # a note-off: ignored
+    assert listener.bridge.started == ["generate"]
+    listener.learn("reroll", lambda kind, number: learned.append((kind, number)))
+    listener.handle(mido.Message("note_on", note=50, velocity=1))
+    assert learned == [("note", 50)] and listener.mapping.notes[50] == "reroll"
+    listener.learn("guidance", lambda kind, number: learned.append((kind, number)))
+    listener.handle(mido.Message("control_change", control=74, value=64))
+    assert learned[-1] == ("control", 74) and listener.mapping.controls[74] == "guidance"
