@@ -45,14 +45,15 @@ class Clock:
             interval = (self.ticks[-1] - self.ticks[0]) / (len(self.ticks) - 1)
         return 60.0 / (interval * TICKS_PER_BEAT) if interval > 0 else None
 
-    def bar_seconds(self, bpm: float | None = None) -> float | None:
-        bpm = bpm or self.bpm()
+    def bar_seconds(self, bpm: float | None = None, now: float | None = None) -> float | None:
+        """Seconds per bar at `bpm`, or at the clock's tempo."""
+        bpm = bpm or self.bpm(now)
         return None if not bpm else self.beats_per_bar * 60.0 / bpm
 
     def next_bar(self, now: float | None = None) -> float | None:
         """Monotonic time of the next bar line, or None without a running clock."""
         now = time.monotonic() if now is None else now
-        bar = self.bar_seconds()
+        bar = self.bar_seconds(now=now)
         with self.lock:
             start = self.bar_start
         if bar is None or start is None:

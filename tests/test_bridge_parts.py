@@ -73,7 +73,7 @@ def test_midi_clock_gives_tempo_and_bar_lines():
         clock.on_message("clock", now=k * tick)
     now = (24 * 4 + 4) * tick
     assert clock.bpm(now) == pytest.approx(128, rel=1e-6)
-    assert clock.bar_seconds() == pytest.approx(4 * 60 / 128)
+    assert clock.bar_seconds(now=now) == pytest.approx(4 * 60 / 128)
     assert clock.next_bar(now) == pytest.approx(2 * 4 * 60 / 128)  # the line after bar 2's start
     assert clock.bpm(now + 5) is None  # the clock stopped coming
 
