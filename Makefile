@@ -1,9 +1,9 @@
-# Fresh machine: `make demo` (set up + run the main job), `make test` (set up + run the tests).
+# Fresh machine: `make serve` (set up + run engine and bridge), `make test` (set up + run the tests).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean train-default bundle
+.PHONY: setup serve demo test bench clean train-default bundle
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+serve: setup
+	$(VENV)/bin/daw-diffusion serve
 
 demo: setup
 	$(VENV)/bin/daw-diffusion demo --out-dir renders/demo
@@ -22,6 +25,7 @@ test: setup
 bench: setup
 	$(PY) bench/bench_engine.py --out docs/benchmarks.md
 	$(PY) bench/bench_service.py --out docs/benchmarks.md
+	$(PY) bench/bench_bridge.py --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) renders

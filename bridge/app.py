@@ -4,6 +4,7 @@ and reports each step to whoever asked (`report(address, *args)`, OSC replies)."
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,8 @@ class Bridge:
     def __init__(self, jobs: Jobs, clock: Clock | None = None, live: Any = None) -> None:
         self.jobs, self.clock, self.live = jobs, clock or Clock(), live
         self.pool = ThreadPoolExecutor(jobs.max_active + 2, thread_name_prefix="job")
-        self.latencies: list[tuple[float, float]] = []  # live: (trigger -> first sample, engine compute)
+        self.latencies: deque[tuple[float, float]] = deque(maxlen=100)  # live: (trigger -> first sample, engine)
+        self.computed: deque[tuple[str, float]] = deque(maxlen=100)  # (tag, engine compute seconds)
 
     def close(self) -> None:
         self.jobs.cancel_all()
@@ -103,6 +105,7 @@ class Bridge:
 
         try:
             outcome = self.jobs.wait(running, on_event)
+            self.computed.append((tag, outcome.compute_seconds))
             clip = None
             if play and self.live is not None:
                 clip = self.live.play(outcome.renders[0].audio, at=self.clock.next_bar(), tag=tag)

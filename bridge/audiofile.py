@@ -5,8 +5,10 @@ never overwritten."""
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -25,21 +27,20 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0,
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path}: no such file")
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:  # libsndfile's error for unknown/corrupt formats
-        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from None
-    rate = info.samplerate
     if offset < 0 or (length is not None and length <= 0):
         raise AudioFileError(f"{path}: offset must be >= 0 and length > 0 seconds")
-    start = round(offset * rate)
-    if start >= info.frames:
-        raise AudioFileError(f"{path}: offset {offset:g} s is past the end ({info.frames / rate:.3f} s)")
-    frames = -1 if length is None else round(length * rate)
     try:
-        data, rate = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioFileError(f"{path}: cannot decode audio ({exc})") from None
+        with sf.SoundFile(str(path)) as f:
+            rate, total = f.samplerate, f.frames
+            start = round(offset * rate)
+            if start >= total:
+                raise AudioFileError(f"{path}: offset {offset:g} s is past the end ({total / rate:.3f} s)")
+            f.seek(start)
+            data = f.read(-1 if length is None else round(length * rate), dtype="float32", always_2d=True)
+    except AudioFileError:
+        raise
+    except Exception as exc:  # libsndfile's errors for unknown, corrupt or truncated files
+        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from None
     return np.ascontiguousarray(data.T), rate
 
 
@@ -53,6 +54,23 @@ def refuse_existing(path: str | os.PathLike) -> None:
         raise already_exists(path)
 
 
+def write_float_wav(f: BinaryIO, audio: np.ndarray, sample_rate: int) -> None:
+    """32-bit float WAV (format 3, with a `fact` chunk) straight from `[channels, samples]`:
+    one interleaving copy, no per-block conversion, several times faster than a generic writer."""
+    channels, frames = audio.shape
+    data = np.empty((frames, channels), "<f4")
+    data[:] = audio.T
+    size = data.nbytes
+    if 4 + 26 + 12 + 8 + size > 2**32 - 1:
+        raise AudioFileError(f"{frames / sample_rate:.0f} s of {channels} channels is too large for a WAV file")
+    f.write(b"RIFF" + struct.pack("<I", 4 + 26 + 12 + 8 + size) + b"WAVE")
+    f.write(b"fmt " + struct.pack("<IHHIIHHH", 18, 3, channels, sample_rate, sample_rate * channels * 4,
+                                  channels * 4, 32, 0))
+    f.write(b"fact" + struct.pack("<II", 4, frames))
+    f.write(b"data" + struct.pack("<I", size))
+    f.write(data.data)
+
+
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
                 subtype: str = "FLOAT") -> Path:
     """Write `[channels, samples]` to a new file at `path`; refuses to replace an existing one."""
@@ -60,9 +78,12 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
     refuse_existing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    os.close(fd)
     try:
-        sf.write(tmp, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype, format="WAV")
+        with os.fdopen(fd, "wb") as f:
+            if subtype == "FLOAT":
+                write_float_wav(f, audio, sample_rate)
+            else:
+                sf.write(f, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype, format="WAV")
         try:
             os.link(tmp, path)  # atomic, and fails rather than replace a file that appeared meanwhile
         except FileExistsError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -111,6 +112,7 @@ class Jobs:
         self.active: dict[str, Running] = {}
         self.last: tuple[Request, list[Rendered]] | None = None  # for `reroll`
         self.history: deque[Rendered] = deque(maxlen=2)  # for `blend`
+        self.heard = -1e9  # when the engine last answered
 
     def run(self, request: Request, on_event: Events = lambda kind, **f: None) -> Outcome:
         return self.wait(self.register(request), on_event)
@@ -139,10 +141,12 @@ class Jobs:
 
     def execute(self, request: Request, running: Running, on_event: Events) -> Outcome:
         audio = request.inputs()
-        if not self.client.pinged(min(2.0, self.client.timeout)):  # fail fast, not after the retries
+        # fail fast rather than after the client's retries (no need when the engine spoke just now)
+        if time.monotonic() - self.heard > 2.0 and not self.client.pinged(min(2.0, self.client.timeout)):
             raise JobError("unreachable", self.unreachable())
         try:
             for message in self.client.submit(request.task, request.params, audio):
+                self.heard = time.monotonic()
                 if message.type == "accepted":
                     running.job = message.header["job"]
                     on_event("accepted", position=message.header["position"])

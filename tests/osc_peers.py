@@ -27,10 +27,10 @@ def osc(address: str, *args: Any) -> bytes:
 class Peer:
     """A patch's view of the bridge: sends requests, collects replies on its own port."""
 
-    def __init__(self, bridge_port: int) -> None:
+    def __init__(self, bridge_port: int, port: int = 0) -> None:
         self.bridge = ("127.0.0.1", bridge_port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.inbox: list[tuple[str, list]] = []
 

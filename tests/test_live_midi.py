@@ -1,0 +1,156 @@
+"""Live audio and MIDI for real: a JACK server with the dummy driver, the bridge's sounddevice
+stream looped back into its own input with jack_connect, and JACK MIDI ports opened by
+python-rtmidi on both sides."""
+
+import os
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import rtmidi
+import soundfile as sf
+
+from conftest import free_port, require
+from osc_peers import BridgeProcess, Peer
+
+RATE = 44_100
+
+
+@pytest.fixture(scope="module")
+def jack():
+    """A private JACK server (its own name, so it never meets a user's)."""
+    name = f"dd-test-{os.getpid()}"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
+    server = subprocess.Popen([require("jackd"), "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE),
+                               "-p", "256"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while subprocess.run([require("jack_lsp")], env=env, capture_output=True).returncode != 0:
+        assert server.poll() is None and time.monotonic() < deadline, "jackd did not start"
+        time.sleep(0.2)
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name  # this process's rtmidi clients join it too
+    yield env
+    if saved is None:
+        os.environ.pop("JACK_DEFAULT_SERVER", None)
+    else:
+        os.environ["JACK_DEFAULT_SERVER"] = saved
+    server.terminate()
+    server.wait(20)
+
+
+def jack_ports(env) -> list[str]:
+    return subprocess.run([require("jack_lsp")], env=env, capture_output=True, text=True).stdout.split("\n")
+
+
+@pytest.fixture(scope="module")
+def live_bridge(jack, engine_endpoint, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("live")
+    mapping = folder / "map.toml"
+    mapping.write_text('[port]\nname = "dd-bridge"\napi = "jack"\n\n[lengths]\ngenerate_bars = 1\n')
+    announce = free_port(socket.SOCK_DGRAM)
+    bridge = BridgeProcess(engine_endpoint, folder / "renders", "--live", "--audio-device", "system", "--sample-rate",
+                           str(RATE), "--midi", "--midi-map", str(mapping), "--announce", f"127.0.0.1:{announce}",
+                           env=jack)
+    outs = sorted(p for p in jack_ports(jack) if p.startswith("PortAudio:out"))
+    ins = sorted(p for p in jack_ports(jack) if p.startswith("PortAudio:in"))
+    assert len(outs) == len(ins) == 2, jack_ports(jack)
+    for out, inp in zip(outs, ins):  # loop the bridge's output back into its input
+        subprocess.run([require("jack_connect"), out, inp], env=jack, check=True)
+    bridge.announce_port, bridge.mapping = announce, mapping
+    yield bridge
+    bridge.close()
+
+
+def test_live_input_is_captured_transformed_saved_and_played(live_bridge, tmp_path):
+    tone = tmp_path / "tone.wav"
+    t = np.arange(2 * RATE) / RATE
+    sf.write(tone, np.stack([0.3 * np.sin(2 * np.pi * 330 * t)] * 2).T, RATE)
+    peer = live_bridge.peer()
+    try:
+        time.sleep(1.0)
+        peer.request("/diffusion/live/transform", "quiet", 0.8, 0.5, "steps", 3)
+        assert peer.final("quiet")[1][1] == "bad_audio"  # nothing played yet: silence is refused
+        peer.request("/diffusion/live/play", "play", str(tone))
+        assert peer.wait_for("/diffusion/done", "play")[2] == pytest.approx(2.0)
+        time.sleep(2.5)  # the tone goes out, loops back in, fills the ring buffer
+        peer.request("/diffusion/live/transform", "lt", 1.5, 0.5, "steps", 3, "griffin_lim_iters", 3)
+        kind, args = peer.final("lt")
+        # the engine refuses silent audio: a result means the looped-back tone was captured
+        assert kind == "/diffusion/done", args
+        info = sf.info(args[1])
+        assert (info.samplerate, info.channels, info.frames) == (RATE, 2, round(1.5 * RATE))
+        peer.request("/diffusion/status", "st")
+        status = peer.wait_for("/diffusion/status", "st")
+        assert status[1] == "ok" and isinstance(status[6], int) and status[6] >= 0  # underruns counted
+    finally:
+        peer.close()
+
+
+def midi_out() -> rtmidi.MidiOut:
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK)
+    ports = out.get_ports()
+    index = next(k for k, name in enumerate(ports) if "dd-bridge" in name)
+    out.open_port(index)
+    return out
+
+
+def test_midi_clock_sets_bars_and_a_pad_generates_one_bar(live_bridge):
+    listener = Peer(live_bridge.port, live_bridge.announce_port)  # where MIDI-triggered results are announced
+    out = midi_out()
+    try:
+        out.send_message([0xFA])  # start
+        tick = 60 / 120 / 24
+        next_tick = time.monotonic()
+        for _ in range(24 * 4):
+            next_tick += tick
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+            out.send_message([0xF8])
+        out.send_message([0x90, 36, 100])  # the generate pad
+        accepted = listener.wait_for("/diffusion/accepted", "midi-generate-1")
+        assert accepted[1] >= 1
+        done = listener.wait_for("/diffusion/done", "midi-generate-1")
+        assert done[2] == pytest.approx(2.0, rel=0.05)  # one 4/4 bar at 120 bpm
+        assert sf.info(done[1]).frames == pytest.approx(2.0 * 44_100, rel=0.05)
+    finally:
+        out.close_port()
+        listener.close()
+
+
+def test_midi_learn_binds_the_next_note_and_saves_the_mapping(live_bridge):
+    peer = live_bridge.peer()
+    out = midi_out()
+    try:
+        peer.request("/diffusion/midi/learn", "lrn", "cancel")
+        time.sleep(0.3)
+        out.send_message([0x90, 61, 90])
+        assert peer.wait_for("/diffusion/learned", "lrn") == ["lrn", "cancel", "note", 61]
+        assert '61 = "cancel"' in live_bridge.mapping.read_text()
+    finally:
+        out.close_port()
+        peer.close()
+
+
+def test_a_midi_storm_starts_few_jobs_and_the_bridge_keeps_running(live_bridge):
+    listener = Peer(live_bridge.port, live_bridge.announce_port)  # where MIDI-triggered results are announced
+    out = midi_out()
+    try:
+        for k in range(5000):
+            out.send_message([0x90, 38 if k % 2 else 36, 100])  # re-roll and generate, hammered
+            out.send_message([0xB0, 20, k % 128])
+        time.sleep(1.0)
+        assert live_bridge.alive()
+        listener.sock.settimeout(2.0)
+        accepted = []
+        try:
+            while True:
+                message = listener.sock.recv(65536)
+                if b"/diffusion/accepted" in message:
+                    accepted.append(message)
+        except socket.timeout:
+            pass
+        assert 1 <= len(accepted) <= 4  # one per action per 0.2 s, not thousands
+    finally:
+        out.close_port()
+        listener.close()
