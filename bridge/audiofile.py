@@ -41,7 +41,16 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0,
         raise
     except Exception as exc:  # libsndfile's errors for unknown, corrupt or truncated files
         raise AudioFileError(f"{path}: not a readable audio file ({exc})") from None
-    return np.ascontiguousarray(data.T), rate
+    return planar(data), rate
+
+
+def planar(frames: np.ndarray) -> np.ndarray:
+    """`[samples, channels]` -> `[channels, samples]`, one channel at a time (several times
+    faster than a transposed copy)."""
+    out = np.empty(frames.shape[::-1], np.float32)
+    for c in range(frames.shape[1]):
+        out[c] = frames[:, c]
+    return out
 
 
 def already_exists(path: str | os.PathLike) -> AudioFileError:
@@ -59,7 +68,8 @@ def write_float_wav(f: BinaryIO, audio: np.ndarray, sample_rate: int) -> None:
     one interleaving copy, no per-block conversion, several times faster than a generic writer."""
     channels, frames = audio.shape
     data = np.empty((frames, channels), "<f4")
-    data[:] = audio.T
+    for c in range(channels):  # interleave one channel at a time: several times faster than audio.T
+        data[:, c] = audio[c]
     size = data.nbytes
     if 4 + 26 + 12 + 8 + size > 2**32 - 1:
         raise AudioFileError(f"{frames / sample_rate:.0f} s of {channels} channels is too large for a WAV file")

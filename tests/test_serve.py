@@ -1,0 +1,97 @@
+"""`daw-diffusion serve` (engine + bridge, the README's main command) and `doctor`, as processes."""
+
+import json
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import CLI, free_port
+from osc_peers import Peer
+
+
+def pids_of(pattern: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
+def ping(port: int, tries: int = 60) -> bool:
+    peer = Peer(port)
+    try:
+        for _ in range(tries):
+            peer.request("/diffusion/ping", "p")
+            try:
+                peer.wait_for("/diffusion/pong", "p", timeout=1)
+                return True
+            except AssertionError:
+                continue
+        return False
+    finally:
+        peer.close()
+
+
+def generate(port: int, tag: str) -> tuple[str, list]:
+    peer = Peer(port)
+    try:
+        peer.request("/diffusion/generate", tag, 1.0, "steps", 2, "griffin_lim_iters", 2)
+        return peer.final(tag, timeout=90)
+    finally:
+        peer.close()
+
+
+def test_serve_runs_both_restarts_a_dead_engine_and_stops_cleanly(tiny_checkpoint, tmp_path):
+    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
+    log = tempfile.TemporaryFile("w+")
+    serve = subprocess.Popen([CLI, "serve", "--checkpoint", str(tiny_checkpoint), "--engine", endpoint, "--listen",
+                              f"127.0.0.1:{port}", "--out-dir", str(tmp_path)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert ping(port)
+        kind, args = generate(port, "first")
+        assert kind == "/diffusion/done" and args[2] == pytest.approx(1.0)
+        [engine] = pids_of(f"engine --bind {endpoint}")
+        subprocess.run(["kill", "-9", str(engine)], check=True)
+        deadline = time.monotonic() + 90
+        while True:  # the bridge answers at once; the engine comes back
+            kind, args = generate(port, f"again-{time.monotonic():.0f}")
+            if kind == "/diffusion/done":
+                break
+            assert args[1] == "unreachable" and time.monotonic() < deadline, args
+            time.sleep(1)
+        assert pids_of(f"engine --bind {endpoint}") != [engine]
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(60) == 0
+        assert not pids_of(f"engine --bind {endpoint}")
+    finally:
+        serve.kill()
+        for pid in pids_of(f"engine --bind {endpoint}"):
+            subprocess.run(["kill", "-9", str(pid)])
+    log.seek(0)
+    assert "restarting" in log.read()
+
+
+def test_serve_refuses_a_taken_osc_port_before_loading_a_model(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        done = subprocess.run([CLI, "serve", "--listen", f"127.0.0.1:{taken.getsockname()[1]}", "--out-dir",
+                               str(tmp_path)], capture_output=True, text=True, timeout=60)
+    reply = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 3 and reply["code"] == "port_in_use" and "already running" in reply["message"]
+
+
+def test_doctor_names_each_problem_in_plain_words(engine_endpoint, tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        done = subprocess.run([CLI, "doctor", "--listen", f"127.0.0.1:{taken.getsockname()[1]}",
+                               "--engine", engine_endpoint, "--out-dir", str(tmp_path / "r")],
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = {line.split()[1]: line for line in done.stdout.splitlines() if line.strip().startswith(("ok", "note", "PROBLEM"))}
+    assert lines["osc"].strip().startswith("PROBLEM") and "is taken" in lines["osc"]
+    assert lines["engine"].strip().startswith("ok") and lines["model"].strip().startswith("ok")
+    assert lines["renders"].strip().startswith("ok") and (tmp_path / "r").is_dir()
+    done = subprocess.run([CLI, "doctor", "--listen", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--engine",
+                           engine_endpoint, "--out-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout.splitlines()[-1])["ok"]
