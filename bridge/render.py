@@ -91,6 +91,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=int)
     r.add_argument("--progress-file", type=Path, help="keep 'fraction stage' up to date in this file")
     r.add_argument("--cancel-file", type=Path, help="cancel the job as soon as this file exists")
+    r.add_argument("--result-file", type=Path, help="also write the JSON result line here (atomically, at the end)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     add_settings(r)
     add_engine_options(r)

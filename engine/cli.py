@@ -100,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.service.security import SecurityError
 
     args = build_parser().parse_args(argv)
+    result_file = getattr(args, "result_file", None)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     commands = {"init": init, "info": info, "export": export}
@@ -111,28 +112,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = getattr(args, "handler", None) or commands[args.command]
         result = handler(args)
     except JobError as exc:
-        return fail(exc.code, str(exc), exit_code(exc.code))
+        return fail(exc.code, str(exc), exit_code(exc.code), result_file)
     except Cancelled as exc:
-        return fail("cancelled", str(exc), EXIT["cancelled"])
+        return fail("cancelled", str(exc), EXIT["cancelled"], result_file)
     except KeyboardInterrupt:
-        return fail("cancelled", "interrupted", EXIT["cancelled"])
+        return fail("cancelled", "interrupted", EXIT["cancelled"], result_file)
     except (EngineError, AudioFileError) as exc:
-        return fail(exc.code, str(exc), EXIT["bad_input"])
+        return fail(exc.code, str(exc), EXIT["bad_input"], result_file)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:  # e.g. no manifest
-        return fail("bad_input", str(exc), EXIT["bad_input"])
+        return fail("bad_input", str(exc), EXIT["bad_input"], result_file)
     except SecurityError as exc:
-        return fail(exc.code, str(exc), EXIT["bad_input"])
+        return fail(exc.code, str(exc), EXIT["bad_input"], result_file)
     except zmq.ZMQError as exc:  # e.g. address already in use
-        return fail("socket", f"{exc} ({getattr(args, 'bind', '')})", EXIT["unreachable"])
+        return fail("socket", f"{exc} ({getattr(args, 'bind', '')})", EXIT["unreachable"], result_file)
     except Exception as exc:  # a failure we did not foresee: still one clear line
         log.debug("render failed", exc_info=True)
-        return fail("failed", f"{type(exc).__name__}: {exc}", EXIT["failed"])
-    print(json.dumps(result), flush=True)
+        return fail("failed", f"{type(exc).__name__}: {exc}", EXIT["failed"], result_file)
+    emit(result, result_file)
     return EXIT["ok"]
 
 
-def fail(code: str, message: str, status: int) -> int:
-    print(json.dumps({"ok": False, "code": code, "message": message}), flush=True)
+def emit(result: dict[str, Any], result_file: Path | None = None) -> None:
+    """The one JSON line: on stdout, and (atomically) in `--result-file` for scripts that poll."""
+    line = json.dumps(result)
+    print(line, flush=True)
+    if result_file is not None:
+        tmp = result_file.with_name(result_file.name + ".tmp")
+        tmp.write_text(line + "\n")
+        tmp.replace(result_file)
+
+
+def fail(code: str, message: str, status: int, result_file: Path | None = None) -> int:
+    emit({"ok": False, "code": code, "message": message}, result_file)
     print(f"daw-diffusion: {message}", file=sys.stderr)
     return status
 
