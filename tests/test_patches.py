@@ -1,0 +1,130 @@
+"""The Max, Max for Live and Pure Data patches: the linter passes on every patch and catches
+each kind of defect; the real daw-diffusion.pd, in a headless Pure Data, runs a job end to end."""
+
+import json
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import free_port, require, sine_mix
+from max_patches.amxd import build_amxd, read_amxd
+from max_patches.lint import lint_all, lint_amxd, lint_maxpat, lint_pd
+from osc_peers import BridgeProcess, read_until
+
+PATCHES = Path(__file__).resolve().parents[1] / "max_patches"
+
+
+def test_every_patch_passes_the_linter():
+    require("pd")  # the Pd part of the linter opens patches in a real Pd
+    problems = lint_all()
+    assert {Path(n).suffix for n in problems} == {".maxpat", ".pd", ".amxd"}
+    assert problems == {name: [] for name in problems}
+
+
+@pytest.fixture
+def maxpat(tmp_path):
+    path = tmp_path / "p.maxpat"
+    shutil.copy(PATCHES / "daw-diffusion.maxpat", path)
+    return path
+
+
+def edit(path, change):
+    data = json.loads(path.read_text())
+    change(data["patcher"])
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda p: p["boxes"].append(p["boxes"][0]), "duplicate object id"),
+    (lambda p: p["lines"].append({"patchline": {"source": ["obj-1", 0], "destination": ["obj-999", 0]}}), "does not exist"),
+    (lambda p: p["lines"].append({"patchline": {"source": ["obj-3", 5], "destination": ["obj-4", 0]}}), "no such outlet"),
+    (lambda p: p["boxes"].append({"box": {"id": "obj-x", "maxclass": "message", "numinlets": 2, "numoutlets": 1,
+                                          "text": "/diffusion/explode now"}}), "does not know"),
+    (lambda p: [b["box"].update(text="route /diffusion/done") for b in p["boxes"]
+                if b["box"].get("text", "").startswith("route /diffusion/")], "does not handle"),
+    (lambda p: [b["box"].update(numoutlets=2) for b in p["boxes"] if b["box"].get("text", "").startswith("udpreceive")],
+     "declares"),
+])
+def test_the_max_linter_catches_each_defect(maxpat, change, words):
+    edit(maxpat, change)
+    problems = lint_maxpat(maxpat)
+    assert any(words in p for p in problems), problems
+
+
+def test_the_pd_linter_catches_bad_cords_unknown_objects_and_addresses(tmp_path):
+    require("pd")
+    text = (PATCHES / "daw-diffusion.pd").read_text()
+    broken = tmp_path / "broken.pd"
+    broken.write_text(text.replace("oscformat diffusion cancel", "oscformat diffusion explode")
+                      .replace("#X obj 20 600 netreceive -u -b;", "#X obj 20 600 netreceive-typo -u -b;")
+                      + "#X connect 0 0 1 0;\n#X connect 2 7 3 0;\n#X connect 2 0 9999 0;\n")
+    problems = "\n".join(lint_pd(broken))
+    assert "/diffusion/explode" in problems
+    assert "couldn't create" in problems and "connection failed" in problems and "does not exist" in problems
+
+
+def test_the_amxd_embeds_the_patcher_and_a_stale_one_is_caught(tmp_path):
+    source = json.loads((PATCHES / "daw-diffusion-device.maxpat").read_text())
+    device_type, patcher = read_amxd((PATCHES / "daw-diffusion-device.amxd").read_bytes())
+    assert device_type == "aaaa" and patcher == source
+    assert read_amxd(build_amxd(source, "mmmm")) == ("mmmm", source)
+    stale = tmp_path / "daw-diffusion-device.amxd"
+    changed = dict(source, rect=[0, 0, 1, 1])
+    stale.write_bytes(build_amxd(changed))
+    assert "differs" in lint_amxd(stale, PATCHES / "daw-diffusion-device.maxpat")[0]
+    stale.write_bytes(build_amxd(source)[:40])
+    assert "claims" in lint_amxd(stale, PATCHES / "daw-diffusion-device.maxpat")[0]
+    live_objects = {b["box"]["maxclass"] for b in source["patcher"]["boxes"]}
+    assert {"live.dial", "live.numbox", "live.menu", "live.text"} <= live_objects  # automatable parameters
+
+
+DRIVER = """#N canvas 0 0 500 300 12;
+#X obj 10 10 loadbang;
+#X obj 10 40 delay 300;
+#X msg 10 70 \\; dd-connect 127.0.0.1 {bridge} \\; dd-reply-port {reply} \\; dd-keys steps 3 griffin_lim_iters 3 seed 5 \\; dd-load-input {source} \\; dd-write-input {written} \\; dd-job style {written} 0.5;
+#X obj 10 120 r dd-done;
+#X obj 10 150 print DONE;
+#X obj 150 120 r dd-error;
+#X obj 150 150 print ERROR;
+#X obj 290 120 r dd-loaded;
+#X obj 290 150 print LOADED;
+#X obj 10 200 r dd-input-frames;
+#X obj 10 230 print FRAMES;
+#X connect 0 0 1 0;
+#X connect 1 0 2 0;
+#X connect 3 0 4 0;
+#X connect 5 0 6 0;
+#X connect 7 0 8 0;
+#X connect 9 0 10 0;
+"""
+
+
+def test_the_pure_data_patch_runs_a_job_against_a_real_bridge(engine_endpoint, tmp_path):
+    source, written = tmp_path / "in.wav", tmp_path / "dd-input.wav"
+    sf.write(source, sine_mix(2.0, 44_100).T, 44_100)
+    bridge = BridgeProcess(engine_endpoint, tmp_path / "renders")
+    driver = tmp_path / "driver.pd"
+    driver.write_text(DRIVER.format(bridge=bridge.port, reply=free_port(socket.SOCK_DGRAM), source=source,
+                                    written=written))
+    pd = subprocess.Popen([require("pd"), "-nogui", "-noaudio", "-nomidi", "-stderr",
+                           "-open", str(PATCHES / "daw-diffusion.pd"), "-open", str(driver)],
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        lines = read_until(pd.stderr, ("LOADED:", "ERROR:"), timeout=90)
+    finally:
+        pd.kill()
+        bridge.close()
+    assert not [line for line in lines if line.startswith(("ERROR:", "error"))], lines
+    assert any(line.startswith("FRAMES: 88200") for line in lines), lines  # the input was read and written
+    done = [line for line in lines if line.startswith("DONE:")][0].split()
+    tag, path, seconds = done[1], Path(done[2]), float(done[3])
+    assert tag == "pd1" and path.parent == tmp_path / "renders" and seconds == pytest.approx(2.0)
+    rendered, rate = sf.read(path)
+    assert rate == 44_100 and len(rendered) == 88_200 and np.isfinite(rendered).all()
+    assert lines[-1] == "LOADED: 88200"  # the result was read back into the dd-result array
+    assert sf.read(written)[0].shape[0] == 88_200  # soundfiler wrote what the patch held
