@@ -24,11 +24,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from report import write_section  # noqa: E402
 from conftest import CLI, free_port, sine_mix  # noqa: E402
 from osc_peers import Peer  # noqa: E402
 
@@ -168,11 +168,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        text = args.out.read_text() if args.out.exists() else ""
-        marker = "<!-- bench_bridge -->"
-        parts = text.split(marker)
-        body = f"{marker}\n{table}\n{marker}"
-        args.out.write_text(parts[0] + body + parts[2] if len(parts) >= 3 else text.rstrip() + "\n\n" + body + "\n")
+        write_section(args.out, "bench_bridge", table)
 
 
 if __name__ == "__main__":

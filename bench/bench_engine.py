@@ -24,6 +24,7 @@ import torchaudio
 from engine.demo import chord_progression
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import MSANII_SETTINGS, Pipeline, RenderSettings
+from report import write_section
 
 
 def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, generator=None):
@@ -115,10 +116,7 @@ def main() -> None:
     print(json.dumps({name: {"defaults_s": ours, "msanii_reference_s": ref, "msanii_our_gl_s": same}
                       for name, ours, ref, same in rows}))
     if args.out:
-        text = args.out.read_text() if args.out.exists() else ""
-        marker = "<!-- bench_engine -->"
-        before = text.split(marker)[0] if marker in text else text
-        args.out.write_text(f"{before}{marker}\n{table}\n{marker}{text.split(marker)[2] if text.count(marker) >= 2 else ''}")
+        write_section(args.out, "bench_engine", table)
 
 
 if __name__ == "__main__":

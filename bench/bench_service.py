@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from report import write_section  # noqa: E402
 from conftest import sine_mix  # noqa: E402
 
 from engine.client import EngineClient  # noqa: E402
@@ -119,11 +120,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        text = args.out.read_text() if args.out.exists() else ""
-        marker = "<!-- bench_service -->"
-        parts = text.split(marker)
-        body = f"{marker}\n{table}\n{marker}"
-        args.out.write_text(parts[0] + body + parts[2] if len(parts) >= 3 else text.rstrip() + "\n\n" + body + "\n")
+        write_section(args.out, "bench_service", table)
 
 
 if __name__ == "__main__":

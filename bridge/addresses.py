@@ -149,8 +149,8 @@ def convert(arg: Arg, value: Any, tag: str) -> Any:
             return float(value)
         if float(value).is_integer():
             return int(value)
-    raise OscError("bad_arguments", f"{arg.name} must be {'text' if arg.kind is str else 'a number' if arg.kind is float else 'a whole number'}, "
-                   f"not {value!r}", tag)
+    wanted = {str: "text", float: "a number", int: "a whole number"}[arg.kind]
+    raise OscError("bad_arguments", f"{arg.name} must be {wanted}, not {value!r}", tag)
 
 
 def parse(address: str, values: list[Any]) -> Call:

@@ -208,12 +208,12 @@ class MidiListener:
 
     def bind(self, message: Any, is_note: bool) -> None:
         target, done = self.learning
+        if (target in ACTIONS) != is_note:  # keep waiting for the right kind of message
+            log.info("learn %s: waiting for a %s", target, "note" if target in ACTIONS else "controller")
+            return
         self.learning = None
         number = message.note if is_note else message.control
         table = self.mapping.notes if target in ACTIONS else self.mapping.controls
-        if (target in ACTIONS) != is_note:
-            log.warning("learn %s: expected a %s", target, "note" if target in ACTIONS else "controller")
-            return
         table[number] = target
         if self.mapping_file is not None:
             self.mapping.save(self.mapping_file)

@@ -105,6 +105,9 @@ class OscServer:
             self.dispatch(parse(address, values), host, self.reporter(to))
         except (OscError, JobError) as exc:
             self.send(to, "/diffusion/error", tag_of(values), exc.code, str(exc))
+        except Exception as exc:  # a bug must cost one request, not the server
+            log.exception("%s failed", address)
+            self.send(to, "/diffusion/error", tag_of(values), "failed", f"{type(exc).__name__}: {exc}")
 
     def dispatch(self, call: Call, host: str, report: Report) -> None:
         action, tag = call.action, call.tag

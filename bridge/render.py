@@ -18,7 +18,8 @@ from engine.client import CurveKeys, EngineClient
 
 # exit codes, distinct so that scripts can tell what happened
 EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "unreachable": 3, "cancelled": 4, "busy": 5}
-CODE_EXITS = {"failed": 1, "engine_lost": 1, "problems": 1, "unreachable": 3, "shutting_down": 3, "port_in_use": 3, "cancelled": 4, "busy": 5}
+CODE_EXITS = {"failed": 1, "engine_lost": 1, "problems": 1, "unreachable": 3, "shutting_down": 3,
+              "port_in_use": 3, "cancelled": 4, "busy": 5}  # every other code is bad input (2)
 SETTINGS = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds",
             "jump_length", "resample", "prompt", "guidance")
 

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from bridge.addresses import ERRORS, KEYS, REPLIES, REQUESTS
 from conftest import free_port, require, sine_mix
-from osc_peers import BridgeProcess, Peer, osc, read_until
+from osc_peers import BridgeProcess, osc, read_until
 
 FAST = ["steps", 3, "griffin_lim_iters", 3]
 DOC = Path(__file__).parents[1] / "docs" / "osc.md"
