@@ -46,7 +46,7 @@ class Bridge:
     def request_for(self, call: Call) -> Request:
         """A job request from a parsed OSC call."""
         a, keys, task = call.args, call.keys, call.action
-        params = {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
+        params = engine_params(keys)
         sources: list[Source] = []
         if task in ("style_transfer", "inpaint", "outpaint"):
             sources.append(Source(Path(a["input_path"]).expanduser(), keys.get("offset", 0.0), keys.get("length")))
@@ -60,8 +60,7 @@ class Bridge:
             params["strength"] = a["strength"]
         if task == "inpaint":
             params["regions"] = [[a["start_s"], a["end_s"]]]
-        out_dir = Path(keys["out_dir"]).expanduser() if "out_dir" in keys else None
-        return Request(task, params, tuple(sources), tag=call.tag, out_dir=out_dir)
+        return Request(task, params, tuple(sources), tag=call.tag, out_dir=out_dir(keys))
 
     def live_request(self, tag: str, seconds: float, strength: float, keys: dict[str, Any] | None = None) -> Request:
         """Style transfer of the last `seconds` of the live input."""
@@ -72,10 +71,8 @@ class Bridge:
         audio = self.live.capture(seconds)
         if audio.shape[1] < round(0.5 * self.live.sample_rate):
             raise JobError("bad_audio", "less than half a second of live input recorded so far")
-        params = {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
-        out_dir = Path(keys["out_dir"]).expanduser() if "out_dir" in keys else None
-        return Request("style_transfer", {**params, "strength": strength}, audio=((audio, self.live.sample_rate),),
-                       tag=tag, out_dir=out_dir)
+        return Request("style_transfer", {**engine_params(keys), "strength": strength},
+                       audio=((audio, self.live.sample_rate),), tag=tag, out_dir=out_dir(keys))
 
     def play_file(self, path: str) -> float:
         """Audition a file on the live output, at the next bar when a clock runs."""
@@ -129,6 +126,15 @@ class Bridge:
         except Exception:
             return "unreachable", "", 0, len(self.jobs.active)
         return "ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)), len(self.jobs.active)
+
+
+def engine_params(keys: dict[str, Any]) -> dict[str, Any]:
+    """The optional keys that go to the engine, under the engine's names."""
+    return {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
+
+
+def out_dir(keys: dict[str, Any]) -> Path | None:
+    return Path(keys["out_dir"]).expanduser() if "out_dir" in keys else None
 
 
 def stretch(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
