@@ -145,20 +145,24 @@ class EngineProcess:
     def __init__(self, args: argparse.Namespace) -> None:
         self.command, self.client = engine_command(args), render.engine_client(args)
         self.start_timeout, self.stopping, self.restarts = args.engine_start_timeout, threading.Event(), 0
-        self.proc = self.start()
+        self.lock = threading.Lock()  # a restart and `stop` never cross
+        self.start()
         threading.Thread(target=self.watch, daemon=True).start()
 
-    def start(self) -> subprocess.Popen:
+    def start(self) -> None:
         if self.client.pinged(0.5):
             raise JobError("port_in_use", f"an engine already answers at {self.client.endpoint}; "
                                           "use `daw-diffusion bridge` to put a bridge in front of it")
-        proc = subprocess.Popen(self.command)
+        with self.lock:
+            if self.stopping.is_set():
+                return
+            self.proc = proc = subprocess.Popen(self.command)  # known at once, so that `stop` reaches it
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise JobError("failed", f"the engine exited with code {proc.returncode} while starting (see above)")
             if self.client.pinged(1.0):
-                return proc
+                return
         proc.terminate()
         raise JobError("unreachable", f"the engine did not answer within {self.start_timeout:g} s")
 
@@ -168,19 +172,21 @@ class EngineProcess:
                 self.restarts += 1
                 log.error("the engine exited (code %s); restarting it (%d)", self.proc.returncode, self.restarts)
                 try:
-                    self.proc = self.start()
+                    self.start()
                 except JobError as exc:
                     log.error("%s", exc)
                     if self.restarts >= 5:
                         return
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.proc.terminate()
+        with self.lock:
+            self.stopping.set()
+            proc = self.proc
+        proc.terminate()
         try:
-            self.proc.wait(60)
+            proc.wait(60)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            proc.kill()
 
 
 def run_serve(args: argparse.Namespace) -> dict[str, Any]:
