@@ -58,7 +58,7 @@ REQUESTS: dict[str, Address] = {
 KEYS: dict[str, Arg] = {k.name: k for k in (
     Arg("steps", int, "sampler steps"),
     Arg("seed", int, "same seed, same audio"),
-    Arg("prompt", str, "text condition"),
+    Arg("prompt", str, "text condition (empty: none)"),
     Arg("guidance", float, "prompt strength (classifier-free guidance)"),
     Arg("crossfade", float, "seconds of crossfade at each seam"),
     Arg("context", float, "seconds of context around an edit"),
@@ -142,7 +142,7 @@ def tag_of(values: list[Any]) -> str:
 def convert(arg: Arg, value: Any, tag: str) -> Any:
     """An OSC value as `arg.kind`; ints and floats are both numbers, strings are not."""
     if arg.kind is str:
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and (value or arg.name == "prompt"):  # an empty prompt means none
             return value
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         if arg.kind is float:

@@ -513,16 +513,71 @@
 			{
 				"box": {
 					"id": "obj-29",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						20,
+						310,
+						140,
+						22
+					],
+					"text": "prompt (empty: none)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-30",
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"patching_rect": [
+						20,
+						330,
+						300,
+						22
+					],
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"outputmode": 1
+				}
+			},
+			{
+				"box": {
+					"id": "obj-31",
 					"maxclass": "newobj",
 					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						330,
+						330,
+						84,
+						22
+					],
+					"text": "route text",
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-32",
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"patching_rect": [
-						560,
-						300,
+						420,
+						330,
 						70,
 						22
 					],
-					"text": "pak 20 7",
+					"text": "tosymbol",
 					"outlettype": [
 						""
 					]
@@ -530,17 +585,35 @@
 			},
 			{
 				"box": {
-					"id": "obj-30",
+					"id": "obj-33",
+					"maxclass": "newobj",
+					"numinlets": 3,
+					"numoutlets": 1,
+					"patching_rect": [
+						560,
+						300,
+						84,
+						22
+					],
+					"text": "pak 20 7 s",
+					"outlettype": [
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-34",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
 					"patching_rect": [
 						560,
 						330,
-						126,
+						196,
 						22
 					],
-					"text": "steps $1 seed $2",
+					"text": "steps $1 seed $2 prompt $3",
 					"outlettype": [
 						""
 					]
@@ -548,7 +621,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-31",
+					"id": "obj-35",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -566,7 +639,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-32",
+					"id": "obj-36",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -583,7 +656,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-33",
+					"id": "obj-37",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -598,7 +671,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-34",
+					"id": "obj-38",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -616,7 +689,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-35",
+					"id": "obj-39",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -634,7 +707,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-36",
+					"id": "obj-40",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -652,7 +725,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-37",
+					"id": "obj-41",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -669,7 +742,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-38",
+					"id": "obj-42",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -684,7 +757,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-39",
+					"id": "obj-43",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -703,7 +776,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-40",
+					"id": "obj-44",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -721,7 +794,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-41",
+					"id": "obj-45",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -740,7 +813,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-42",
+					"id": "obj-46",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 1,
@@ -758,7 +831,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-43",
+					"id": "obj-47",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -776,7 +849,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-44",
+					"id": "obj-48",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -794,7 +867,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-45",
+					"id": "obj-49",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -811,7 +884,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-46",
+					"id": "obj-50",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -826,7 +899,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-47",
+					"id": "obj-51",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -845,7 +918,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-48",
+					"id": "obj-52",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -863,7 +936,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-49",
+					"id": "obj-53",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -882,7 +955,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-54",
 					"maxclass": "newobj",
 					"numinlets": 3,
 					"numoutlets": 1,
@@ -900,7 +973,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-51",
+					"id": "obj-55",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -918,7 +991,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-52",
+					"id": "obj-56",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -935,7 +1008,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-53",
+					"id": "obj-57",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -950,7 +1023,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-58",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -969,7 +1042,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-55",
+					"id": "obj-59",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -987,7 +1060,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-56",
+					"id": "obj-60",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -1006,7 +1079,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-57",
+					"id": "obj-61",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1024,7 +1097,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-58",
+					"id": "obj-62",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1042,7 +1115,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-59",
+					"id": "obj-63",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1059,7 +1132,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-60",
+					"id": "obj-64",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1074,7 +1147,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-61",
+					"id": "obj-65",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -1094,81 +1167,81 @@
 			},
 			{
 				"box": {
-					"id": "obj-62",
-					"maxclass": "newobj",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"patching_rect": [
-						300,
-						525,
-						133,
-						22
-					],
-					"text": "prepend writewave",
-					"outlettype": [
-						""
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-63",
-					"maxclass": "newobj",
-					"numinlets": 2,
-					"numoutlets": 2,
-					"patching_rect": [
-						300,
-						500,
-						56,
-						22
-					],
-					"text": "zl reg",
-					"outlettype": [
-						"",
-						""
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-64",
-					"maxclass": "newobj",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"patching_rect": [
-						480,
-						525,
-						133,
-						22
-					],
-					"text": "prepend writewave",
-					"outlettype": [
-						""
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-65",
-					"maxclass": "newobj",
-					"numinlets": 2,
-					"numoutlets": 2,
-					"patching_rect": [
-						480,
-						500,
-						56,
-						22
-					],
-					"text": "zl reg",
-					"outlettype": [
-						"",
-						""
-					]
-				}
-			},
-			{
-				"box": {
 					"id": "obj-66",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						300,
+						525,
+						133,
+						22
+					],
+					"text": "prepend writewave",
+					"outlettype": [
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-67",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						300,
+						500,
+						56,
+						22
+					],
+					"text": "zl reg",
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-68",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						480,
+						525,
+						133,
+						22
+					],
+					"text": "prepend writewave",
+					"outlettype": [
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-69",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						480,
+						500,
+						56,
+						22
+					],
+					"text": "zl reg",
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-70",
 					"maxclass": "newobj",
 					"numinlets": 3,
 					"numoutlets": 1,
@@ -1186,7 +1259,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-67",
+					"id": "obj-71",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1204,7 +1277,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-68",
+					"id": "obj-72",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1222,7 +1295,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-69",
+					"id": "obj-73",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1240,7 +1313,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-70",
+					"id": "obj-74",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1258,7 +1331,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-71",
+					"id": "obj-75",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1276,7 +1349,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-72",
+					"id": "obj-76",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1294,7 +1367,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-73",
+					"id": "obj-77",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1312,7 +1385,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-74",
+					"id": "obj-78",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1330,7 +1403,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-75",
+					"id": "obj-79",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1348,7 +1421,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-76",
+					"id": "obj-80",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 9,
@@ -1374,7 +1447,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-77",
+					"id": "obj-81",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1393,7 +1466,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-78",
+					"id": "obj-82",
 					"maxclass": "slider",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1413,7 +1486,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-79",
+					"id": "obj-83",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -1433,7 +1506,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-80",
+					"id": "obj-84",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1451,7 +1524,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-81",
+					"id": "obj-85",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1470,7 +1543,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-82",
+					"id": "obj-86",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1488,7 +1561,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-83",
+					"id": "obj-87",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1506,7 +1579,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-84",
+					"id": "obj-88",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1524,7 +1597,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-85",
+					"id": "obj-89",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1542,7 +1615,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-86",
+					"id": "obj-90",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1560,7 +1633,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-87",
+					"id": "obj-91",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1578,7 +1651,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-88",
+					"id": "obj-92",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1596,7 +1669,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-89",
+					"id": "obj-93",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1611,7 +1684,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-90",
+					"id": "obj-94",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1626,7 +1699,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-91",
+					"id": "obj-95",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1644,7 +1717,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-92",
+					"id": "obj-96",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1662,7 +1735,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-93",
+					"id": "obj-97",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 3,
@@ -1682,7 +1755,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-94",
+					"id": "obj-98",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 0,
@@ -1697,7 +1770,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-95",
+					"id": "obj-99",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1714,7 +1787,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-96",
+					"id": "obj-100",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1729,7 +1802,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-97",
+					"id": "obj-101",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -1749,7 +1822,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-98",
+					"id": "obj-102",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1890,11 +1963,35 @@
 			{
 				"patchline": {
 					"source": [
+						"obj-30",
+						0
+					],
+					"destination": [
+						"obj-31",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-31",
+						0
+					],
+					"destination": [
+						"obj-32",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
 						"obj-26",
 						0
 					],
 					"destination": [
-						"obj-29",
+						"obj-33",
 						0
 					]
 				}
@@ -1906,7 +2003,7 @@
 						0
 					],
 					"destination": [
-						"obj-29",
+						"obj-33",
 						1
 					]
 				}
@@ -1914,11 +2011,23 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-29",
+						"obj-32",
 						0
 					],
 					"destination": [
-						"obj-30",
+						"obj-33",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-33",
+						0
+					],
+					"destination": [
+						"obj-34",
 						0
 					]
 				}
@@ -1926,11 +2035,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-30",
+						"obj-34",
 						0
 					],
 					"destination": [
-						"obj-31",
+						"obj-35",
 						1
 					]
 				}
@@ -1938,7 +2047,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-31",
+						"obj-35",
 						0
 					],
 					"destination": [
@@ -1950,11 +2059,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-32",
+						"obj-36",
 						0
 					],
 					"destination": [
-						"obj-34",
+						"obj-38",
 						0
 					]
 				}
@@ -1962,23 +2071,23 @@
 			{
 				"patchline": {
 					"source": [
+						"obj-39",
+						0
+					],
+					"destination": [
+						"obj-40",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-40",
+						0
+					],
+					"destination": [
 						"obj-35",
-						0
-					],
-					"destination": [
-						"obj-36",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-36",
-						0
-					],
-					"destination": [
-						"obj-31",
 						0
 					]
 				}
@@ -1990,7 +2099,7 @@
 						0
 					],
 					"destination": [
-						"obj-35",
+						"obj-39",
 						0
 					]
 				}
@@ -1998,19 +2107,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-34",
-						0
-					],
-					"destination": [
-						"obj-35",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-37",
+						"obj-38",
 						0
 					],
 					"destination": [
@@ -2022,55 +2119,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
 						"obj-41",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-39",
-						1
-					],
-					"destination": [
-						"obj-41",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-41",
-						0
-					],
-					"destination": [
-						"obj-40",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-40",
-						0
-					],
-					"destination": [
-						"obj-12",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-42",
 						0
 					],
 					"destination": [
@@ -2082,35 +2131,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-43",
-						0
-					],
-					"destination": [
-						"obj-31",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
 						"obj-10",
 						0
 					],
 					"destination": [
-						"obj-42",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-20",
-						0
-					],
-					"destination": [
-						"obj-42",
+						"obj-45",
 						1
 					]
 				}
@@ -2118,59 +2143,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-17",
-						0
-					],
-					"destination": [
-						"obj-42",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-17",
-						0
-					],
-					"destination": [
-						"obj-44",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-18",
-						0
-					],
-					"destination": [
-						"obj-44",
+						"obj-43",
 						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-44",
-						0
 					],
 					"destination": [
-						"obj-42",
-						3
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-39",
-						0
-					],
-					"destination": [
-						"obj-42",
+						"obj-45",
 						0
 					]
 				}
@@ -2182,7 +2159,7 @@
 						0
 					],
 					"destination": [
-						"obj-47",
+						"obj-44",
 						0
 					]
 				}
@@ -2190,43 +2167,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
-						"obj-49",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-47",
-						1
-					],
-					"destination": [
-						"obj-49",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-49",
-						0
-					],
-					"destination": [
-						"obj-48",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-48",
+						"obj-44",
 						0
 					],
 					"destination": [
@@ -2238,11 +2179,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-50",
+						"obj-46",
 						0
 					],
 					"destination": [
-						"obj-51",
+						"obj-47",
 						0
 					]
 				}
@@ -2250,11 +2191,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-51",
+						"obj-47",
 						0
 					],
 					"destination": [
-						"obj-31",
+						"obj-35",
 						0
 					]
 				}
@@ -2266,8 +2207,20 @@
 						0
 					],
 					"destination": [
-						"obj-50",
+						"obj-46",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-20",
+						0
+					],
+					"destination": [
+						"obj-46",
+						1
 					]
 				}
 			},
@@ -2278,8 +2231,20 @@
 						0
 					],
 					"destination": [
-						"obj-50",
-						1
+						"obj-46",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-17",
+						0
+					],
+					"destination": [
+						"obj-48",
+						0
 					]
 				}
 			},
@@ -2290,19 +2255,79 @@
 						0
 					],
 					"destination": [
-						"obj-50",
-						2
+						"obj-48",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"source": [
-						"obj-47",
+						"obj-48",
 						0
 					],
 					"destination": [
-						"obj-50",
+						"obj-46",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-43",
+						0
+					],
+					"destination": [
+						"obj-46",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-49",
+						0
+					],
+					"destination": [
+						"obj-51",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-53",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-51",
+						1
+					],
+					"destination": [
+						"obj-53",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-53",
+						0
+					],
+					"destination": [
+						"obj-52",
 						0
 					]
 				}
@@ -2314,54 +2339,6 @@
 						0
 					],
 					"destination": [
-						"obj-54",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
-						"obj-56",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-54",
-						1
-					],
-					"destination": [
-						"obj-56",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-56",
-						0
-					],
-					"destination": [
-						"obj-55",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-55",
-						0
-					],
-					"destination": [
 						"obj-12",
 						0
 					]
@@ -2370,11 +2347,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-57",
+						"obj-54",
 						0
 					],
 					"destination": [
-						"obj-58",
+						"obj-55",
 						0
 					]
 				}
@@ -2382,11 +2359,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-58",
+						"obj-55",
 						0
 					],
 					"destination": [
-						"obj-31",
+						"obj-35",
 						0
 					]
 				}
@@ -2398,7 +2375,7 @@
 						0
 					],
 					"destination": [
-						"obj-57",
+						"obj-54",
 						0
 					]
 				}
@@ -2406,11 +2383,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-24",
+						"obj-17",
 						0
 					],
 					"destination": [
-						"obj-57",
+						"obj-54",
 						1
 					]
 				}
@@ -2418,11 +2395,71 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-54",
+						"obj-18",
 						0
 					],
 					"destination": [
-						"obj-57",
+						"obj-54",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-51",
+						0
+					],
+					"destination": [
+						"obj-54",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-56",
+						0
+					],
+					"destination": [
+						"obj-58",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-60",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-58",
+						1
+					],
+					"destination": [
+						"obj-60",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-60",
+						0
+					],
+					"destination": [
+						"obj-59",
 						0
 					]
 				}
@@ -2434,7 +2471,31 @@
 						0
 					],
 					"destination": [
+						"obj-12",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
 						"obj-61",
+						0
+					],
+					"destination": [
+						"obj-62",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-62",
+						0
+					],
+					"destination": [
+						"obj-35",
 						0
 					]
 				}
@@ -2446,19 +2507,31 @@
 						0
 					],
 					"destination": [
-						"obj-63",
-						1
+						"obj-61",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"source": [
+						"obj-24",
+						0
+					],
+					"destination": [
 						"obj-61",
 						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-58",
+						0
 					],
 					"destination": [
-						"obj-63",
+						"obj-61",
 						0
 					]
 				}
@@ -2470,7 +2543,7 @@
 						0
 					],
 					"destination": [
-						"obj-62",
+						"obj-65",
 						0
 					]
 				}
@@ -2478,7 +2551,43 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-62",
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-67",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-65",
+						1
+					],
+					"destination": [
+						"obj-67",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-67",
+						0
+					],
+					"destination": [
+						"obj-66",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-66",
 						0
 					],
 					"destination": [
@@ -2494,7 +2603,7 @@
 						0
 					],
 					"destination": [
-						"obj-65",
+						"obj-69",
 						1
 					]
 				}
@@ -2502,119 +2611,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-61",
+						"obj-65",
 						2
 					],
 					"destination": [
-						"obj-65",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-65",
-						0
-					],
-					"destination": [
-						"obj-64",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-64",
-						0
-					],
-					"destination": [
-						"obj-13",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-66",
-						0
-					],
-					"destination": [
-						"obj-67",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-67",
-						0
-					],
-					"destination": [
-						"obj-31",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
-						"obj-66",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-11",
-						0
-					],
-					"destination": [
-						"obj-66",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-22",
-						0
-					],
-					"destination": [
-						"obj-66",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-61",
-						0
-					],
-					"destination": [
-						"obj-66",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-68",
-						0
-					],
-					"destination": [
-						"obj-5",
+						"obj-69",
 						0
 					]
 				}
@@ -2626,7 +2627,19 @@
 						0
 					],
 					"destination": [
-						"obj-5",
+						"obj-68",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-68",
+						0
+					],
+					"destination": [
+						"obj-13",
 						0
 					]
 				}
@@ -2638,7 +2651,7 @@
 						0
 					],
 					"destination": [
-						"obj-5",
+						"obj-71",
 						0
 					]
 				}
@@ -2650,7 +2663,55 @@
 						0
 					],
 					"destination": [
-						"obj-5",
+						"obj-35",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-70",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-11",
+						0
+					],
+					"destination": [
+						"obj-70",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-22",
+						0
+					],
+					"destination": [
+						"obj-70",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-65",
+						0
+					],
+					"destination": [
+						"obj-70",
 						0
 					]
 				}
@@ -2698,7 +2759,7 @@
 						0
 					],
 					"destination": [
-						"obj-76",
+						"obj-5",
 						0
 					]
 				}
@@ -2707,10 +2768,10 @@
 				"patchline": {
 					"source": [
 						"obj-76",
-						1
+						0
 					],
 					"destination": [
-						"obj-77",
+						"obj-5",
 						0
 					]
 				}
@@ -2719,22 +2780,22 @@
 				"patchline": {
 					"source": [
 						"obj-77",
-						1
+						0
 					],
 					"destination": [
+						"obj-5",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
 						"obj-78",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-76",
-						2
 					],
 					"destination": [
-						"obj-79",
+						"obj-5",
 						0
 					]
 				}
@@ -2743,19 +2804,19 @@
 				"patchline": {
 					"source": [
 						"obj-79",
+						0
+					],
+					"destination": [
+						"obj-80",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-80",
 						1
-					],
-					"destination": [
-						"obj-80",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-80",
-						0
 					],
 					"destination": [
 						"obj-81",
@@ -2766,20 +2827,8 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-76",
-						0
-					],
-					"destination": [
-						"obj-83",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-83",
-						0
+						"obj-81",
+						1
 					],
 					"destination": [
 						"obj-82",
@@ -2790,10 +2839,22 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-76",
+						"obj-80",
 						2
 					],
 					"destination": [
+						"obj-83",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-83",
+						1
+					],
+					"destination": [
 						"obj-84",
 						0
 					]
@@ -2806,7 +2867,7 @@
 						0
 					],
 					"destination": [
-						"obj-82",
+						"obj-85",
 						0
 					]
 				}
@@ -2814,104 +2875,56 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-76",
+						"obj-80",
+						0
+					],
+					"destination": [
+						"obj-87",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-87",
+						0
+					],
+					"destination": [
+						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-80",
+						2
+					],
+					"destination": [
+						"obj-88",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-88",
+						0
+					],
+					"destination": [
+						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-80",
 						3
-					],
-					"destination": [
-						"obj-85",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-85",
-						0
-					],
-					"destination": [
-						"obj-82",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-76",
-						4
-					],
-					"destination": [
-						"obj-86",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-86",
-						0
-					],
-					"destination": [
-						"obj-82",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-76",
-						5
-					],
-					"destination": [
-						"obj-87",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-87",
-						0
-					],
-					"destination": [
-						"obj-82",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-76",
-						6
-					],
-					"destination": [
-						"obj-88",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-88",
-						0
-					],
-					"destination": [
-						"obj-82",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-76",
-						7
 					],
 					"destination": [
 						"obj-89",
@@ -2922,11 +2935,47 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-76",
-						8
+						"obj-89",
+						0
+					],
+					"destination": [
+						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-80",
+						4
 					],
 					"destination": [
 						"obj-90",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-90",
+						0
+					],
+					"destination": [
+						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-80",
+						5
+					],
+					"destination": [
+						"obj-91",
 						0
 					]
 				}
@@ -2938,7 +2987,19 @@
 						0
 					],
 					"destination": [
-						"obj-93",
+						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-80",
+						6
+					],
+					"destination": [
+						"obj-92",
 						0
 					]
 				}
@@ -2950,6 +3011,18 @@
 						0
 					],
 					"destination": [
+						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-80",
+						7
+					],
+					"destination": [
 						"obj-93",
 						0
 					]
@@ -2958,24 +3031,12 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-93",
-						0
+						"obj-80",
+						8
 					],
 					"destination": [
 						"obj-94",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-93",
-						1
-					],
-					"destination": [
-						"obj-94",
-						1
 					]
 				}
 			},
@@ -2994,6 +3055,18 @@
 			{
 				"patchline": {
 					"source": [
+						"obj-96",
+						0
+					],
+					"destination": [
+						"obj-97",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
 						"obj-97",
 						0
 					],
@@ -3006,11 +3079,47 @@
 			{
 				"patchline": {
 					"source": [
+						"obj-97",
+						1
+					],
+					"destination": [
 						"obj-98",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-99",
 						0
 					],
 					"destination": [
-						"obj-81",
+						"obj-101",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-101",
+						0
+					],
+					"destination": [
+						"obj-102",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-102",
+						0
+					],
+					"destination": [
+						"obj-85",
 						0
 					]
 				}
