@@ -35,6 +35,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("doctor", help="check model, ports, audio and MIDI devices; say what is wrong")
     add_bridge_options(d)
+    d.add_argument("--checkpoint", type=Path, help="model file to check (default: the bundled model)")
     d.set_defaults(handler=run_doctor)
 
 

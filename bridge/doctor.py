@@ -4,8 +4,12 @@ do about each problem. Problems fail the run (exit 1); notes (e.g. no MIDI ports
 from __future__ import annotations
 
 import argparse
+import json
 import socket
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 from typing import Any, Callable
 
 from bridge.jobs import JobError
@@ -14,22 +18,22 @@ OK, NOTE, PROBLEM = "ok", "note", "PROBLEM"
 
 
 def check_model(args: argparse.Namespace) -> tuple[str, str]:
-    try:
-        import torch
+    """In a child process: the bridge side stays torch-free."""
+    import engine
 
-        from engine.checkpoint import read_metadata
-        from engine.pipeline import DEFAULT_CHECKPOINT
-    except ImportError as exc:
-        return PROBLEM, f"the engine cannot load ({exc}); reinstall with `make setup`"
-    path = getattr(args, "checkpoint", None) or DEFAULT_CHECKPOINT
-    try:
-        meta = read_metadata(path)
-    except Exception as exc:
-        return PROBLEM, f"{exc}; pass --checkpoint with a model file"
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
-        ["mps"] if torch.backends.mps.is_available() else [])
-    trained = ", ".join(k for k, v in meta["trained"].items() if v) or "nothing (untrained)"
-    return OK, f"model {path} (trained: {trained}); devices: {', '.join(devices)}"
+    path = getattr(args, "checkpoint", None) or Path(engine.__file__).parent / "models" / "default.safetensors"
+    probe = ("import json, sys, torch; from engine.checkpoint import read_metadata; "
+             "meta = read_metadata(sys.argv[1]); "
+             "devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else []) "
+             "+ (['mps'] if torch.backends.mps.is_available() else []); "
+             "print(json.dumps({'trained': meta['trained'], 'devices': devices}))")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return PROBLEM, f"the model cannot load ({reason}); pass --checkpoint with a model file, or reinstall"
+    found = json.loads(done.stdout)
+    trained = ", ".join(k for k, v in found["trained"].items() if v) or "nothing (untrained)"
+    return OK, f"model {path} (trained: {trained}); devices: {', '.join(found['devices'])}"
 
 
 def check_engine(args: argparse.Namespace) -> tuple[str, str]:
