@@ -28,7 +28,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from report import write_section  # noqa: E402
+from report import publish  # noqa: E402
 from conftest import CLI, free_port, sine_mix  # noqa: E402
 from osc_peers import Peer  # noqa: E402
 
@@ -166,9 +166,7 @@ def main() -> None:
     else:
         lines.append("| live path | not measured: jackd is not installed |")
     table = "\n".join(lines)
-    print(table)
-    if args.out:
-        write_section(args.out, "bench_bridge", table)
+    publish(table, args.out, "bench_bridge")
 
 
 if __name__ == "__main__":

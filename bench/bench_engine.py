@@ -24,7 +24,7 @@ import torchaudio
 from engine.demo import chord_progression
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import MSANII_SETTINGS, Pipeline, RenderSettings
-from report import write_section
+from report import publish
 
 
 def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, generator=None):
@@ -112,11 +112,9 @@ def main() -> None:
     for name, ours, ref, same in rows:
         lines.append(f"| {name} | {ours:.3f} | {ref:.3f} | {ref / ours:.1f}x | {same:.3f} | {same / ours:.1f}x |")
     table = "\n".join(lines)
-    print(table)
     print(json.dumps({name: {"defaults_s": ours, "msanii_reference_s": ref, "msanii_our_gl_s": same}
                       for name, ours, ref, same in rows}))
-    if args.out:
-        write_section(args.out, "bench_engine", table)
+    publish(table, args.out, "bench_engine")
 
 
 if __name__ == "__main__":

@@ -24,22 +24,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from report import write_section  # noqa: E402
-from conftest import sine_mix  # noqa: E402
+from report import publish  # noqa: E402
+from conftest import CLI, free_port, sine_mix  # noqa: E402
 
 from engine.client import EngineClient  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
-
-CLI = str(Path(sys.executable).with_name("daw-diffusion"))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def transport_overhead(repeats: int, params: dict, checkpoint: Path) -> dict:
     """The engine runs as its own process, as it does for users; the in-process call loads the
@@ -118,9 +107,7 @@ def main() -> None:
         f"| broker, 2 engines on the same host | {two:.2f} jobs/s ({two / one:.2f}x) |",
     ]
     table = "\n".join(lines)
-    print(table)
-    if args.out:
-        write_section(args.out, "bench_service", table)
+    publish(table, args.out, "bench_service")
 
 
 if __name__ == "__main__":

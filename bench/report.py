@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def write_section(out: Path, name: str, table: str) -> None:
+def publish(table: str, out: Path | None, name: str) -> None:
+    """Print the table, and put it into `out` (when given) between the `name` markers."""
+    print(table)
+    if out is None:
+        return
     text = out.read_text() if out.exists() else ""
     marker = f"<!-- {name} -->"
     body = f"{marker}\n{table}\n{marker}"

@@ -17,6 +17,7 @@ class Arg:
     name: str
     kind: type  # str, float or int
     doc: str
+    may_be_empty: bool = False  # text that may be ""
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ REQUESTS: dict[str, Address] = {
 KEYS: dict[str, Arg] = {k.name: k for k in (
     Arg("steps", int, "sampler steps"),
     Arg("seed", int, "same seed, same audio"),
-    Arg("prompt", str, "text condition (empty: none)"),
+    Arg("prompt", str, "text condition (empty: none)", may_be_empty=True),
     Arg("guidance", float, "prompt strength (classifier-free guidance)"),
     Arg("crossfade", float, "seconds of crossfade at each seam"),
     Arg("context", float, "seconds of context around an edit"),
@@ -142,7 +143,7 @@ def tag_of(values: list[Any]) -> str:
 def convert(arg: Arg, value: Any, tag: str) -> Any:
     """An OSC value as `arg.kind`; ints and floats are both numbers, strings are not."""
     if arg.kind is str:
-        if isinstance(value, str) and (value or arg.name == "prompt"):  # an empty prompt means none
+        if isinstance(value, str) and (value or arg.may_be_empty):
             return value
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         if arg.kind is float:

@@ -130,8 +130,7 @@ class Bridge:
 
 def engine_params(keys: dict[str, Any]) -> dict[str, Any]:
     """The optional keys that go to the engine, under the engine's names."""
-    return {ENGINE_NAMES.get(k, k): v for k, v in keys.items()
-            if k not in BRIDGE_KEYS and not (k == "prompt" and not v)}
+    return {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
 
 
 def out_dir(keys: dict[str, Any]) -> Path | None:

@@ -53,6 +53,14 @@ def planar(frames: np.ndarray) -> np.ndarray:
     return out
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Replace a small text file (progress, result, mapping) so that a reader never sees half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def already_exists(path: str | os.PathLike) -> AudioFileError:
     return AudioFileError(f"{path}: already exists; daw-diffusion never overwrites files")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from bridge import render
 from bridge.jobs import JobError
+from bridge.live import AudioDeviceError
 
 log = logging.getLogger("daw-diffusion")
 DEFAULT_OUT = Path("~/daw-diffusion/renders")
@@ -121,12 +122,10 @@ def open_bridge(args: argparse.Namespace) -> BridgeProcess:
     except OSError as exc:  # the OSC port is taken
         raise JobError("port_in_use", f"cannot listen on udp://{args.listen[0]}:{args.listen[1]}: {exc.strerror}; "
                                       "is a bridge already running?") from None
+    except AudioDeviceError as exc:
+        raise JobError("audio_device", str(exc)) from None
     except ValueError as exc:  # a bad MIDI mapping, a MIDI port that cannot open
         raise JobError("bad_arguments", str(exc)) from None
-    except Exception as exc:  # sounddevice's PortAudioError: no such audio device, ...
-        if type(exc).__name__ == "PortAudioError":
-            raise JobError("audio_device", f"cannot open the audio device: {exc}") from None
-        raise
 
 
 def run_bridge(args: argparse.Namespace) -> dict[str, Any]:

@@ -110,8 +110,7 @@ class Jobs:
         self.client, self.store, self.max_active = client, store, max_active
         self.lock = threading.Lock()
         self.active: dict[str, Running] = {}
-        self.last: tuple[Request, list[Rendered]] | None = None  # for `reroll`
-        self.history: deque[Rendered] = deque(maxlen=2)  # for `blend`
+        self.finished: deque[tuple[Request, list[Rendered]]] = deque(maxlen=2)  # for `reroll` and `blend`
         self.heard = -1e9  # when the engine last answered
 
     def run(self, request: Request, on_event: Events = lambda kind, **f: None) -> Outcome:
@@ -161,8 +160,7 @@ class Jobs:
                 elif message.type == "result":
                     renders = self.save(request, message)
                     with self.lock:
-                        self.last = (request, renders)
-                        self.history.append(renders[0])
+                        self.finished.append((request, renders))
                     return Outcome(message.header["job"], renders, float(message.header.get("compute_seconds", 0.0)))
         except EngineUnreachable:
             raise JobError("unreachable", self.unreachable()) from None
@@ -212,14 +210,14 @@ class Jobs:
     def recent(self) -> list[Rendered]:
         """The first render of each of the last two finished jobs, oldest first."""
         with self.lock:
-            return list(self.history)
+            return [renders[0] for _, renders in self.finished]
 
     def reroll(self, tag: str) -> Request:
         """The last finished request again with a new seed (its seed + 1, or a random one)."""
         with self.lock:
-            if self.last is None:
+            if not self.finished:
                 raise JobError("not_found", "nothing to re-roll yet: run a job first")
-            request, renders = self.last
+            request, renders = self.finished[-1]
         seed = renders[0].seed
         seed = seed + len(renders) if seed is not None else random.randrange(2**31)
         return replace(request, tag=tag, params={**request.params, "seed": seed}, output=None)

@@ -17,6 +17,10 @@ import numpy as np
 log = logging.getLogger("daw-diffusion.live")
 
 
+class AudioDeviceError(Exception):
+    """The audio device cannot be opened as asked."""
+
+
 class RingBuffer:
     """The last `frames` frames of a `[channels, ...]` signal."""
 
@@ -65,9 +69,11 @@ class LiveAudio:
                  device: str | int | None = None, blocksize: int = 0) -> None:
         import sounddevice as sd
 
-        self.sd = sd
-        self.stream = sd.Stream(samplerate=sample_rate, channels=channels, dtype="float32", device=device,
-                                blocksize=blocksize, callback=self.callback)
+        try:
+            self.stream = sd.Stream(samplerate=sample_rate, channels=channels, dtype="float32", device=device,
+                                    blocksize=blocksize, callback=self.callback)
+        except (sd.PortAudioError, ValueError) as exc:  # no such device, rate or channel count
+            raise AudioDeviceError(f"cannot open the audio device: {exc}") from None
         self.sample_rate = int(self.stream.samplerate)
         self.output_latency = float(self.stream.latency[1])  # seconds from callback to the speaker
         self.channels = channels

@@ -6,7 +6,6 @@ fills the queue, the surplus is dropped and counted, and the bridge keeps runnin
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -20,6 +19,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from bridge.app import Bridge, Report
+from bridge.audiofile import write_text_atomic
 from bridge.jobs import JobError, Request, Source
 
 log = logging.getLogger("daw-diffusion.midi")
@@ -93,10 +93,7 @@ class Mapping:
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.dumps())
-        os.replace(tmp, path)
+        write_text_atomic(path, self.dumps())
 
 
 def candidates(api: str) -> list[str | None]:

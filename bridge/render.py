@@ -4,7 +4,6 @@ scripts run. Prints one JSON line; the exit code says how it ended (see `EXIT`).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bridge.audiofile import write_text_atomic
 from bridge.jobs import TASKS, JobError, Jobs, Request, Source
 from bridge.store import RenderStore
 from engine.client import CurveKeys, EngineClient
@@ -143,9 +143,7 @@ class ProgressSink:
     def write(self, line: str) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(line + "\n")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, line + "\n")
 
     def close(self) -> None:
         if self.bar is not None:

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from bridge.audiofile import AudioFileError, refuse_existing
+from bridge.audiofile import AudioFileError, refuse_existing, write_text_atomic
 from bridge.jobs import JobError
-from bridge.render import EXIT, add_settings, exit_code
+from bridge.render import EXIT, SETTINGS, add_settings, exit_code
 
 log = logging.getLogger("daw-diffusion")
 
@@ -60,9 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def render_settings(args: argparse.Namespace):
     from engine.pipeline import RenderSettings
 
-    names = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds",
-             "jump_length", "resample", "prompt", "guidance")
-    return RenderSettings(**{k: getattr(args, k) for k in names if getattr(args, k) is not None})
+    return RenderSettings(**{k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None})
 
 
 def init(args: argparse.Namespace) -> dict[str, Any]:
@@ -137,9 +135,7 @@ def emit(result: dict[str, Any], result_file: Path | None = None) -> None:
     line = json.dumps(result)
     print(line, flush=True)
     if result_file is not None:
-        tmp = result_file.with_name(result_file.name + ".tmp")
-        tmp.write_text(line + "\n")
-        tmp.replace(result_file)
+        write_text_atomic(result_file, line + "\n")
 
 
 def fail(code: str, message: str, status: int, result_file: Path | None = None) -> int:

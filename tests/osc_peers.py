@@ -64,6 +64,16 @@ class Peer:
         """The job's last reply: done, error or cancelled."""
         return self.take(("/diffusion/done", "/diffusion/error", "/diffusion/cancelled"), tag, timeout)
 
+    def ping(self, tries: int = 10, timeout: float = 1.0) -> bool:
+        """Does the bridge answer a ping? (UDP may drop a datagram, e.g. after a flood: a few tries.)"""
+        for _ in range(tries):
+            self.request("/diffusion/ping", "ping?")
+            try:
+                return self.wait_for("/diffusion/pong", "ping?", timeout=timeout) == ["ping?"]
+            except AssertionError:
+                continue
+        return False
+
     def close(self) -> None:
         self.sock.close()
 
@@ -82,35 +92,19 @@ class BridgeProcess:
         peer = Peer(self.port)
         deadline = time.monotonic() + 30
         try:
-            while not self.answers(peer):
+            while not peer.ping(tries=1, timeout=0.3):
                 assert self.proc.poll() is None, self.output()
                 assert time.monotonic() < deadline, "the bridge did not start"
         finally:
             peer.close()
 
-    @staticmethod
-    def answers(peer: Peer) -> bool:
-        peer.request("/diffusion/ping", "ready?")
-        try:
-            peer.wait_for("/diffusion/pong", "ready?", timeout=0.3)
-            return True
-        except AssertionError:
-            return False
-
     def peer(self) -> Peer:
         return Peer(self.port)
 
-    def alive(self, tries: int = 10) -> bool:
-        """Answers a ping (UDP may drop a datagram after a flood, so a few tries)."""
+    def alive(self) -> bool:
         peer = self.peer()
         try:
-            for _ in range(tries):
-                peer.request("/diffusion/ping", "alive?")
-                try:
-                    return peer.wait_for("/diffusion/pong", "alive?", timeout=1) == ["alive?"]
-                except AssertionError:
-                    continue
-            return False
+            return peer.ping()
         finally:
             peer.close()
 

@@ -81,7 +81,8 @@ def test_oscsend_job_ends_in_oscdump_with_a_real_file(bridge, take):
 
 def test_every_task_over_osc_writes_new_files_of_the_right_length(peer, take, tmp_path):
     jobs = {
-        "gen": ("/diffusion/generate", 1.5, "variations", 2, "sample_rate", 48_000),
+        # an empty prompt means none: the tiny model, trained without text, would refuse any other
+        "gen": ("/diffusion/generate", 1.5, "variations", 2, "sample_rate", 48_000, "prompt", ""),
         "sty": ("/diffusion/style", str(take), 0.3, "offset", 0.5, "length", 2.0),
         "int": ("/diffusion/interpolate", str(take), str(take), 0.5, "length", 1.0, "length_b", 1.0),
         "inp": ("/diffusion/inpaint", str(take), 1.0, 1.5, "out_dir", str(tmp_path)),

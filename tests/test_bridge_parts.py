@@ -134,9 +134,7 @@ def test_midi_notes_and_controls_follow_the_mapping_and_learn():
     assert learned[-1] == ("control", 74) and listener.mapping.controls[74] == "guidance"
 
 
-def test_an_empty_prompt_means_no_prompt():
-    from bridge.app import engine_params
-
-    call = parse("/diffusion/generate", ["t", 4.0, "prompt", "", "steps", 8])
-    assert engine_params(call.keys) == {"steps": 8}
-    assert engine_params(parse("/diffusion/generate", ["t", 4.0, "prompt", "warm pad"]).keys) == {"prompt": "warm pad"}
+def test_an_empty_prompt_is_accepted_other_empty_text_is_not():
+    assert parse("/diffusion/generate", ["t", 4.0, "prompt", ""]).keys == {"prompt": ""}
+    with pytest.raises(OscError):
+        parse("/diffusion/generate", ["t", 4.0, "sampler", ""])

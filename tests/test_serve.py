@@ -18,17 +18,10 @@ def pids_of(pattern: str) -> list[int]:
     return [int(p) for p in found]
 
 
-def ping(port: int, tries: int = 60) -> bool:
+def ping(port: int) -> bool:
     peer = Peer(port)
     try:
-        for _ in range(tries):
-            peer.request("/diffusion/ping", "p")
-            try:
-                peer.wait_for("/diffusion/pong", "p", timeout=1)
-                return True
-            except AssertionError:
-                continue
-        return False
+        return peer.ping(tries=60)
     finally:
         peer.close()
 

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,16 +19,9 @@ from engine.protocol import VERSION, decode, encode, make_header
 from engine.service.security import SecurityError, create_keys
 from engine.service import EngineService, ServiceConfig
 
-from conftest import sine_mix, tiny_model
+from conftest import CLI, free_port, sine_mix, tiny_model
 
-CLI = str(Path(sys.executable).with_name("daw-diffusion"))
 SLOW = {"steps": 1000, "griffin_lim_iters": 4}  # a few seconds on the tiny model
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Running:
@@ -258,10 +250,8 @@ def start(*args) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    subprocess.run([CLI, "init", str(path), "--preset", "tiny"], check=True, capture_output=True)
-    return path
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 def test_engine_process_shuts_down_cleanly_on_sigterm(checkpoint):

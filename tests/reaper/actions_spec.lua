@@ -30,6 +30,17 @@ local function wav_file(name)
   return path
 end
 
+-- A style transfer started on one fresh item.
+local function style_one(spec)
+  local DD, project = setup()
+  spec = spec or {}
+  spec.file, spec.length = spec.file or wav_file("a.wav"), spec.length or 2
+  local item = mock.add_item(spec)
+  mock.select(item)
+  DD.style()
+  return DD, project, item
+end
+
 local function ok_json(path, seconds, seed)
   return string.format('{"ok": true, "task": "x", "outputs": [{"path": "%s", "seconds": %s, "seed": %d, '
     .. '"sample_rate": 48000, "channels": 2}]}', path, seconds, seed)
@@ -68,10 +79,7 @@ describe("style transfer", function()
   end)
 
   it("inserts nothing and says why when the job fails", function()
-    local DD, project = setup()
-    local item = mock.add_item({file = wav_file("a.wav"), length = 2})
-    mock.select(item)
-    DD.style()
+    local _, project, item = style_one()
     finish(project, 1, '{"ok": false, "code": "unreachable", "message": "the engine at tcp://x is not answering"}')
     mock.run_deferred()
     assert.are.equal(1, #item.takes)
@@ -81,29 +89,21 @@ describe("style transfer", function()
   end)
 
   it("stays quiet about a cancelled job and inserts nothing", function()
-    local DD, project = setup()
-    local item = mock.add_item({file = wav_file("a.wav"), length = 2})
-    mock.select(item)
-    DD.style()
+    local _, project, item = style_one()
     finish(project, 1, '{"ok": false, "code": "cancelled", "message": "the job was cancelled"}')
     mock.run_deferred()
     assert.are.same({1, {}, {}}, {#item.takes, project.undo, project.messages})
   end)
 
   it("reports a command that never starts instead of waiting forever", function()
-    local DD, project = setup()
-    mock.select(mock.add_item({file = wav_file("a.wav"), length = 2}))
-    DD.style()
+    local _, project = style_one()
     project.clock_offset = 1000
     mock.run_deferred()
     assert.truthy(project.messages[1]:find("did not start", 1, true))
   end)
 
   it("leaves a deleted item alone and says where the result is", function()
-    local DD, project = setup()
-    local item = mock.add_item({file = wav_file("a.wav"), length = 2})
-    mock.select(item)
-    DD.style()
+    local _, project, item = style_one()
     item.deleted = true
     finish(project, 1, ok_json("/renders/x.wav", 2, 1))
     mock.run_deferred()
@@ -289,9 +289,7 @@ describe("settings, cancel and command lines", function()
   end)
 
   it("cancel touches the cancel file of every running job", function()
-    local DD, project = setup()
-    mock.select(mock.add_item({file = wav_file("a.wav"), length = 1}))
-    DD.style()
+    local DD, project = style_one()
     DD.cancel_all()
     local cancel = mock.value(mock.args(project.launched[1]), "--cancel-file")
     assert.truthy(io.open(cancel, "r"))
