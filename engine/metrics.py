@@ -71,3 +71,43 @@ def chroma(magnitude: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
 def onset_envelope(log_mel: np.ndarray) -> np.ndarray:
     """Positive frame-to-frame rise of a log-mel `[bands, frames]`, summed over bands."""
     return np.concatenate(([0.0], np.maximum(np.diff(log_mel, axis=-1), 0).sum(0)))
+
+
+def chroma_peak(chroma_frames: np.ndarray) -> float:
+    """Key centre: the clip's mean chroma `[12]` at its strongest pitch class, over its mean
+    (1 = all pitch classes alike; tonal music is around 2-4)."""
+    mean = chroma_frames.mean(-1)
+    return float(mean.max() / max(mean.mean(), 1e-12))
+
+
+def onset_peakiness(envelope: np.ndarray) -> float:
+    """Distinct attacks: the mean of the strongest 5 % of an onset envelope over its median."""
+    top = np.sort(envelope)[-max(1, len(envelope) // 20):]
+    return float(top.mean() / max(np.median(envelope), 1e-12))
+
+
+def onset_autocorrelation(envelope: np.ndarray, frame_rate: float, lags: tuple[float, float] = (0.25, 2.0)) -> float:
+    """Beat: the highest normalised autocorrelation of the onset envelope at lags of `lags`
+    seconds (0 = no periodicity; a steady beat gives 0.3 and more)."""
+    x = envelope - envelope.mean()
+    energy = max(float((x * x).sum()), 1e-12)
+    low, high = max(1, round(lags[0] * frame_rate)), min(len(x) - 1, round(lags[1] * frame_rate))
+    return float(max((x[:-k] * x[k:]).sum() / energy for k in range(low, high + 1))) if high >= low else 0.0
+
+
+def frame_ripple_db(audio: np.ndarray, sample_rate: int, frame_rate: float) -> float:
+    """Amplitude ripple at a model's frame rate, in dB: the amplitude envelope's spectrum at
+    `frame_rate` Hz over its median between 20 and 200 Hz (a frame-by-frame pulsing a
+    spectrogram model can leave; real music shows no peak there)."""
+    mono = np.atleast_2d(audio).mean(0)
+    hop = 64
+    frames = len(mono) // hop
+    envelope = np.sqrt((mono[: frames * hop].reshape(frames, hop) ** 2).mean(1) + 1e-12)
+    envelope = np.log(envelope) - np.log(envelope).mean()
+    spectrum = np.abs(np.fft.rfft(envelope * np.hanning(frames)))
+    freqs = np.fft.rfftfreq(frames, hop / sample_rate)
+    near = np.abs(freqs - frame_rate) <= 1.0
+    band = (freqs >= 20) & (freqs <= 200)
+    if not near.any() or not band.any():
+        return 0.0
+    return float(20 * np.log10(spectrum[near].max() / max(np.median(spectrum[band]), 1e-12)))

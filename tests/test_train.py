@@ -162,20 +162,37 @@ def test_trained_checkpoint_renders_with_prompts(trained):
     assert np.array_equal(strings, again) and not np.allclose(plain, strings)
 
 
-def test_evaluation_writes_every_measurement_and_plots(trained, data, tmp_path):
-    reply = cli("evaluate", "--checkpoint", str(trained / "model.safetensors"), "--data", str(data),
-                "--out", str(tmp_path / "eval"), "--clips", "1", "--seconds", "4", "--steps", "2,4")
+def test_evaluation_compares_models_with_the_baselines_and_plots(trained, data, tmp_path):
+    previous = Path(__file__).parents[1] / "engine" / "models" / "default.safetensors"
+    reply = cli("evaluate", "--checkpoint", str(trained / "model.safetensors"), "--compare", str(previous),
+                "--data", str(data), "--out", str(tmp_path / "eval"), "--clips", "1", "--clip-seconds", "6",
+                "--gaps", "1", "--extensions", "1")
     results = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert set(results) >= {"vocoder", "generation", "inpainting", "style_transfer", "sampler"}
-    assert {r["strength"] for r in results["style_transfer"]["curve"]} == {0.1, 0.3, 0.5, 0.7, 0.9}
-    assert {(r["sampler"], r["steps"]) for r in results["sampler"]["curve"]} == {
-        (s, n) for s in ("dpmpp_2m", "ddim") for n in (2, 4)}
-    fd = results["generation"]["frechet_distance_log_mel"]
-    assert fd["training_split"] < fd["white_noise"]  # the yardstick itself is sane
-    assert reply["seams_below_hard_splice"] is True
-    assert "| replace |" in (tmp_path / "eval" / "report.md").read_text()
+    assert set(results["regions"]) == {"gap 1 s", "extension 1 s"}
+    gap = results["regions"]["gap 1 s"]
+    assert set(gap) == {"model", "default", "silence", "loop-repeat", "shaped noise",
+                        "resynthesis floor (model)", "resynthesis floor (default)"}
+    assert gap["resynthesis floor (model)"]["log_mel_l1_db"] < gap["silence"]["log_mel_l1_db"]
+    assert {r["strength"] for r in results["style_transfer"]["model"]} == {0.1, 0.3, 0.5, 0.7, 0.9}
+    generation = results["generation"]
+    assert all(np.isfinite(m["frechet_distance"]) and m["frechet_distance"] >= 0
+               for name, m in {**generation["yardsticks"], **generation}.items() if "frechet_distance" in m)
+    assert {"model, no prompt", "default, no prompt"} <= set(generation)
+    assert reply["beats_loop_repeat_and_noise"].keys() == {"gap 1 s", "extension 1 s"}
+    assert "| gap 1 s | loop-repeat |" in (tmp_path / "eval" / "report.md").read_text()
     for png in ("spectrograms.png", "curves.png"):
         assert (tmp_path / "eval" / png).stat().st_size > 10_000
+
+
+def test_evaluation_without_held_out_tracks_says_so(data, tmp_path):
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    lines = [line for line in (data / "manifest.jsonl").read_text().splitlines() if '"heldout"' not in line]
+    (lonely / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    done = subprocess.run([CLI, "evaluate", "--checkpoint", str(Path(__file__).parents[1] / "engine" / "models" /
+                                                                "default.safetensors"),
+                           "--data", str(lonely), "--out", str(tmp_path / "e")], capture_output=True, text=True)
+    assert done.returncode == 2 and "no held-out tracks" in done.stdout
 
 
 def test_torchrun_trains_with_two_processes(data, tmp_path):

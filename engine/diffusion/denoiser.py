@@ -20,6 +20,13 @@ def broadcast(sigma: Tensor, x: Tensor) -> Tensor:
     return sigma.reshape(-1, *([1] * (x.ndim - 1)))
 
 
+def known_context(known: Tensor, is_known: Tensor) -> Tensor:
+    """What a context-conditioned U-Net sees: the known mel `[B, C, F, T]` with zeros where
+    unknown, and the mask row, `[B, C, F + 1, T]`. `is_known` is `[T]` or `[B, T]` bool."""
+    mask = is_known.to(known.dtype).reshape(-1, 1, 1, known.shape[-1]).expand(known.shape[0], known.shape[1], 1, -1)
+    return torch.cat((known * mask, mask), dim=2)
+
+
 class Denoiser:
     """Predicts the clean sample, with classifier-free guidance when a condition is given.
 
@@ -31,15 +38,31 @@ class Denoiser:
 
     def __init__(self, unet: nn.Module, schedule: Schedule, prediction: str,
                  cond: Tensor | None = None, cond_mask: Tensor | None = None,
-                 guidance: float = 1.0, bounds: tuple[float, float] = (-1.0, 1.0)) -> None:
+                 guidance: float = 1.0, bounds: tuple[float, float] = (-1.0, 1.0),
+                 context: Tensor | None = None) -> None:
         self.unet, self.schedule, self.prediction = unet, schedule, prediction
         self.cond, self.cond_mask, self.guidance = cond, cond_mask, guidance
-        self.bounds = bounds
+        self.bounds, self.context = bounds, context
+
+    @property
+    def takes_context(self) -> bool:
+        """A context-conditioned U-Net (it sees the known mel and mask)."""
+        return bool(getattr(getattr(self.unet, "config", None), "context", False))
+
+    def with_context(self, context: Tensor) -> "Denoiser":
+        """The same denoiser, shown `context` (`known_context(...)` in diffusion space)."""
+        return Denoiser(self.unet, self.schedule, self.prediction, self.cond, self.cond_mask,
+                        self.guidance, self.bounds, context)
 
     def _x0(self, x: Tensor, sigma: Tensor, cond: Tensor | None, mask: Tensor | None) -> Tensor:
         alpha = broadcast(1 / (1 + sigma**2).sqrt(), x)  # VP signal scale
         s = broadcast(sigma, x)
-        out = self.unet(x * alpha, self.schedule.sigma_to_t(sigma), cond, mask).float()
+        t = self.schedule.sigma_to_t(sigma)
+        if self.context is None:
+            out = self.unet(x * alpha, t, cond, mask).float()
+        else:
+            context = self.context.repeat(x.shape[0] // self.context.shape[0], 1, 1, 1)  # CFG doubles x
+            out = self.unet(x * alpha, t, cond, mask, context).float()
         if self.prediction == "eps":
             return x - s * out
         # v = alpha_vp * eps - sigma_vp * x0  =>  x0 = alpha_vp * x_vp - sigma_vp * v

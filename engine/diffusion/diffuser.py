@@ -11,7 +11,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from engine.diffusion.denoiser import DenoiserFn, broadcast
+from engine.diffusion.denoiser import DenoiserFn, broadcast, known_context
 from engine.diffusion.samplers import SAMPLERS, Callback, randn_like, sample_repaint
 from engine.diffusion.schedule import Schedule
 from engine.errors import BadParameter, UnknownSampler
@@ -103,7 +103,10 @@ class Diffuser:
         if known is not None:
             mask = torch.ones(frames + pad, dtype=torch.bool, device=device)
             mask[:frames] = unknown.to(device)
-            denoiser = KnownRegion(denoiser, pad_frames(known.to(device)), mask, self.generator)
+            known_x = pad_frames(known.to(device))
+            if getattr(denoiser, "takes_context", False):  # it sees the known frames directly
+                denoiser = denoiser.with_context(known_context(known_x, ~mask))
+            denoiser = KnownRegion(denoiser, known_x, mask, self.generator)
 
         s = self.settings
         if known is not None and mode == "repaint":

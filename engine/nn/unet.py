@@ -6,6 +6,11 @@ feature axis by a 1x1 conv; down/up-sampling acts on time only, so audio channel
 identity. An optional condition (a sequence of embedding vectors, e.g. a text encoding) is pooled
 and added to the timestep embedding; without one a learned "no condition" vector is used, which
 is what classifier-free guidance contrasts against.
+
+A context-conditioned U-Net (`context=True`) also sees what is known, as inpainting image
+models do: the known mel (zeros where unknown) and a mask row (1 = known frame) enter beside
+the noisy mel, `[B, C, n_mels + 1, frames]`. Without a context it is given none (all unknown):
+generation, style transfer and interpolation.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class UNetConfig:
     has_resampling: tuple[bool, ...] = (True, True, True, True, True, True, False)
     n_block_layers: tuple[int, ...] = (2, 2, 2, 2, 2, 2, 2)
     d_cond: int = 0  # width of condition vectors; 0 = unconditional model
+    context: bool = False  # sees the known mel and its mask (inpainting-style conditioning)
 
     def __post_init__(self) -> None:
         levels = len(self.d_multipliers)
@@ -62,12 +68,26 @@ class UNetConfig:
         )
 
     @classmethod
-    def tiny(cls, d_cond: int = 0) -> "UNetConfig":
+    def real(cls, d_cond: int = 0) -> "UNetConfig":
+        """The context-conditioned CPU model: six time resolutions down to 1/32 (a frame there
+        spans ~0.4 s at hop 512), attention in the three coarsest, so a gap sees both sides."""
+        return cls(
+            d_base=64,
+            d_multipliers=(1, 1, 2, 2, 3, 3),
+            has_attention=(False, False, False, True, True, True),
+            has_resampling=(True, True, True, True, True, False),
+            n_block_layers=(1, 1, 1, 1, 1, 1),
+            d_cond=d_cond,
+            context=True,
+        )
+
+    @classmethod
+    def tiny(cls, d_cond: int = 0, context: bool = False) -> "UNetConfig":
         """For tests: a few thousand parameters."""
         return cls(
             d_base=16, d_hidden_factor=2, d_multipliers=(1, 1), d_timestep=16, n_heads=2,
             has_attention=(False, True), has_resampling=(True, False), n_block_layers=(1, 1),
-            d_cond=d_cond,
+            d_cond=d_cond, context=context,
         )
 
 
@@ -79,7 +99,8 @@ class UNet(nn.Module):
         widths = [c.d_base * m for m in c.d_multipliers]
         d_embed = c.d_timestep
 
-        self.input = nn.Conv2d(c.d_freq, c.d_base, kernel_size=1)
+        d_input = 2 * c.d_freq + 1 if c.context else c.d_freq
+        self.input = nn.Conv2d(d_input, c.d_base, kernel_size=1)
         self.output = nn.Conv2d(widths[0], c.d_freq, kernel_size=1)
         self.time_mlp = nn.Sequential(
             nn.Linear(c.d_timestep, d_embed * c.d_hidden_factor), nn.GELU(),
@@ -138,13 +159,21 @@ class UNet(nn.Module):
         return emb + torch.where(present, self.cond_mlp(pooled), self.null_cond)
 
     def forward(
-        self, x: Tensor, t: Tensor, cond: Tensor | None = None, cond_mask: Tensor | None = None
+        self, x: Tensor, t: Tensor, cond: Tensor | None = None, cond_mask: Tensor | None = None,
+        context: Tensor | None = None,
     ) -> Tensor:
         """x `[B, C, n_mels, T]`, t `[B]` timestep in [0, train_steps), cond `[B, L, d_cond]`
-        with `cond_mask` `[B, L]` (True = valid token)."""
+        with `cond_mask` `[B, L]` (True = valid token), context `[B, C, n_mels + 1, T]` (known
+        mel, zeros where unknown, then the known-frame mask; None = nothing known)."""
         if cond is not None and not self.config.d_cond:
             raise ValueError("this model was built without a conditioning input")
+        if context is not None and not self.config.context:
+            raise ValueError("this model was built without a context input")
         emb = self.embedding(t, cond, cond_mask)
+        if self.config.context:
+            if context is None:
+                context = x.new_zeros(x.shape[0], x.shape[1], x.shape[2] + 1, x.shape[3])
+            x = torch.cat((x, context.to(x.dtype)), dim=2)
         hidden = self.input(x.transpose(1, 2))  # [B, F, C, T] -> [B, width, C, T]
         skips = []
         for layer in self.encoder:

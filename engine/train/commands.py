@@ -11,6 +11,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare-data", help="render the MIDI corpus and/or import audio folders")
     p.add_argument("--out", type=Path, required=True, help="data folder (audio/ + manifest.jsonl)")
     p.add_argument("--audio", type=Path, action="append", default=[], help="folder of your recordings (repeatable)")
+    p.add_argument("--debian", action="append", default=[], metavar="PKG",
+                   help="import a Debian music package (repeatable; 'all' = every package the project uses)")
+    p.add_argument("--debian-cache", type=Path, help="where packages are downloaded and unpacked (default OUT/debian)")
     p.add_argument("--no-midi", action="store_true", help="skip the music21 corpus")
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the corpus selection to render")
     p.add_argument("--renders-per-piece", type=int, default=2)
@@ -26,7 +29,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("stage", choices=["vocoder", "diffusion"])
     t.add_argument("--data", type=Path, required=True, help="folder made by prepare-data")
     t.add_argument("--run-dir", type=Path, required=True, help="run folder: model.safetensors + resumable state")
-    t.add_argument("--preset", choices=["cpu", "gpu", "tiny"], default="cpu")
+    t.add_argument("--preset", choices=["real", "cpu", "gpu", "tiny", "tiny-context"], default="real")
     t.add_argument("--text-encoder", default="all-MiniLM-L6-v2", help="'none' for an unconditional model")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--crop-frames", type=int, default=128)
@@ -36,28 +39,35 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-steps", type=int, default=1_000_000)
     t.add_argument("--time-budget", type=float, help="seconds to train in this invocation")
     t.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    t.add_argument("--snapshot-every", type=float, help="seconds of training between kept copies of the model")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--fresh", action="store_true", help="start this stage's network anew (other parts kept)")
     t.set_defaults(handler=train)
 
-    e = sub.add_parser("evaluate", help="measure a checkpoint on the held-out split (JSON + PNG)")
+    e = sub.add_parser("evaluate", help="measure checkpoints on held-out tracks against baselines (JSON + PNG)")
     e.add_argument("--checkpoint", type=Path, required=True)
+    e.add_argument("--compare", type=Path, action="append", default=[], help="another checkpoint, side by side")
     e.add_argument("--data", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
-    e.add_argument("--clips", type=int, default=6, help="held-out clips per measurement")
-    e.add_argument("--seconds", type=float, default=5.0, help="length of each clip")
-    e.add_argument("--steps", default="10,20,50,100,200", help="sampler steps for the quality/steps curve")
+    e.add_argument("--clips", type=int, default=10, help="held-out 20 s clips, each from another track")
+    e.add_argument("--clip-seconds", type=float, default=20.0, help="length of each clip")
+    e.add_argument("--gaps", default="0.5,1,2,4", help="inpainted gap lengths in seconds")
+    e.add_argument("--extensions", default="2,5", help="extension lengths in seconds")
+    e.add_argument("--snapshots", type=Path, help="a run's snapshots/ folder: quality against training time")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")
     e.set_defaults(handler=evaluate)
 
 
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.train.debian import PACKAGES
     from engine.train.prepare import prepare_data
 
-    report = prepare_data(args.out, midi=not args.no_midi, audio_dirs=tuple(args.audio), scale=args.scale,
+    packages = tuple(p for name in args.debian for p in (PACKAGES if name == "all" else (name,)))
+    report = prepare_data(args.out, midi=not args.no_midi, audio_dirs=tuple(args.audio),
+                          debian_packages=packages, debian_cache=args.debian_cache, scale=args.scale,
                           renders_per_piece=args.renders_per_piece, held_out_fraction=args.held_out,
                           max_seconds=args.max_seconds, min_seconds=args.min_seconds, seed=args.seed,
                           soundfont=args.soundfont, workers=args.workers)
@@ -73,13 +83,16 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         stage=args.stage, data_dir=args.data, run_dir=args.run_dir, preset=args.preset, text_encoder=encoder,
         batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
         ema_start=args.ema_start, max_steps=args.max_steps, time_budget=args.time_budget,
-        checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+        checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,
         progress=not args.no_progress, fresh=args.fresh))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from engine.train.evaluate import EvalConfig, evaluate as run
 
-    steps = tuple(int(s) for s in args.steps.split(",") if s)
-    return run(EvalConfig(args.checkpoint, args.data, args.out, clips=args.clips, seconds=args.seconds,
-                          sampler_steps=steps, seed=args.seed, device=args.device))
+    def seconds(text: str) -> tuple[float, ...]:
+        return tuple(float(s) for s in text.split(",") if s)
+
+    return run(EvalConfig((args.checkpoint, *args.compare), args.data, args.out, clips=args.clips, clip_seconds=args.clip_seconds,
+                          gaps=seconds(args.gaps), extensions=seconds(args.extensions), snapshots=args.snapshots,
+                          seed=args.seed, device=args.device))

@@ -1,22 +1,25 @@
-"""`daw-diffusion evaluate`: how good a checkpoint is, on the held-out split, against baselines.
+"""`daw-diffusion evaluate`: how good checkpoints are on held-out real tracks, side by side and
+against what a musician could do without them.
 
-Writes `metrics.json` and PNG plots into the output folder:
-- vocoder: spectral convergence / log-spectral distance after Griffin-Lim, neural magnitudes
-  against the analytic pseudo-inverse at the same iterations;
-- generation: Fréchet distance of log-mel frame statistics to held-out music, against white
-  noise and against the training split itself;
-- inpainting: log-mel error inside the filled region, and the seam discontinuity of each mode
-  against a hard splice and against the untouched clip;
-- style transfer: structure kept (chroma and onset correlation with the source) against
-  distance to the training distribution, for strengths 0.1-0.9;
-- sampler: distance to a 200-step DDIM result from the same noise, and Fréchet distance, for
-  DPM-Solver++ and DDIM at several step counts.
+Every measurement is made on the output audio with one fixed analysis (`JUDGE`: n_fft 2048, hop
+512, 128 mels), so models of different hops are judged alike. Writes `metrics.json`,
+`report.md`, `spectrograms.png` and `curves.png`:
+- inpainting (gaps in the middle of 20 s clips) and extension (to the right of 10 s): log-mel
+  L1 in the region (dB), chroma correlation with the truth, seam discontinuity; against
+  silence, loop-repeat (copy what came just before), shaped noise (the surroundings' spectrum)
+  and the resynthesis floor (the truth through the model's own mel and vocoder);
+- generation: Fréchet distance of log-mel frames to held-out music (training music and noise as
+  yardsticks), key centre, attacks, beat and frame-rate ripple against real music's;
+- style transfer: chroma and onset correlation with the source, per strength;
+- with `--snapshots`: the same gap and generation numbers for every kept snapshot of a run
+  (quality against training time).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,266 +28,315 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from engine import metrics, tasks
-from engine.pipeline import Pipeline, RenderSettings, RenderJob
+from engine import metrics
+from engine.pipeline import Pipeline, RenderJob, RenderSettings
+from engine.spectral import MelSpectral, SpectralConfig
+from engine.splice import splice
+from engine.train import baselines
 from engine.train.prepare import read_manifest
 
 log = logging.getLogger(__name__)
+JUDGE = MelSpectral(SpectralConfig(hop_length=512))
+TO_DB = 20 / np.log(10)  # natural-log magnitude -> dB
+RATE = 44_100
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    checkpoint: Path
+    checkpoints: tuple[Path, ...]  # the first is the model under test; others side by side
     data_dir: Path
     out_dir: Path
-    clips: int = 6
-    seconds: float = 5.0
-    sampler_steps: tuple[int, ...] = (10, 20, 50, 100, 200)
+    clips: int = 10
+    clip_seconds: float = 20.0  # edits sit in the middle; generation and style use its centre
+    gaps: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    extensions: tuple[float, ...] = (2.0, 5.0)
     strengths: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    generate_seconds: float = 10.0
+    snapshots: Path | None = None  # a run's snapshots/ folder, for the training-time curve
     seed: int = 0
     device: str = "auto"
 
 
 def load_clips(entries: list[dict], count: int, seconds: float, seed: int) -> list[tuple[np.ndarray, str]]:
-    """`count` clips of `seconds` from different files (a fixed choice for a seed)."""
+    """`count` clips of `seconds` `[2, samples]` at 44.1 kHz, each from another track, taking the
+    packages in turn (a fixed choice for a seed), from the middle part of each track."""
     rng = np.random.default_rng(seed)
-    usable = [e for e in entries if e["duration"] >= seconds + 0.5]
+    usable = [e for e in entries if e["duration"] >= seconds + 4]
     if not usable:
-        raise ValueError(f"no file of at least {seconds + 0.5:g} s in this split")
-    picks = rng.choice(len(usable), size=min(count, len(usable)), replace=False)
+        raise ValueError(f"no track of at least {seconds + 4:g} s in this split")
+    by_group: dict[str, list[dict]] = {}
+    for entry in usable:
+        by_group.setdefault(entry.get("package", entry["source"]), []).append(entry)
+    order = [rng.permutation(len(group)).tolist() for group in by_group.values()]
+    picks = []
+    while len(picks) < min(count, len(usable)):
+        for group, indices in zip(by_group.values(), order):
+            if indices and len(picks) < count:
+                picks.append(group[indices.pop()])
     clips = []
-    for index in picks:
-        entry = usable[int(index)]
-        info = sf.info(entry["path"])
-        start = int(rng.integers(0, info.frames - round(seconds * info.samplerate)))
-        audio, _ = sf.read(entry["path"], start=start, frames=round(seconds * info.samplerate),
-                           dtype="float32", always_2d=True)
+    for entry in picks:
+        frames = sf.info(entry["path"]).frames
+        length = round(seconds * RATE)
+        start = int(rng.integers(min(2 * RATE, frames - length), max(frames - length - 2 * RATE, 2 * RATE) + 1))
+        start = min(start, frames - length)
+        audio, _ = sf.read(entry["path"], start=start, frames=length, dtype="float32", always_2d=True)
         clips.append((np.ascontiguousarray(audio.T), entry["caption"]))
     return clips
+
+
+# -- features -------------------------------------------------------------------------------
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    return JUDGE.log_mel(torch.from_numpy(np.ascontiguousarray(audio))).numpy()
+
+
+def chroma(audio: np.ndarray) -> np.ndarray:
+    magnitude = JUDGE.stft(torch.from_numpy(np.ascontiguousarray(audio))).abs().numpy()
+    return metrics.chroma(magnitude.reshape(-1, *magnitude.shape[-2:]).mean(0), RATE, 2048)
+
+
+def inside(start: int, end: int) -> slice:
+    """Judge frames whose whole window lies inside samples `[start, end)`."""
+    hop, half = JUDGE.config.hop_length, JUDGE.config.n_fft // 2
+    first, last = -(-(start + half) // hop), (end - half) // hop
+    return slice(first, max(first + 1, last + 1))
+
+
+def region_scores(truth: np.ndarray, out: np.ndarray, start: int, end: int) -> dict:
+    frames = inside(start, end)
+    l1 = float(np.abs(log_mel(out)[..., frames] - log_mel(truth)[..., frames]).mean() * TO_DB)
+    corr = metrics.correlation(chroma(truth)[:, frames], chroma(out)[:, frames])
+    seams = [s for s in (start, end) if 0 < s < truth.shape[-1]]
+    seam = float(np.mean([metrics.seam_discontinuity(out, s) for s in seams]))
+    return {"log_mel_l1_db": l1, "chroma_correlation": corr, "seam": seam}
+
+
+def structure(audio: np.ndarray) -> dict:
+    """Tonal and rhythmic structure, and the amplitude ripple at both models' frame rates
+    (hop 1024: 43 Hz, hop 512: 86 Hz)."""
+    envelope = metrics.onset_envelope(log_mel(audio).mean(0))
+    return {"chroma_peak": metrics.chroma_peak(chroma(audio)), "onset_peakiness": metrics.onset_peakiness(envelope),
+            "onset_autocorrelation": metrics.onset_autocorrelation(envelope, RATE / JUDGE.config.hop_length),
+            "ripple_43hz_db": metrics.frame_ripple_db(audio, RATE, RATE / 1024),
+            "ripple_86hz_db": metrics.frame_ripple_db(audio, RATE, RATE / 512)}
+
+
+def mean_rows(rows: list[dict]) -> dict:
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+
+
+def frame_features(audios: list[np.ndarray]) -> np.ndarray:
+    mels = [log_mel(a).reshape(-1, 128, log_mel(a).shape[-1]) for a in audios]
+    return np.concatenate([m.transpose(0, 2, 1).reshape(-1, 128) for m in mels])
 
 
 class Evaluation:
     def __init__(self, config: EvalConfig) -> None:
         self.config = config
-        self.pipeline = Pipeline.from_checkpoint(config.checkpoint, config.device)
-        self.spectral = self.pipeline.model.spectral
-        self.rate = self.pipeline.sample_rate
-        self.held_out = load_clips(read_manifest(config.data_dir, "heldout"), config.clips, config.seconds, config.seed)
-        self.train = load_clips(read_manifest(config.data_dir, "train"), config.clips, config.seconds, config.seed + 1)
+        self.pipelines = {self.name(p): Pipeline.from_checkpoint(p, config.device) for p in config.checkpoints}
+        held_out = read_manifest(config.data_dir, "heldout")
+        if not held_out:
+            raise ValueError(f"{config.data_dir}: the manifest holds no held-out tracks to evaluate on")
+        self.clips = load_clips(held_out, config.clips, config.clip_seconds, config.seed)
+        self.middle = config.clip_seconds / 2
+        self.length = round(min(config.generate_seconds, config.clip_seconds) * RATE)
+        self.train = load_clips(read_manifest(config.data_dir, "train"), config.clips,
+                                min(config.generate_seconds, config.clip_seconds), config.seed + 1)
         self.settings = RenderSettings()
         self.examples: dict[str, np.ndarray] = {}
 
-    # -- features -----------------------------------------------------------------------------
-    def log_mel(self, audio: np.ndarray) -> np.ndarray:
-        return self.spectral.log_mel(torch.from_numpy(audio)).numpy()
+    @staticmethod
+    def name(path: Path) -> str:
+        return path.stem if path.parent.name != "snapshots" else f"snapshot {path.stem}"
 
-    def frames(self, audios: list[np.ndarray]) -> np.ndarray:
-        """Per-frame log-mel vectors `[N, 128]` of every channel of every clip."""
-        mels = [self.log_mel(a) for a in audios]
-        return np.concatenate([m.reshape(-1, 128, m.shape[-1]).transpose(0, 2, 1).reshape(-1, 128) for m in mels])
+    # -- region edits -----------------------------------------------------------------------
+    def fills(self, audio: np.ndarray, start: int, end: int, seed: int, extension: bool,
+              pipelines: dict[str, Pipeline]) -> dict[str, np.ndarray]:
+        """Every method's version of `audio` with `[start, end)` filled: `audio[:, :start]` is
+        the input of an extension; a gap keeps everything around it."""
+        fade = round(self.settings.crossfade * RATE)
+        out = {}
+        for name, pipeline in pipelines.items():
+            if extension:
+                rendered = pipeline.outpaint(audio[:, :start], RATE, (end - start) / RATE, seed=seed,
+                                             settings=self.settings).audio
+            else:
+                rendered = pipeline.inpaint(audio, RATE, [(start / RATE, end / RATE)], seed=seed,
+                                            settings=self.settings).audio
+            out[name] = rendered[:, : audio.shape[-1]] if not extension else np.concatenate(
+                (rendered, audio[:, rendered.shape[-1]:]), axis=-1)
+        known = audio.copy()
+        known[:, start:end] = 0  # baselines never see the truth
+        context = round(4 * RATE)
+        patches = {"silence": baselines.silence(known, start, end),
+                   "loop-repeat": baselines.loop_repeat(known, start, end),
+                   "shaped noise": baselines.shaped_noise(known[:, : (start if extension else None)], start, end,
+                                                          JUDGE, context, seed)}
+        for name, patch in patches.items():
+            out[name] = splice(audio, patch, start, end, fade, fade_end=not extension)
+        for name, pipeline in pipelines.items():  # the truth through each model's mel and vocoder
+            wave = pipeline.to_model(audio, RATE)
+            rebuilt = pipeline.vocode(pipeline.model.spectral.encode(wave), wave.shape[-1],
+                                      RenderJob(pipeline, seed=seed, settings=self.settings))
+            floor = pipeline.to_caller(rebuilt, RATE, audio.shape[-1])
+            out[f"resynthesis floor ({name})"] = splice(audio, floor[:, start:end], start, end, fade,
+                                                        fade_end=not extension)
+        return out
 
-    def magnitude(self, audio: np.ndarray) -> np.ndarray:
-        return self.spectral.stft(torch.from_numpy(audio)).abs().numpy()
-
-    # -- measurements -------------------------------------------------------------------------
-    def vocoder(self) -> dict:
-        iters = self.settings.griffin_lim_iters
+    def regions(self, pipelines: dict[str, Pipeline] | None = None, gaps: tuple[float, ...] | None = None,
+                extensions: tuple[float, ...] | None = None) -> dict:
+        pipelines = pipelines or self.pipelines
+        gaps = self.config.gaps if gaps is None else gaps
+        extensions = self.config.extensions if extensions is None else extensions
         result = {}
-        for name, magnitude in (("neural", "vocoder"), ("analytic", "pseudo_inverse")):
-            job = RenderJob(self.pipeline, seed=0, settings=replace(self.settings, magnitude=magnitude))
-            sc, lsd = [], []
-            for audio, _ in self.held_out:
-                wave = torch.from_numpy(audio)[None]
-                rebuilt = self.pipeline.vocode(self.spectral.encode(wave), wave.shape[-1], job)[0].numpy()
-                sc.append(metrics.spectral_convergence(self.magnitude(audio), self.magnitude(rebuilt)))
-                lsd.append(metrics.log_spectral_distance(self.magnitude(audio), self.magnitude(rebuilt)))
-                self.examples.setdefault(f"vocoder_{name}", rebuilt)
-            result[name] = {"spectral_convergence": float(np.mean(sc)), "log_spectral_distance_db": float(np.mean(lsd))}
-        result["griffin_lim_iters"] = iters
-        result["neural_beats_analytic"] = result["neural"]["spectral_convergence"] < result["analytic"]["spectral_convergence"]
+        cases = [("gap", s) for s in gaps] + [("extension", s) for s in extensions]
+        for kind, seconds in cases:
+            rows: dict[str, list[dict]] = {}
+            for k, (audio, _) in enumerate(self.clips):
+                start = round((self.middle - seconds / 2 if kind == "gap" else self.middle) * RATE)
+                end = start + round(seconds * RATE)
+                for method, out in self.fills(audio, start, end, k, kind == "extension", pipelines).items():
+                    rows.setdefault(method, []).append(region_scores(audio, out, start, end))
+                    pictured = (kind, seconds) in (("gap", 2.0), ("extension", 5.0)) and "floor (" not in method
+                    if k == 0 and pictured and pipelines is self.pipelines:
+                        self.examples.setdefault(f"{kind} {seconds:g} s: {method}", out)
+            result[f"{kind} {seconds:g} s"] = {method: mean_rows(r) for method, r in rows.items()}
         return result
 
-    def generation(self) -> dict:
-        c = self.config
-        reference = self.frames([a for a, _ in self.held_out])
-        generated = [self.pipeline.generate(c.seconds, seed=c.seed + k, settings=self.settings)[0].audio
-                     for k in range(len(self.held_out))]
-        self.examples["generated"] = generated[0]
-        rng = np.random.default_rng(c.seed)
-        level = float(np.mean([np.sqrt((a**2).mean()) for a, _ in self.held_out]))
-        noise = [(rng.standard_normal(a.shape) * level).astype(np.float32) for a, _ in self.held_out]
-        result = {
-            "generated": metrics.frechet_distance(self.frames(generated), reference),
-            "white_noise": metrics.frechet_distance(self.frames(noise), reference),
-            "training_split": metrics.frechet_distance(self.frames([a for a, _ in self.train]), reference),
-        }
-        if self.pipeline.model.config.conditioning.text_encoder:
-            prompted = [self.pipeline.generate(c.seconds, seed=c.seed + k, settings=replace(self.settings, prompt=text))[0].audio
-                        for k, (_, text) in enumerate(self.held_out)]
-            result["generated_with_held_out_captions"] = metrics.frechet_distance(self.frames(prompted), reference)
-        result["closer_than_noise"] = result["generated"] < result["white_noise"]
-        return {"frechet_distance_log_mel": result}
+    # -- whole clips ------------------------------------------------------------------------
+    def centre(self, audio: np.ndarray) -> np.ndarray:
+        start = (audio.shape[-1] - self.length) // 2
+        return audio[:, start: start + self.length]
 
-    def inpainting(self) -> dict:
-        start, end = 0.4 * self.config.seconds, 0.6 * self.config.seconds
-        seams = [round(start * self.rate), round(end * self.rate)]
-        region = slice(round(start * self.rate / 1024) + 2, round(end * self.rate / 1024) - 1)
-        result = {}
-        for mode in ("replace", "repaint"):
-            errors, seam, hard = [], [], []
-            for k, (audio, _) in enumerate(self.held_out):
-                out = self.pipeline.inpaint(audio, self.rate, [(start, end)], mode=mode, seed=k, settings=self.settings).audio
-                cut = self.pipeline.inpaint(audio, self.rate, [(start, end)], mode=mode, seed=k,
-                                            settings=replace(self.settings, crossfade=0.0)).audio
-                errors.append(float(np.abs(self.log_mel(out)[..., region] - self.log_mel(audio)[..., region]).mean()))
-                seam += [metrics.seam_discontinuity(out, s) for s in seams]
-                hard += [metrics.seam_discontinuity(cut, s) for s in seams]
-                self.examples.setdefault(f"inpaint_{mode}", out)
-            result[mode] = {"log_mel_error_in_region": float(np.mean(errors)),
-                            "seam_discontinuity": float(np.mean(seam)),
-                            "seam_discontinuity_hard_splice": float(np.mean(hard))}
-            result[mode]["seam_below_hard_splice"] = result[mode]["seam_discontinuity"] < result[mode]["seam_discontinuity_hard_splice"]
-        result["seam_discontinuity_untouched_clip"] = float(np.mean(
-            [metrics.seam_discontinuity(a, s) for a, _ in self.held_out for s in seams]))
-        result["region_seconds"] = [start, end]
+    def generation(self, pipelines: dict[str, Pipeline] | None = None) -> dict:
+        c = self.config
+        reference = [self.centre(a) for a, _ in self.clips]
+        reference_frames = frame_features(reference)
+        rng = np.random.default_rng(c.seed)
+        noise = [baselines.shaped_noise(np.concatenate((a, a), -1), a.shape[-1], 2 * a.shape[-1], JUDGE, a.shape[-1],
+                                        int(rng.integers(1 << 30))) for a in reference]
+        result = {"yardsticks": {
+            "training music": {"frechet_distance": metrics.frechet_distance(frame_features([a for a, _ in self.train]),
+                                                                            reference_frames),
+                               **mean_rows([structure(a) for a, _ in self.train])},
+            "shaped noise": {"frechet_distance": metrics.frechet_distance(frame_features(noise), reference_frames),
+                             **mean_rows([structure(a) for a in noise])},
+            "held-out music": mean_rows([structure(a) for a in reference])}}
+        for name, pipeline in (pipelines or self.pipelines).items():
+            prompts = [""] + ([t for _, t in self.clips] if pipeline.model.config.conditioning.text_encoder else [])
+            for label, texts in (("no prompt", [""] * len(reference)), ("held-out captions", prompts[1:])):
+                if not texts:
+                    continue
+                audios = [pipeline.generate(self.length / RATE, seed=c.seed + k,
+                                            settings=replace(self.settings, prompt=text))[0].audio
+                          for k, text in enumerate(texts)]
+                if pipelines is None:
+                    self.examples.setdefault(f"generated ({name}, {label})", audios[0])
+                result[f"{name}, {label}"] = {
+                    "frechet_distance": metrics.frechet_distance(frame_features(audios), reference_frames),
+                    **mean_rows([structure(a) for a in audios])}
         return result
 
     def style_transfer(self) -> dict:
-        train_frames = self.frames([a for a, _ in self.train])
+        result = {}
+        for name, pipeline in self.pipelines.items():
+            rows = []
+            for strength in self.config.strengths:
+                chroma_corr, onset_corr = [], []
+                for k, (audio, _) in enumerate(self.clips[:6]):
+                    source = self.centre(audio)
+                    out = pipeline.style_transfer(source, RATE, strength, seed=k, settings=self.settings).audio
+                    chroma_corr.append(metrics.correlation(chroma(source), chroma(out)))
+                    onset_corr.append(metrics.correlation(metrics.onset_envelope(log_mel(source).mean(0)),
+                                                          metrics.onset_envelope(log_mel(out).mean(0))))
+                    if k == 0 and strength == 0.5:
+                        self.examples.setdefault(f"style 0.5 ({name})", out)
+                rows.append({"strength": strength, "chroma_correlation": float(np.mean(chroma_corr)),
+                             "onset_correlation": float(np.mean(onset_corr))})
+            result[name] = rows
+        return result
+
+    def training_curve(self) -> list[dict]:
+        """Gap 2 s, extension 2 s and generation for every snapshot, by training time."""
+        folder = self.config.snapshots
+        if folder is None:
+            return []
         rows = []
-        for strength in self.config.strengths:
-            outs, chroma_corr, onset_corr = [], [], []
-            for k, (audio, _) in enumerate(self.held_out):
-                out = self.pipeline.style_transfer(audio, self.rate, strength, seed=k, settings=self.settings).audio
-                outs.append(out)
-                chroma_corr.append(metrics.correlation(
-                    metrics.chroma(self.magnitude(audio).mean(0), self.rate, 2048),
-                    metrics.chroma(self.magnitude(out).mean(0), self.rate, 2048)))
-                onset_corr.append(metrics.correlation(metrics.onset_envelope(self.log_mel(audio).mean(0)),
-                                                      metrics.onset_envelope(self.log_mel(out).mean(0))))
-            if strength == 0.5:
-                self.examples["style_0.5"] = outs[0]
-            rows.append({"strength": strength, "chroma_correlation": float(np.mean(chroma_corr)),
-                         "onset_correlation": float(np.mean(onset_corr)),
-                         "frechet_distance_to_training": metrics.frechet_distance(self.frames(outs), train_frames)})
-        return {"curve": rows}
+        for path in sorted(folder.glob("model-*-*s.safetensors"), key=lambda p: int(p.stem.split("-")[1])):
+            steps, seconds = re.match(r"model-(\d+)-(\d+)s", path.stem).groups()
+            pipeline = {"snapshot": Pipeline.from_checkpoint(path, self.config.device)}
+            regions = self.regions(pipeline, gaps=(2.0,), extensions=(2.0,))
+            generated = self.generation(pipeline)["snapshot, no prompt"]
+            rows.append({"steps": int(steps), "train_seconds": int(seconds),
+                         "gap_2s": regions["gap 2 s"]["snapshot"], "extension_2s": regions["extension 2 s"]["snapshot"],
+                         "generation_frechet_distance": generated["frechet_distance"]})
+            log.info("snapshot at %s s: %s", seconds, rows[-1])
+        return rows
 
-    def sampler(self) -> dict:
-        """In the mel domain (no Griffin-Lim): the sampler is what is measured."""
-        c = self.config
-        frames = self.spectral.config.frames_for(round(c.seconds * self.rate))
-        shape = (1, 2, self.spectral.config.n_mels, frames)
-        reference_frames = self.frames([a for a, _ in self.held_out])
-
-        def sample(sampler: str, steps: int, seed: int) -> torch.Tensor:
-            job = RenderJob(self.pipeline, seed=seed, settings=replace(self.settings, sampler=sampler, steps=steps))
-            return job.sample(tasks.generate, shape, self.pipeline.device).cpu()
-
-        seeds = range(len(self.held_out))
-        start = time.perf_counter()
-        references = {s: sample("ddim", 200, s) for s in seeds}
-        reference_seconds = (time.perf_counter() - start) / len(references)
-        rows = []
-        for sampler in ("dpmpp_2m", "ddim"):
-            for steps in c.sampler_steps:
-                start = time.perf_counter()
-                mels = {s: references[s] if (sampler, steps) == ("ddim", 200) else sample(sampler, steps, s) for s in seeds}
-                seconds = reference_seconds if (sampler, steps) == ("ddim", 200) else (time.perf_counter() - start) / len(mels)
-                distance = float(np.mean([(mels[s] - references[s]).abs().mean() for s in seeds]))
-                log_mels = [self.spectral.decode_log_mel(m)[0].numpy() for m in mels.values()]
-                feats = np.concatenate([m.transpose(0, 2, 1).reshape(-1, 128) for m in log_mels])
-                rows.append({"sampler": sampler, "steps": steps, "distance_to_ddim_200": distance,
-                             "frechet_distance_log_mel": metrics.frechet_distance(feats, reference_frames),
-                             "seconds_per_clip": seconds})
-        return {"curve": rows}
-
-    # -- output -------------------------------------------------------------------------------
+    # -- output -----------------------------------------------------------------------------
     def run(self) -> dict:
         out = self.config.out_dir
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        results = {"checkpoint": str(self.config.checkpoint), "clips": len(self.held_out),
-                   "clip_seconds": self.config.seconds, "defaults": {"sampler": self.settings.sampler,
-                   "steps": self.settings.steps, "griffin_lim_iters": self.settings.griffin_lim_iters}}
-        for name in ("vocoder", "generation", "inpainting", "style_transfer", "sampler"):
+        results = {"checkpoints": {self.name(p): str(p) for p in self.config.checkpoints},
+                   "clips": [{"caption": t, "seconds": a.shape[-1] / RATE} for a, t in self.clips],
+                   "defaults": {"sampler": self.settings.sampler, "steps": self.settings.steps,
+                                "griffin_lim_iters": self.settings.griffin_lim_iters}}
+        for name in ("regions", "generation", "style_transfer", "training_curve"):
             log.info("evaluating %s", name)
             results[name] = getattr(self, name)()
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
         (out / "metrics.json").write_text(json.dumps(results, indent=1))
         (out / "report.md").write_text(report(results))
-        self.plot(results)
+        from engine.train.plots import plot_curves, plot_spectrograms
+
+        plot_spectrograms(self.examples, self.clips[0][0], out / "spectrograms.png", log_mel)
+        plot_curves(results, out / "curves.png")
         return results
 
-    def plot(self, results: dict) -> None:
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        out = self.config.out_dir
-        source = self.held_out[0][0]
-        panels = [("held-out clip", source)] + [(name, audio) for name, audio in self.examples.items()]
-        fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.0 * len(panels)), squeeze=False)
-        top = float(self.log_mel(source).max())
-        for ax, (name, audio) in zip(axes[:, 0], panels):  # one colour scale for all panels
-            ax.imshow(self.log_mel(audio)[0], origin="lower", aspect="auto", cmap="magma", vmin=top - 14, vmax=top)
-            ax.set_title(name, fontsize=9)
-            ax.set_ylabel("mel band")
-        axes[-1, 0].set_xlabel("frame (23 ms)")
-        fig.tight_layout()
-        fig.savefig(out / "spectrograms.png", dpi=80)
-        plt.close(fig)
-
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-        curve = results["style_transfer"]["curve"]
-        left.plot([r["frechet_distance_to_training"] for r in curve], [r["chroma_correlation"] for r in curve], "o-", label="chroma")
-        left.plot([r["frechet_distance_to_training"] for r in curve], [r["onset_correlation"] for r in curve], "s-", label="onsets")
-        for r in curve:
-            left.annotate(f"{r['strength']:.1f}", (r["frechet_distance_to_training"], r["chroma_correlation"]), fontsize=8)
-        left.set_xlabel("Fréchet distance to training data (lower = more like it)")
-        left.set_ylabel("correlation with the source")
-        left.set_title("style transfer: structure kept vs. style taken")
-        left.legend()
-        for sampler in ("dpmpp_2m", "ddim"):
-            rows = [r for r in results["sampler"]["curve"] if r["sampler"] == sampler]
-            right.plot([r["steps"] for r in rows], [r["distance_to_ddim_200"] for r in rows], "o-", label=sampler)
-        right.set_xscale("log")
-        right.set_xlabel("steps")
-        right.set_ylabel("mean |mel - DDIM 200 steps|")
-        right.set_title("sampler convergence")
-        right.legend()
-        fig.tight_layout()
-        fig.savefig(out / "curves.png", dpi=80)
-        plt.close(fig)
+def beats(results: dict, model: str, case: str, rivals: tuple[str, ...]) -> bool:
+    """Lower L1 and higher chroma correlation than every rival in `case`."""
+    rows = results["regions"][case]
+    return all(rows[model]["log_mel_l1_db"] < rows[r]["log_mel_l1_db"]
+               and rows[model]["chroma_correlation"] > rows[r]["chroma_correlation"] for r in rivals)
 
 
 def report(r: dict) -> str:
-    """The numbers of `metrics.json` as readable markdown tables."""
-    v, g, i = r["vocoder"], r["generation"]["frechet_distance_log_mel"], r["inpainting"]
-    lines = [f"Held-out clips: {r['clips']} × {r['clip_seconds']:g} s. Defaults: {r['defaults']['sampler']} "
-             f"{r['defaults']['steps']} steps, {r['defaults']['griffin_lim_iters']} Griffin-Lim iterations.", "",
-             "| vocoder (after Griffin-Lim) | spectral convergence | log-spectral distance (dB) |", "|---|---:|---:|"]
-    for name in ("neural", "analytic"):
-        lines.append(f"| {name} | {v[name]['spectral_convergence']:.3f} | {v[name]['log_spectral_distance_db']:.2f} |")
-    lines += ["", "| generation: Fréchet distance of log-mel frames to held-out music | value |", "|---|---:|"]
-    lines += [f"| {name.replace('_', ' ')} | {value:.1f} |" for name, value in g.items() if not isinstance(value, bool)]
-    lines += ["", "| inpainting | error in region (log-mel) | seam | hard-splice seam |", "|---|---:|---:|---:|"]
-    for mode in ("replace", "repaint"):
-        m = i[mode]
-        lines.append(f"| {mode} | {m['log_mel_error_in_region']:.3f} | {m['seam_discontinuity']:.2f} | {m['seam_discontinuity_hard_splice']:.2f} |")
-    lines.append(f"| untouched clip at the same places | | {i['seam_discontinuity_untouched_clip']:.2f} | |")
-    lines += ["", "| style strength | chroma corr. | onset corr. | Fréchet distance to training |", "|---:|---:|---:|---:|"]
-    lines += [f"| {row['strength']:.1f} | {row['chroma_correlation']:.3f} | {row['onset_correlation']:.3f} | "
-              f"{row['frechet_distance_to_training']:.1f} |" for row in r["style_transfer"]["curve"]]
-    lines += ["", "| sampler | steps | distance to DDIM 200 | Fréchet distance | s per clip |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {row['sampler']} | {row['steps']} | {row['distance_to_ddim_200']:.4f} | "
-              f"{row['frechet_distance_log_mel']:.1f} | {row['seconds_per_clip']:.2f} |" for row in r["sampler"]["curve"]]
+    """The numbers of `metrics.json` as markdown tables."""
+    lines = [f"Held-out clips: {len(r['clips'])} × {r['clips'][0]['seconds']:g} s from different tracks. Defaults: "
+             f"{r['defaults']['sampler']} {r['defaults']['steps']} steps, "
+             f"{r['defaults']['griffin_lim_iters']} Griffin-Lim iterations.", "",
+             "| region | method | log-mel L1 (dB) | chroma corr. | seam |", "|---|---|---:|---:|---:|"]
+    for case, rows in r["regions"].items():
+        for method, m in sorted(rows.items(), key=lambda kv: kv[1]["log_mel_l1_db"]):
+            lines.append(f"| {case} | {method} | {m['log_mel_l1_db']:.2f} | {m['chroma_correlation']:.3f} | {m['seam']:.2f} |")
+    lines += ["", "| generation | Fréchet distance | chroma peak | onset peakiness | onset autocorr. "
+              "| ripple 43 Hz (dB) | ripple 86 Hz (dB) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    generation = r["generation"]
+    rows = {**generation.get("yardsticks", {}), **{k: v for k, v in generation.items() if k != "yardsticks"}}
+    for name, m in rows.items():
+        fd = f"{m['frechet_distance']:.1f}" if "frechet_distance" in m else "—"
+        lines.append(f"| {name} | {fd} | {m['chroma_peak']:.2f} | {m['onset_peakiness']:.2f} | "
+                     f"{m['onset_autocorrelation']:.3f} | {m['ripple_43hz_db']:.1f} | {m['ripple_86hz_db']:.1f} |")
+    lines += ["", "| style strength | " + " | ".join(f"{n}: chroma / onset corr." for n in r["style_transfer"]) + " |",
+              "|---:|" + "---:|" * len(r["style_transfer"])]
+    for i, strength in enumerate(next(iter(r["style_transfer"].values()))):
+        cells = [f"{rows_[i]['chroma_correlation']:.3f} / {rows_[i]['onset_correlation']:.3f}"
+                 for rows_ in r["style_transfer"].values()]
+        lines.append(f"| {strength['strength']:.1f} | " + " | ".join(cells) + " |")
+    if r["training_curve"]:
+        lines += ["", "| training (s) | steps | gap 2 s L1 / chroma | extension 2 s L1 / chroma | generation FD |",
+                  "|---:|---:|---:|---:|---:|"]
+        for row in r["training_curve"]:
+            g, e = row["gap_2s"], row["extension_2s"]
+            lines.append(f"| {row['train_seconds']} | {row['steps']} | {g['log_mel_l1_db']:.2f} / {g['chroma_correlation']:.3f} | "
+                         f"{e['log_mel_l1_db']:.2f} / {e['chroma_correlation']:.3f} | {row['generation_frechet_distance']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
 def evaluate(config: EvalConfig) -> dict:
     results = Evaluation(config).run()
-    return {"ok": True, "metrics": str(config.out_dir / "metrics.json"),
-            "vocoder_beats_analytic": results["vocoder"]["neural_beats_analytic"],
-            "generation_closer_than_noise": results["generation"]["frechet_distance_log_mel"]["closer_than_noise"],
-            "seams_below_hard_splice": all(results["inpainting"][m]["seam_below_hard_splice"] for m in ("replace", "repaint"))}
+    model = next(iter(results["checkpoints"]))
+    return {"ok": True, "metrics": str(config.out_dir / "metrics.json"), "model": model,
+            "beats_loop_repeat_and_noise": {case: beats(results, model, case, ("loop-repeat", "shaped noise"))
+                                            for case in results["regions"]}}

@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from engine.diffusion.denoiser import known_context
 from engine.diffusion.schedule import Schedule
 from engine.model import MsaniiModel
 from engine.spectral import MelSpectral
@@ -33,9 +34,12 @@ def vocoder_loss(model: MsaniiModel, audio: Tensor, net: Callable[[Tensor], Tens
 
 def diffusion_loss(net: Callable[..., Tensor], spectral: MelSpectral, schedule: Schedule, audio: Tensor,
                    prediction: str, cond: Tensor | None = None, cond_mask: Tensor | None = None,
-                   generator: torch.Generator | None = None, data: tuple[float, float] = (0.0, 1.0)) -> Tensor:
+                   generator: torch.Generator | None = None, data: tuple[float, float] = (0.0, 1.0),
+                   unknown: Tensor | None = None) -> Tensor:
     """Mean squared error of the epsilon or v prediction at a uniformly drawn timestep, on
-    (scaled mel - mean) / std with `data` = (mean, std)."""
+    (scaled mel - mean) / std with `data` = (mean, std). With `unknown` `[B, frames]` (a
+    context-conditioned U-Net) the net sees the clean known frames and the mask, and only the
+    frames it must generate count."""
     with torch.no_grad():
         x0 = (spectral.encode(audio) - data[0]) / data[1]
     batch = x0.shape[0]
@@ -44,5 +48,9 @@ def diffusion_loss(net: Callable[..., Tensor], spectral: MelSpectral, schedule: 
     a = schedule.alphas_cumprod.to(x0.device)[t].reshape(-1, 1, 1, 1)
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
     target = noise if prediction == "eps" else a.sqrt() * noise - (1 - a).sqrt() * x0
-    predicted = net(x_t, t.float(), cond, cond_mask)
-    return torch.mean((predicted.float() - target) ** 2)
+    if unknown is None:
+        return torch.mean((net(x_t, t.float(), cond, cond_mask).float() - target) ** 2)
+    unknown = unknown.to(x0.device)
+    predicted = net(x_t, t.float(), cond, cond_mask, known_context(x0, ~unknown))
+    weight = unknown[:, None, None, :].to(x0.dtype).expand_as(target)
+    return ((predicted.float() - target) ** 2 * weight).sum() / weight.sum().clamp(min=1)

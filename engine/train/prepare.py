@@ -2,7 +2,8 @@
 
 From MIDI: music21's corpus, each piece rendered a few times with FluidSynth, each render with
 its own instruments, tempo, transposition and stereo placement. From audio: any folder of the
-user's recordings (a `.txt` beside a file, same name, is its caption). Output: 44.1 kHz stereo
+user's recordings (a `.txt` beside a file, same name, is its caption). From Debian: the real,
+produced music of game-data packages (`engine.train.debian`), each file with its licence. Output: 44.1 kHz stereo
 16-bit WAVs and `manifest.jsonl` (file, duration, caption, split, ...). The held-out split is
 chosen per piece, so no render of a held-out piece is ever trained on.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -23,7 +25,7 @@ import soundfile as sf
 import torch
 
 from engine.audio import resample
-from engine.train import corpus, fluidsynth
+from engine.train import corpus, debian, fluidsynth
 from engine.train.captions import INSTRUMENTS, RenderFacts, caption
 
 log = logging.getLogger(__name__)
@@ -182,7 +184,54 @@ def import_audio(folder: Path, out_dir: Path, report: Report, *, held_out_fracti
     return entries
 
 
+def read_track(track: debian.Track, max_seconds: float, min_seconds: float) -> tuple[np.ndarray | None, dict, str]:
+    """Decode one packaged file -> (stereo 44.1 kHz audio or None, its tags, why not)."""
+    try:
+        with track.open() as f, sf.SoundFile(f) as sound:
+            tags = {k: v for k, v in sound.copy_metadata().items() if isinstance(v, str)}
+            audio = sound.read(dtype="float32", always_2d=True)
+            rate = sound.samplerate
+    except Exception as exc:  # libsndfile: corrupt or unsupported
+        return None, {}, f"unreadable audio: {exc}"
+    if not np.isfinite(audio).all():
+        return None, {}, "unreadable audio: NaN or infinite samples"
+    audio = finish_audio(audio.T, rate, max_seconds)
+    if audio.shape[-1] < min_seconds * SAMPLE_RATE:
+        return None, {}, f"too short: under {min_seconds:g} s of sound"
+    return audio, tags, ""
+
+
+def import_debian(package: str, cache: Path, out_dir: Path, report: Report, *, held_out_fraction: float,
+                  max_seconds: float, min_seconds: float, workers: int) -> list[dict]:
+    """Fetch one package and import every music file in it; a package that cannot be fetched
+    is skipped with its reason, unreadable files are skipped and counted."""
+    try:
+        found = debian.tracks(package, debian.fetch(package, cache))
+    except debian.PackageError as exc:
+        report.skip("package unavailable", str(exc))
+        return []
+    if not found:
+        report.skip("no music in package", f"{package}: no music files")
+    entries = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        decoded = pool.map(read_track, found, [max_seconds] * len(found), [min_seconds] * len(found))
+        for track, (audio, tags, problem) in zip(found, decoded):
+            if audio is None:
+                report.skip(problem.split(":")[0], f"{track.piece}: {problem}")
+                continue
+            name = "deb_" + hashlib.sha1(track.piece.encode()).hexdigest()[:10] + "_" + \
+                Path(track.name.split("!")[-1]).stem[:40]
+            entries.append(write_entry(out_dir, name, audio, {
+                "caption": debian.caption(track, tags), "split": "heldout" if held_out(track.piece, held_out_fraction)
+                else "train", "source": "debian", "piece": track.piece, "package": package,
+                "licence": track.licence, **({"bpm": track.bpm} if track.bpm else {})}))
+            report.imported += 1
+    log.info("%s: %d of %d files imported", package, len(entries), len(found))
+    return entries
+
+
 def prepare_data(out_dir: Path, *, midi: bool = True, audio_dirs: tuple[Path, ...] = (),
+                 debian_packages: tuple[str, ...] = (), debian_cache: Path | None = None,
                  scale: float = 1.0, renders_per_piece: int = 2, held_out_fraction: float = 0.1,
                  max_seconds: float = 90.0, min_seconds: float = 4.0, seed: int = 0,
                  soundfont: str | Path | None = None, workers: int = 2,
@@ -200,15 +249,34 @@ def prepare_data(out_dir: Path, *, midi: bool = True, audio_dirs: tuple[Path, ..
         else:
             plan = RenderPlan(out_dir, renders_per_piece, held_out_fraction, max_seconds, min_seconds, seed, font)
             entries += render_corpus(plan, report, collections, scale, workers)
+    for package in debian_packages:
+        entries += import_debian(package, debian_cache or out_dir / "debian", out_dir, report,
+                                 held_out_fraction=held_out_fraction, max_seconds=max_seconds,
+                                 min_seconds=min_seconds, workers=workers)
     for folder in audio_dirs:
         entries += import_audio(Path(folder), out_dir, report, held_out_fraction=held_out_fraction,
                                 max_seconds=max_seconds, min_seconds=min_seconds)
+    entries += kept_entries(out_dir, {e["file"] for e in entries})
     ensure_held_out(entries, held_out_fraction)
-    with open(out_dir / MANIFEST, "w") as f:
+    tmp = out_dir / f".{MANIFEST}.tmp"
+    with open(tmp, "w") as f:
         for entry in entries:
             f.write(json.dumps(entry) + "\n")
+    os.replace(tmp, out_dir / MANIFEST)
     (out_dir / "prepare_report.json").write_text(json.dumps(asdict(report), indent=1))
     return report
+
+
+def kept_entries(out_dir: Path, written: set[str]) -> list[dict]:
+    """What an earlier run prepared in `out_dir` and this one did not redo: it stays in the
+    manifest (nothing already prepared is lost), as long as its file is still there."""
+    if not (out_dir / MANIFEST).is_file():
+        return []
+    kept = []
+    for entry in read_manifest(out_dir):
+        if entry["file"] not in written and Path(entry.pop("path")).is_file():
+            kept.append(entry)
+    return kept
 
 
 def ensure_held_out(entries: list[dict], fraction: float) -> None:

@@ -13,6 +13,7 @@ import copy
 import logging
 import os
 import platform
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, replace
@@ -29,6 +30,7 @@ from engine.pipeline import pick_device
 from engine.text import text_encoder
 from engine.train.data import CropSampler
 from engine.train.losses import diffusion_loss, vocoder_loss
+from engine.train.masks import draw_unknown
 from engine.train.prepare import read_manifest
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class TrainConfig:
     stage: str
     data_dir: Path
     run_dir: Path
-    preset: str = "cpu"
+    preset: str = "real"
     text_encoder: str = "all-MiniLM-L6-v2"  # "" trains an unconditional model
     batch_size: int = 8
     crop_frames: int = 128
@@ -54,6 +56,7 @@ class TrainConfig:
     max_steps: int = 1_000_000
     time_budget: float | None = None  # seconds of training in this invocation
     checkpoint_every: float = 300.0  # seconds between checkpoints
+    snapshot_every: float | None = None  # seconds of training between kept copies (quality-vs-time curve)
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -168,9 +171,15 @@ class Trainer:
                 fit = not self.metadata.get("trained", {}).get("unet")  # a trained U-Net needs these statistics
                 return vocoder_loss(self.model, audio, self.net, fit_scaler=fit)
             cond, mask = self.condition(captions)
-            diffusion = self.model.config.diffusion
-            return diffusion_loss(self.net, spectral, self.model.schedule, audio, diffusion.prediction,
-                                  cond, mask, self.generator, (diffusion.data_mean, diffusion.data_std))
+            config = self.model.config
+            unknown = None
+            if config.unet.context:
+                frames = config.spectral.frames_for(audio.shape[-1])
+                unknown = draw_unknown(audio.shape[0], frames, config.spectral.sample_rate / config.spectral.hop_length,
+                                       self.generator)
+            return diffusion_loss(self.net, spectral, self.model.schedule, audio, config.diffusion.prediction,
+                                  cond, mask, self.generator, (config.diffusion.data_mean, config.diffusion.data_std),
+                                  unknown)
 
     def update_ema(self) -> None:
         c = self.config
@@ -266,6 +275,20 @@ class Trainer:
         }
         save_checkpoint(export, self.model_path, trained=trained, info=info)
         self.metadata = read_metadata(self.model_path)
+        self.snapshot()
+
+    def snapshot(self) -> None:
+        """Keep a copy of the inference checkpoint every `snapshot_every` seconds of training,
+        named by step and training time, for the quality-versus-training-time curve."""
+        every = self.config.snapshot_every
+        folder = self.config.run_dir / "snapshots"
+        if not every or self.config.stage != "diffusion":
+            return
+        taken = [float(p.stem.rsplit("-", 1)[-1].rstrip("s")) for p in folder.glob("model-*-*s.safetensors")]
+        if taken and self.elapsed - max(taken) < every:
+            return
+        folder.mkdir(exist_ok=True)
+        shutil.copyfile(self.model_path, folder / f"model-{self.step}-{round(self.elapsed)}s.safetensors")
 
     def resume(self) -> None:
         state = torch.load(self.state_path, map_location=self.device, weights_only=False)

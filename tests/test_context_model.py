@@ -1,0 +1,108 @@
+"""The context-conditioned model: it sees the known mel and the mask, learns only the frames it
+must make, and every task runs on it; older (unconditioned) checkpoints keep working."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.diffusion.denoiser import known_context
+from engine.model import ModelConfig, MsaniiModel
+from engine.pipeline import Pipeline, RenderSettings
+from engine.train.losses import diffusion_loss
+from engine.train.masks import draw_unknown
+
+from conftest import sine_mix
+
+FAST = RenderSettings(steps=3, griffin_lim_iters=2)
+
+
+@pytest.fixture(scope="module")
+def context_model() -> MsaniiModel:
+    torch.manual_seed(0)
+    model = MsaniiModel(ModelConfig.preset("tiny-context"))
+    with torch.no_grad():  # an untrained context model ignores its extra input; make it look
+        model.unet.input.weight.normal_(0, 0.3)
+    return model.eval()
+
+
+def test_the_context_input_changes_the_prediction_and_nothing_known_is_zeros(context_model):
+    x = torch.randn(1, 2, 128, 16)
+    t = torch.tensor([500.0])
+    known = torch.randn(1, 2, 128, 16)
+    is_known = torch.zeros(16, dtype=torch.bool)
+    is_known[:8] = True
+    with torch.no_grad():
+        blind = context_model.unet(x, t)
+        empty = context_model.unet(x, t, context=known_context(known, torch.zeros(16, dtype=torch.bool)))
+        seeing = context_model.unet(x, t, context=known_context(known, is_known))
+    assert torch.allclose(blind, empty)  # "no context" is exactly "nothing known"
+    assert not torch.allclose(blind, seeing, atol=1e-4)
+
+
+def test_known_context_hides_the_unknown_frames():
+    known = torch.randn(2, 2, 128, 10)
+    is_known = torch.arange(10) < 4
+    context = known_context(known, is_known)
+    assert context.shape == (2, 2, 129, 10)
+    assert torch.equal(context[:, :, :128, :4], known[..., :4])
+    assert not context[:, :, :128, 4:].any()
+    assert torch.equal(context[0, 0, 128], is_known.float())
+
+
+def test_training_masks_mix_every_edit_and_leave_context():
+    generator = torch.Generator().manual_seed(0)
+    unknown = draw_unknown(400, 448, 86.13, generator)
+    fraction = unknown.float().mean(1)
+    assert (fraction == 1).float().mean() == pytest.approx(0.25, abs=0.07)  # generation rows
+    partial = fraction[fraction < 1]
+    assert partial.min() > 0 and partial.max() <= 0.71  # an edit always keeps 30 % as context
+    right = unknown[:, -1] & ~unknown[:, 0] & (fraction < 1)
+    left = unknown[:, 0] & ~unknown[:, -1] & (fraction < 1)
+    assert right.any() and left.any()
+
+
+def test_the_loss_counts_only_frames_to_generate(context_model):
+    audio = torch.from_numpy(np.stack([sine_mix(0.5, 44_100)] * 2))
+    frames = context_model.config.spectral.frames_for(audio.shape[-1])
+    unknown = torch.zeros(2, frames, dtype=torch.bool)
+    unknown[:, frames // 2:] = True
+
+    def loss(net):
+        return diffusion_loss(net, context_model.spectral, context_model.schedule, audio, "v",
+                              generator=torch.Generator().manual_seed(0), unknown=unknown)
+
+    def scrambled(*args):  # the same prediction, except garbage on the known frames
+        out = context_model.unet(*args).clone()
+        out[..., : frames // 2] = 1e3
+        return out
+
+    with torch.no_grad():
+        assert float(loss(context_model.unet)) == pytest.approx(float(loss(scrambled)), rel=1e-6)
+
+
+def test_every_task_runs_on_a_context_checkpoint_and_keeps_what_it_must(context_model, tmp_path):
+    path = save_checkpoint(context_model, tmp_path / "context.safetensors", trained={"unet": True, "vocoder": False})
+    model, meta = load_checkpoint(path)
+    assert meta["config"]["unet"]["context"] is True and model.config.spectral.hop_length == 512
+    pipeline = Pipeline(model)
+    clip = sine_mix(3.0, 48_000)
+    fixed = pipeline.inpaint(clip, 48_000, [(1.0, 1.5)], seed=4, settings=FAST).audio
+    assert np.array_equal(fixed[:, :48_000], clip[:, :48_000])
+    assert np.array_equal(fixed[:, 72_000:], clip[:, 72_000:])
+    assert np.array_equal(fixed, pipeline.inpaint(clip, 48_000, [(1.0, 1.5)], seed=4, settings=FAST).audio)
+    extended = pipeline.outpaint(clip, 48_000, 1.0, seed=4, settings=FAST).audio
+    fade = round(FAST.crossfade * 48_000)
+    assert extended.shape == (2, 192_000) and np.array_equal(extended[:, :144_000 - fade], clip[:, :144_000 - fade])
+    assert pipeline.generate(1.0, seed=1, settings=FAST)[0].audio.shape == (2, 44_100)
+    assert pipeline.style_transfer(clip, 48_000, 0.4, seed=1, settings=FAST).audio.shape == clip.shape
+    assert pipeline.interpolate(clip, clip[::-1].copy(), 48_000, 0.5, seed=1, settings=FAST).audio.shape == clip.shape
+
+
+def test_older_checkpoints_without_a_context_load_as_such(tmp_path):
+    model = MsaniiModel(ModelConfig.preset("tiny"))
+    path = save_checkpoint(model, tmp_path / "old.safetensors")
+    loaded, meta = load_checkpoint(path)
+    assert loaded.config.unet.context is False and loaded.config.spectral.hop_length == 1024
+    with pytest.raises(ValueError, match="without a context input"):
+        loaded.unet(torch.zeros(1, 2, 128, 4), torch.tensor([1.0]), context=torch.zeros(1, 2, 129, 4))

@@ -1,0 +1,65 @@
+"""The evaluation's yardsticks and measurements do what their names say."""
+
+import numpy as np
+import pytest
+
+from engine import metrics
+from engine.train import baselines
+from engine.train.evaluate import JUDGE, chroma, region_scores
+
+RATE = 44_100
+
+
+def tone(freq: float, seconds: float, level: float = 0.3) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    return np.stack([level * np.sin(2 * np.pi * freq * t)] * 2).astype(np.float32)
+
+
+def test_loop_repeat_copies_what_came_just_before():
+    audio = np.arange(20, dtype=np.float32)[None].repeat(2, 0)
+    assert np.array_equal(baselines.loop_repeat(audio, 10, 14)[0], [6, 7, 8, 9])
+    assert np.array_equal(baselines.loop_repeat(audio, 3, 10)[0], [0, 1, 2, 0, 1, 2, 0])  # tiled
+    assert np.array_equal(baselines.loop_repeat(audio, 0, 3)[0], [3, 4, 5])  # left extension
+
+
+def test_shaped_noise_has_the_colour_and_level_of_the_surroundings():
+    low = tone(200, 4.0)
+    patch = baselines.shaped_noise(low, RATE, 2 * RATE, JUDGE, RATE)
+    spectrum = np.abs(np.fft.rfft(patch[0])) ** 2  # power
+    freqs = np.fft.rfftfreq(patch.shape[-1], 1 / RATE)
+    assert spectrum[freqs < 400].sum() > 100 * spectrum[freqs > 1000].sum()
+    assert np.sqrt((patch**2).mean()) == pytest.approx(np.sqrt((low**2).mean()), rel=0.3)
+    assert not np.allclose(patch, low[:, RATE: 2 * RATE])
+
+
+def test_region_scores_rank_the_truth_above_a_wrong_note():
+    truth = tone(440, 6.0)
+    wrong = truth.copy()
+    wrong[:, 2 * RATE: 4 * RATE] = tone(311, 2.0)
+    right = region_scores(truth, truth, 2 * RATE, 4 * RATE)
+    off = region_scores(truth, wrong, 2 * RATE, 4 * RATE)
+    assert right["log_mel_l1_db"] < 0.01 and right["chroma_correlation"] > 0.99
+    assert off["log_mel_l1_db"] > 5 and off["chroma_correlation"] < 0.5
+
+
+def test_structure_measures_tell_music_from_noise():
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal((2, 8 * RATE)) * 0.1).astype(np.float32)
+    clicks = noise * 0.01
+    clicks[:, :: RATE // 2] = 0.9  # a beat at 120 BPM
+    assert metrics.chroma_peak(chroma(tone(440, 4.0))) > 4 * metrics.chroma_peak(chroma(noise))
+    from engine.train.evaluate import log_mel
+
+    beat = metrics.onset_envelope(log_mel(clicks).mean(0))
+    flat = metrics.onset_envelope(log_mel(noise).mean(0))
+    frame_rate = RATE / JUDGE.config.hop_length
+    assert metrics.onset_autocorrelation(beat, frame_rate) > 0.3 > metrics.onset_autocorrelation(flat, frame_rate)
+    assert metrics.onset_peakiness(beat) > 2 * metrics.onset_peakiness(flat)
+
+
+def test_frame_ripple_finds_a_pulsing_at_the_frame_rate():
+    rng = np.random.default_rng(1)
+    noise = (rng.standard_normal(6 * RATE) * 0.1).astype(np.float32)
+    t = np.arange(noise.size) / RATE
+    pulsing = noise * (1 + 0.8 * np.sin(2 * np.pi * RATE / 512 * t))
+    assert metrics.frame_ripple_db(pulsing, RATE, RATE / 512) > metrics.frame_ripple_db(noise, RATE, RATE / 512) + 10
