@@ -30,17 +30,23 @@ bench: setup
 clean:
 	rm -rf $(VENV) renders
 
-# The bundled default model, reproducibly: data, both stages, evaluation (CPU, time-boxed).
-# On a GPU machine, raise the budgets and use `--preset gpu` for a better model.
-DATA ?= data/corpus
-RUN ?= runs/default
-VOCODER_BUDGET ?= 480
-DIFFUSION_BUDGET ?= 3900
+# The bundled default model, reproducibly: real music from Debian's game-data packages, the
+# vocoder (which fits the mel scalers), the context-conditioned U-Net, then the evaluation on
+# held-out tracks beside the model it replaced (CPU, time-boxed; resumes if interrupted).
+# On a GPU machine, raise DIFFUSION_BUDGET (and the batch size) for a better model.
+DATA ?= data/real
+RUN ?= runs/real
+VOCODER_BUDGET ?= 240
+DIFFUSION_BUDGET ?= 6600
+PREVIOUS_MODEL_COMMIT ?= 9771b53
 train-default: setup
-	$(VENV)/bin/daw-diffusion prepare-data --out $(DATA) --scale 0.75 --renders-per-piece 2 --max-seconds 45
-	$(VENV)/bin/daw-diffusion train vocoder --data $(DATA) --run-dir $(RUN) --time-budget $(VOCODER_BUDGET) --no-progress
-	$(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --run-dir $(RUN) --time-budget $(DIFFUSION_BUDGET) --no-progress
-	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/model.safetensors --data $(DATA) --out $(RUN)/eval
+	$(VENV)/bin/daw-diffusion prepare-data --out $(DATA) --no-midi --debian all --max-seconds 900
+	$(VENV)/bin/daw-diffusion train vocoder --data $(DATA) --run-dir $(RUN) --preset real --time-budget $(VOCODER_BUDGET) --no-progress
+	$(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --run-dir $(RUN) --crop-frames 448 --batch-size 6 --lr 3e-4 \
+		--time-budget $(DIFFUSION_BUDGET) --snapshot-every 1200 --no-progress
+	git show $(PREVIOUS_MODEL_COMMIT):engine/models/default.safetensors > $(RUN)/previous.safetensors
+	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/model.safetensors --compare $(RUN)/previous.safetensors \
+		--data $(DATA) --out $(RUN)/eval --snapshots $(RUN)/snapshots
 
 # Ship a run's model as the bundled default (half precision keeps it small).
 bundle: setup

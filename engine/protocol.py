@@ -112,6 +112,8 @@ def decode(frames: list, max_seconds: float = MAX_SECONDS) -> Message:
         header = json.loads(bytes(raw).decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ProtocolError("bad_message", "the header is not UTF-8 JSON") from None
+    except RecursionError:  # e.g. 2000 nested '[': json.loads recurses once per level
+        raise ProtocolError("bad_message", "the header is nested too deeply") from None
     if not isinstance(header, dict):
         raise ProtocolError("bad_message", "the header must be a JSON object")
     if header.get("v") != VERSION:

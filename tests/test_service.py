@@ -170,6 +170,8 @@ def ask(sock, frames, timeout=5000):
     ([b'{"v":1,"type":"submit","task":"style_transfer","params":{},"audio":[{"sample_rate":44100,"channels":1,"frames":2,"dtype":"int16"}]}', b"\0" * 4], "bad_message"),
     ([b'{"v":1,"type":"submit","task":"generate","params":{},"audio":[{"sample_rate":44100,"channels":99,"frames":1,"dtype":"float32"}]}', b"\0" * 396], "too_large"),
     ([b"{" + b" " * 70_000 + b"}"], "too_large"),
+    ([b"[" * 2000], "bad_message"),  # deep nesting: json.loads would raise RecursionError
+    ([b'{"v":1,"type":"ping","x":' + b"[" * 5000 + b"]" * 5000 + b"}"], "bad_message"),
     ([b'{"v": 1, "type": "fetch", "job": "nope"}'], "not_found"),
     ([b'{"v": 1, "type": "pong"}'], "unknown_type"),
 ])

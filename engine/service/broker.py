@@ -185,7 +185,7 @@ class Broker:
         try:
             header = json.loads(frames[2])
             job = self.jobs.get(str(header.get("job")))
-        except ValueError:
+        except (ValueError, RecursionError, AttributeError):  # not a JSON object: not a reply
             return
         if job is None or job.engine != engine_id or header.get("pending"):
             return  # stale, or the engine's acknowledgement of a cancel we already answered

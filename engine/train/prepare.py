@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import random
 import tempfile
@@ -29,6 +30,8 @@ from engine.train import corpus, debian, fluidsynth
 from engine.train.captions import INSTRUMENTS, RenderFacts, caption
 
 log = logging.getLogger(__name__)
+# Workers start fresh: a forked child of a process whose torch threads already ran can deadlock.
+WORKERS = multiprocessing.get_context("spawn")
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
 SAMPLE_RATE = 44_100
 MANIFEST = "manifest.jsonl"
@@ -131,7 +134,7 @@ def render_corpus(plan: RenderPlan, report: Report, collections: tuple[corpus.Co
                   scale: float, workers: int) -> list[dict]:
     pieces = corpus.list_pieces(collections, scale=scale, seed=plan.seed)
     entries = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=WORKERS) as pool:
         for done, (found, skips) in enumerate(pool.map(render_piece, pieces, [plan] * len(pieces)), 1):
             entries += found
             report.rendered += len(found)
@@ -213,7 +216,7 @@ def import_debian(package: str, cache: Path, out_dir: Path, report: Report, *, h
     if not found:
         report.skip("no music in package", f"{package}: no music files")
     entries = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=WORKERS) as pool:
         decoded = pool.map(read_track, found, [max_seconds] * len(found), [min_seconds] * len(found))
         for track, (audio, tags, problem) in zip(found, decoded):
             if audio is None:
