@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("init", help="write a freshly initialised (untrained) checkpoint")
     i.add_argument("output", type=Path)
-    i.add_argument("--preset", choices=["cpu", "gpu", "tiny"], default="cpu")
+    i.add_argument("--preset", default="real", help="real (the default model's), real-large (for a GPU), cpu, gpu, tiny, tiny-context")
     i.add_argument("--seed", type=int, default=0)
 
     n = sub.add_parser("info", help="show what a checkpoint holds")
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint", type=Path)
     x.add_argument("output", type=Path)
     x.add_argument("--half", action="store_true", help="store network weights as float16")
+    x.add_argument("--default", action="append", default=[], metavar="SETTING=VALUE",
+                   help="a render setting this model should use unless told otherwise, e.g. context_seconds=3")
 
     from bridge import commands as bridge_commands
     from engine.service import commands as service_commands
@@ -84,10 +86,23 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
 
 def export(args: argparse.Namespace) -> dict[str, Any]:
     from engine.checkpoint import load_checkpoint, save_checkpoint
+    from engine.errors import BadParameter
+    from engine.pipeline import RenderSettings
 
     refuse_existing(args.output)
     model, meta = load_checkpoint(args.checkpoint)
-    save_checkpoint(model, args.output, trained=meta["trained"], info=meta["info"], half=args.half)
+    info = dict(meta["info"])
+    if args.default:
+        defaults = dict(info.get("render_defaults", {}))
+        for item in args.default:
+            name, _, value = item.partition("=")
+            defaults[name] = json.loads(value) if value[:1].isdigit() or value[:1] in "-[{" else value
+        try:
+            RenderSettings(**defaults)  # refuse what the engine would refuse
+        except TypeError as exc:
+            raise BadParameter(f"--default: {exc}") from None
+        info["render_defaults"] = defaults
+    save_checkpoint(model, args.output, trained=meta["trained"], info=info, half=args.half)
     return {"ok": True, "checkpoint": str(args.output), "bytes": args.output.stat().st_size}
 
 

@@ -41,20 +41,21 @@ class ModelConfig:
 
     @classmethod
     def preset(cls, name: str, text_encoder: str = "", d_cond: int = 0) -> "ModelConfig":
-        """'real' (context-conditioned, hop 512: the default model), 'gpu' (paper-sized, ~50 M
+        """'real' (context-conditioned, hop 512: the default model), 'real-large' (the same for a
+        GPU), 'gpu' (paper-sized, ~50 M
         U-Net), 'cpu' (Msanii's layout, laptop-sized), 'tiny' and 'tiny-context' (tests), text
         conditioned when `text_encoder` is named. A bare `d_cond` gives a condition input
         without an encoder (tests feed it vectors directly)."""
         from engine.text import ENCODERS
 
-        unets = {"real": UNetConfig.real, "gpu": UNetConfig.gpu, "cpu": UNetConfig.cpu, "tiny": UNetConfig.tiny,
+        unets = {"real": UNetConfig.real, "real-large": UNetConfig.real_large, "gpu": UNetConfig.gpu, "cpu": UNetConfig.cpu, "tiny": UNetConfig.tiny,
                  "tiny-context": lambda width: UNetConfig.tiny(width, context=True)}
-        vocoders = {"real": VocoderConfig(d_model=128), "gpu": VocoderConfig(), "cpu": VocoderConfig(d_model=128),
+        vocoders = {"real": VocoderConfig(d_model=128), "real-large": VocoderConfig(), "gpu": VocoderConfig(), "cpu": VocoderConfig(d_model=128),
                     "tiny": VocoderConfig(d_model=16, d_hidden_factor=1),
                     "tiny-context": VocoderConfig(d_model=16, d_hidden_factor=1)}
         # hop 512: Griffin-Lim from the true magnitude reaches spectral convergence 0.13, against
         # 0.32 at Msanii's 1024 (docs/model-card.md); the context models are trained at 512
-        hops = {"real": 512, "tiny-context": 512}
+        hops = {"real": 512, "real-large": 512, "tiny-context": 512}
         if name not in unets:
             raise ValueError(f"unknown preset {name!r}; choose {', '.join(unets)}")
         width = ENCODERS[text_encoder] if text_encoder else d_cond

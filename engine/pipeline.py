@@ -170,12 +170,19 @@ class Pipeline:
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto",
                         settings: RenderSettings | None = None) -> "Pipeline":
-        """Load `path` (default: the bundled model) onto cuda, mps or cpu."""
+        """Load `path` (default: the bundled model) onto cuda, mps or cpu. Without `settings`,
+        the checkpoint's own `render_defaults` (from `export --default`) start from
+        `RenderSettings()`."""
         if path is None:
             path = DEFAULT_CHECKPOINT
             if not path.is_file():
                 raise CheckpointError(f"{path}: no bundled model in this installation; pass a checkpoint")
         model, metadata = load_checkpoint(path)
+        if settings is None:  # the settings measured best for this model, if its file names any
+            try:
+                settings = RenderSettings(**metadata.get("info", {}).get("render_defaults", {}))
+            except (TypeError, BadParameter) as exc:
+                raise CheckpointError(f"{path}: its render defaults are not valid settings ({exc})") from None
         return cls(model, pick_device(device), metadata, settings)
 
     # -- the five tasks ---------------------------------------------------------------------

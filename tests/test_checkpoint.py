@@ -97,3 +97,22 @@ def test_half_precision_checkpoint_loads_and_renders(tmp_path):
     render = Pipeline.from_checkpoint(path, "cpu").style_transfer(sine_mix(1.0, 44_100), 44_100, 0.5, seed=0,
                                                                  settings=RenderSettings(steps=2))
     assert np.isfinite(render.audio).all()
+
+
+def test_a_checkpoint_carries_the_render_settings_measured_best_for_it(tmp_path):
+    import subprocess
+
+    from conftest import CLI
+
+    source = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
+    shipped = tmp_path / "shipped.safetensors"
+    done = subprocess.run([CLI, "export", str(source), str(shipped), "--half", "--default", "context_seconds=3",
+                           "--default", "sampler=ddim"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    settings = Pipeline.from_checkpoint(shipped, device="cpu").settings
+    assert (settings.context_seconds, settings.sampler, settings.steps) == (3, "ddim", RenderSettings().steps)
+    assert Pipeline.from_checkpoint(shipped, device="cpu", settings=RenderSettings()).settings.sampler == "dpmpp_2m"
+    for bad in ("context_seconds=9999", "colour=blue"):
+        done = subprocess.run([CLI, "export", str(source), str(tmp_path / f"{bad[:3]}.safetensors"), "--default", bad],
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and not (tmp_path / f"{bad[:3]}.safetensors").exists()

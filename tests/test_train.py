@@ -140,6 +140,8 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(trained, data):
     reply = cli("train", "diffusion", "--data", str(data), "--run-dir", str(trained), "--preset", "tiny",
                 "--batch-size", "2", "--crop-frames", "32", "--no-progress", "--max-steps", "4")
     assert reply["info"]["steps"] == 4  # went on from step 2, did not start over
+    runs = reply["info"]["runs"]  # every invocation is on record, with its hardware
+    assert [r["steps"] for r in runs] == [2, 2] and all("cores" in r["hardware"] for r in runs)
     assert len(torch.load(trained / "state-diffusion.pt", weights_only=False)["losses"]) == 4
 
 

@@ -82,6 +82,19 @@ class UNetConfig:
         )
 
     @classmethod
+    def real_large(cls, d_cond: int = 0) -> "UNetConfig":
+        """The same layout at GPU size: twice the width, two blocks per level."""
+        return cls(
+            d_base=128,
+            d_multipliers=(1, 1, 2, 2, 3, 4),
+            has_attention=(False, False, False, True, True, True),
+            has_resampling=(True, True, True, True, True, False),
+            n_block_layers=(2, 2, 2, 2, 2, 2),
+            d_cond=d_cond,
+            context=True,
+        )
+
+    @classmethod
     def tiny(cls, d_cond: int = 0, context: bool = False) -> "UNetConfig":
         """For tests: a few thousand parameters."""
         return cls(

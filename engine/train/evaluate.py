@@ -141,8 +141,12 @@ class Evaluation:
         self.length = round(min(config.generate_seconds, config.clip_seconds) * RATE)
         self.train = load_clips(read_manifest(config.data_dir, "train"), config.clips,
                                 min(config.generate_seconds, config.clip_seconds), config.seed + 1)
-        self.settings = RenderSettings()
+        self.overrides: dict = {}  # render settings to try instead of each model's own
         self.examples: dict[str, np.ndarray] = {}
+
+    def settings(self, pipeline: Pipeline, **extra) -> RenderSettings:
+        """The model's own defaults (its checkpoint's `render_defaults`), with any overrides."""
+        return replace(pipeline.settings, **{**self.overrides, **extra})
 
     @staticmethod
     def name(path: Path) -> str:
@@ -153,15 +157,15 @@ class Evaluation:
               pipelines: dict[str, Pipeline]) -> dict[str, np.ndarray]:
         """Every method's version of `audio` with `[start, end)` filled: `audio[:, :start]` is
         the input of an extension; a gap keeps everything around it."""
-        fade = round(self.settings.crossfade * RATE)
+        fade = round(RenderSettings().crossfade * RATE)
         out = {}
         for name, pipeline in pipelines.items():
             if extension:
                 rendered = pipeline.outpaint(audio[:, :start], RATE, (end - start) / RATE, seed=seed,
-                                             settings=self.settings).audio
+                                             settings=self.settings(pipeline)).audio
             else:
                 rendered = pipeline.inpaint(audio, RATE, [(start / RATE, end / RATE)], seed=seed,
-                                            settings=self.settings).audio
+                                            settings=self.settings(pipeline)).audio
             out[name] = rendered[:, : audio.shape[-1]] if not extension else np.concatenate(
                 (rendered, audio[:, rendered.shape[-1]:]), axis=-1)
         known = audio.copy()
@@ -176,7 +180,7 @@ class Evaluation:
         for name, pipeline in pipelines.items():  # the truth through each model's mel and vocoder
             wave = pipeline.to_model(audio, RATE)
             rebuilt = pipeline.vocode(pipeline.model.spectral.encode(wave), wave.shape[-1],
-                                      RenderJob(pipeline, seed=seed, settings=self.settings))
+                                      RenderJob(pipeline, seed=seed, settings=self.settings(pipeline)))
             floor = pipeline.to_caller(rebuilt, RATE, audio.shape[-1])
             out[f"resynthesis floor ({name})"] = splice(audio, floor[:, start:end], start, end, fade,
                                                         fade_end=not extension)
@@ -227,7 +231,7 @@ class Evaluation:
                 if not texts:
                     continue
                 audios = [pipeline.generate(self.length / RATE, seed=c.seed + k,
-                                            settings=replace(self.settings, prompt=text))[0].audio
+                                            settings=self.settings(pipeline, prompt=text))[0].audio
                           for k, text in enumerate(texts)]
                 if pipelines is None:
                     self.examples.setdefault(f"generated ({name}, {label})", audios[0])
@@ -244,7 +248,7 @@ class Evaluation:
                 chroma_corr, onset_corr = [], []
                 for k, (audio, _) in enumerate(self.clips[:6]):
                     source = self.centre(audio)
-                    out = pipeline.style_transfer(source, RATE, strength, seed=k, settings=self.settings).audio
+                    out = pipeline.style_transfer(source, RATE, strength, seed=k, settings=self.settings(pipeline)).audio
                     chroma_corr.append(metrics.correlation(chroma(source), chroma(out)))
                     onset_corr.append(metrics.correlation(metrics.onset_envelope(log_mel(source).mean(0)),
                                                           metrics.onset_envelope(log_mel(out).mean(0))))
@@ -279,8 +283,8 @@ class Evaluation:
         started = time.perf_counter()
         results = {"checkpoints": {self.name(p): str(p) for p in self.config.checkpoints},
                    "clips": [{"caption": t, "seconds": a.shape[-1] / RATE} for a, t in self.clips],
-                   "defaults": {"sampler": self.settings.sampler, "steps": self.settings.steps,
-                                "griffin_lim_iters": self.settings.griffin_lim_iters}}
+                   "settings": {name: {k: v for k, v in vars(self.settings(p)).items() if k != "prompt"}
+                                for name, p in self.pipelines.items()}}
         for name in ("regions", "generation", "style_transfer", "training_curve"):
             log.info("evaluating %s", name)
             results[name] = getattr(self, name)()
@@ -303,9 +307,10 @@ def beats(results: dict, model: str, case: str, rivals: tuple[str, ...]) -> bool
 
 def report(r: dict) -> str:
     """The numbers of `metrics.json` as markdown tables."""
-    lines = [f"Held-out clips: {len(r['clips'])} × {r['clips'][0]['seconds']:g} s from different tracks. Defaults: "
-             f"{r['defaults']['sampler']} {r['defaults']['steps']} steps, "
-             f"{r['defaults']['griffin_lim_iters']} Griffin-Lim iterations.", "",
+    settings = "; ".join(f"{name}: {s['sampler']} {s['steps']} steps, {s['griffin_lim_iters']} Griffin-Lim iterations, "
+                         f"{s['context_seconds']:g} s of context" for name, s in r["settings"].items())
+    lines = [f"Held-out clips: {len(r['clips'])} × {r['clips'][0]['seconds']:g} s from different tracks. "
+             f"Each model at its own defaults ({settings}).", "",
              "| region | method | log-mel L1 (dB) | chroma corr. | seam |", "|---|---|---:|---:|---:|"]
     for case, rows in r["regions"].items():
         for method, m in sorted(rows.items(), key=lambda kv: kv[1]["log_mel_l1_db"]):

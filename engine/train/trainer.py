@@ -106,6 +106,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(c.seed * 1000 + self.rank)
         self.captions = self.encode_captions(sorted({e["caption"] for e in entries}))
         self.step, self.elapsed, self.losses = 0, 0.0, []
+        self.runs: list[dict] = []  # one entry per invocation: steps, seconds, hardware
         self.stop_requested = False
         if self.state_path.is_file():
             self.resume()
@@ -208,6 +209,8 @@ class Trainer:
         previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         started = last_save = time.monotonic()
         elapsed_before = self.elapsed
+        self.runs.append({"date": time.strftime("%Y-%m-%d %H:%M"), "first_step": self.step, "steps": 0, "seconds": 0.0,
+                          "device": str(self.device), "hardware": hardware(), "world_size": self.world})
         bar = tqdm(initial=self.step, total=c.max_steps if c.max_steps < 1_000_000 else None,
                    disable=not c.progress or self.rank != 0, unit="step", desc=c.stage)
         seconds_per_batch = c.batch_size * self.sampler.samples / self.model.config.spectral.sample_rate
@@ -252,8 +255,12 @@ class Trainer:
         if self.rank != 0:
             return
         c = self.config
+        if self.runs:
+            current = self.runs[-1]
+            current["steps"] = self.step - current["first_step"]
+            current["seconds"] = round(self.elapsed - sum(r["seconds"] for r in self.runs[:-1]), 1)
         save_atomic({
-            "step": self.step, "elapsed": self.elapsed, "losses": self.losses[-10_000:],
+            "step": self.step, "elapsed": self.elapsed, "losses": self.losses[-10_000:], "runs": self.runs,
             "module": self.module.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
             "scaler": self.model.spectral.scaler.state_dict(), "sampler": self.sampler.state(),
@@ -270,8 +277,8 @@ class Trainer:
             "steps": self.step, "wall_seconds": round(self.elapsed, 1),
             "final_loss": round(sum(self.losses[-100:]) / max(1, len(self.losses[-100:])), 5),
             "batch_size": c.batch_size, "crop_frames": c.crop_frames, "world_size": self.world,
-            "device": str(self.device), "hardware": f"{platform.machine()} {os.cpu_count()} cores",
-            "data": str(c.data_dir), "seed": c.seed,
+            "device": str(self.device), "hardware": hardware(),
+            "data": str(c.data_dir), "seed": c.seed, "runs": self.runs,
         }
         save_checkpoint(export, self.model_path, trained=trained, info=info)
         self.metadata = read_metadata(self.model_path)
@@ -302,7 +309,16 @@ class Trainer:
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.step, self.elapsed, self.losses = state["step"], state["elapsed"], list(state["losses"])
+        # states written before runs were recorded: all of it was one earlier run
+        self.runs = state.get("runs") or [{"date": "", "first_step": 0, "steps": self.step, "seconds": round(self.elapsed, 1),
+                                           "device": str(self.device), "hardware": hardware(), "world_size": self.world}]
         log.info("resumed %s training at step %d (%.0f s so far)", self.config.stage, self.step, self.elapsed)
+
+
+def hardware() -> str:
+    """What trained: CPU architecture and cores, and the GPU when there is one."""
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{platform.machine()} {os.cpu_count()} cores{gpu}"
 
 
 def train(config: TrainConfig) -> dict:
