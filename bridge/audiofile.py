@@ -4,6 +4,7 @@ never overwritten."""
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import tempfile
@@ -89,6 +90,14 @@ def write_float_wav(f: BinaryIO, audio: np.ndarray, sample_rate: int) -> None:
     f.write(data.data)
 
 
+@functools.cache
+def process_umask() -> int:
+    """The umask this process was started with (read once: setting it is process-wide)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
                 subtype: str = "FLOAT") -> Path:
     """Write `[channels, samples]` to a new file at `path`; refuses to replace an existing one."""
@@ -97,6 +106,7 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~process_umask())  # mkstemp's 0600 would hide it from a DAW run by another user
         with os.fdopen(fd, "wb") as f:
             if subtype == "FLOAT":
                 write_float_wav(f, audio, sample_rate)

@@ -8,6 +8,7 @@ so untouched samples come back bit-identical.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import secrets
 from dataclasses import dataclass, replace
@@ -104,9 +105,12 @@ def check_unit(name: str, value: float, low_open: bool = False) -> float:
     return float(value)
 
 
+MIN_SECONDS = 0.01  # the shortest length a task makes (a few STFT hops)
+
+
 def check_seconds(name: str, value: float, maximum: float) -> float:
-    if not number(value) or not 0 < value <= maximum:
-        raise BadParameter(f"{name} must be more than 0 and at most {maximum:.1f} seconds, not {value!r}")
+    if not number(value) or not MIN_SECONDS <= value <= maximum:
+        raise BadParameter(f"{name} must be from {MIN_SECONDS:g} to {maximum:.1f} seconds, not {value!r}")
     return float(value)
 
 
@@ -327,10 +331,19 @@ class Pipeline:
                 params["settings"] = replace(base, **flat)
             except TypeError as exc:
                 raise BadParameter(f"{task}: {exc}") from None
-        try:
-            result = getattr(self, task)(**params)
-        except TypeError as exc:  # unknown or missing parameter names
-            raise BadParameter(f"{task}: {exc}") from None
+        method = getattr(self, task)
+        accepted = inspect.signature(method).parameters
+        names = set(accepted)
+        if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):  # **options go to the job
+            names |= set(inspect.signature(RenderJob).parameters) - {"pipeline", "segments"}
+        unknown = sorted(set(params) - names - {n for n, p in accepted.items() if p.kind is p.VAR_KEYWORD})
+        missing = [name for name, p in accepted.items() if p.default is p.empty and name not in params
+                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if unknown or missing:  # checked here, so a TypeError from inside a task stays a bug, not "bad input"
+            problems = ([f"needs {', '.join(missing)}"] if missing else []) + \
+                       ([f"takes no {', '.join(unknown)}"] if unknown else [])
+            raise BadParameter(f"{task} {' and '.join(problems)}")
+        result = method(**params)
         return result if isinstance(result, list) else [result]
 
     # -- building blocks --------------------------------------------------------------------

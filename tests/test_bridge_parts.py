@@ -49,6 +49,21 @@ def test_the_store_never_overwrites_and_keeps_the_format(tmp_path):
     assert sorted(p.name for p in paths[0].parent.iterdir()) == sorted(p.name for p in paths)  # no temporaries
 
 
+def test_results_are_readable_as_the_umask_allows(tmp_path):
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    script = ("import numpy as np; from bridge.store import RenderStore; "
+              f"print(RenderStore({str(tmp_path)!r}).save(np.zeros((1, 441), np.float32), 44100, 'style', 'u'))")
+    for umask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              preexec_fn=lambda m=umask: os.umask(m))
+        assert done.returncode == 0, done.stderr
+        assert stat.S_IMODE(os.stat(done.stdout.strip()).st_mode) == mode
+
+
 def test_the_store_races_itself_without_losing_a_file(tmp_path):
     store, audio, found = RenderStore(tmp_path), np.zeros((1, 441), np.float32) + 0.1, []
     threads = [threading.Thread(target=lambda: found.append(store.save(audio, 44_100, "generate", "x")))

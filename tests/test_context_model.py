@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from engine.diffusion.denoiser import known_context
+from engine.diffusion.context import known_context
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline, RenderSettings
 from engine.train.losses import diffusion_loss
@@ -40,14 +40,32 @@ def test_the_context_input_changes_the_prediction_and_nothing_known_is_zeros(con
     assert not torch.allclose(blind, seeing, atol=1e-4)
 
 
-def test_known_context_hides_the_unknown_frames():
-    known = torch.randn(2, 2, 128, 10)
-    is_known = torch.arange(10) < 4
+def test_known_context_keeps_the_known_frames_and_never_shows_the_unknown():
+    known = torch.randn(2, 2, 128, 20)
+    is_known = (torch.arange(20) < 6) | (torch.arange(20) >= 10)
     context = known_context(known, is_known)
-    assert context.shape == (2, 2, 129, 10)
-    assert torch.equal(context[:, :, :128, :4], known[..., :4])
-    assert not context[:, :, :128, 4:].any()
-    assert torch.equal(context[0, 0, 128], is_known.float())
+    assert context.shape == (2, 2, 257, 20)
+    for guess in (context[:, :, :128], context[:, :, 128:256]):
+        assert torch.equal(guess[..., is_known], known[..., is_known])
+    assert torch.equal(context[0, 0, 256], is_known.float())
+    changed = known.clone()
+    changed[..., 6:10] = 99  # what lies in the gap cannot reach the context
+    assert torch.equal(known_context(changed, is_known), context)
+
+
+def test_the_first_guesses_are_a_smooth_bridge_and_a_repeat():
+    known = torch.arange(12, dtype=torch.float32).reshape(1, 1, 1, 12).expand(1, 1, 2, 12).contiguous()
+    is_known = torch.ones(12, dtype=torch.bool)
+    is_known[4:8] = False
+    context = known_context(known, is_known)
+    smooth, repeat = context[0, 0, 0], context[0, 0, 2]
+    assert torch.all(torch.diff(smooth[4:8]) > 0)  # rises from the left side's level to the right's
+    assert smooth[4] > known[0, 0, 0, 0:4].mean() and smooth[7] < known[0, 0, 0, 8:12].mean()
+    assert torch.equal(repeat[4:8], known[0, 0, 0, 0:4])  # what came just before
+    right = known_context(known, torch.arange(12) < 9)[0, 0, 2]
+    assert torch.equal(right[9:12], known[0, 0, 0, 6:9])  # an extension repeats the last frames
+    nothing = known_context(known, torch.zeros(12, dtype=torch.bool))
+    assert not nothing.any()
 
 
 def test_training_masks_mix_every_edit_and_leave_context():
@@ -105,4 +123,4 @@ def test_older_checkpoints_without_a_context_load_as_such(tmp_path):
     loaded, meta = load_checkpoint(path)
     assert loaded.config.unet.context is False and loaded.config.spectral.hop_length == 1024
     with pytest.raises(ValueError, match="without a context input"):
-        loaded.unet(torch.zeros(1, 2, 128, 4), torch.tensor([1.0]), context=torch.zeros(1, 2, 129, 4))
+        loaded.unet(torch.zeros(1, 2, 128, 4), torch.tensor([1.0]), context=torch.zeros(1, 2, 257, 4))

@@ -53,8 +53,11 @@ def test_generate_accepts_one_full_model_context(pipeline):
     assert longest == pytest.approx(190.2, abs=0.1)
     render = pipeline.generate(longest, channels=2, seed=0, settings=RenderSettings(steps=1, griffin_lim_iters=1))[0]
     assert render.audio.shape == (2, round(longest * 44_100))
-    with pytest.raises(BadParameter, match="at most"):
+    with pytest.raises(BadParameter, match="to 190.2 seconds"):
         pipeline.generate(longest + 1, settings=FAST)
+    for tiny in (0.00001, 0.0):  # too short to make a single STFT frame: a bad parameter, not a crash
+        with pytest.raises(BadParameter, match="from 0.01"):
+            pipeline.generate(tiny, settings=FAST)
 
 
 def test_strength_zero_returns_the_input_untouched(pipeline, chord):
@@ -218,3 +221,14 @@ def test_unknown_task_sampler_and_parameter_are_named(pipeline, chord):
         RenderSettings(sampler="euler")
     with pytest.raises(BadParameter, match="colour"):
         pipeline.run("style_transfer", audio=chord, sample_rate=44_100, colour="blue")
+    with pytest.raises(BadParameter, match="^outpaint needs seconds$"):
+        pipeline.run("outpaint", audio=chord, sample_rate=44_100)
+
+
+def test_a_bug_inside_a_task_is_not_reported_as_bad_input(pipeline, chord, monkeypatch):
+    def broken(audio, sample_rate, strength=0.5, **options):
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(pipeline, "style_transfer", broken)
+    with pytest.raises(TypeError):
+        pipeline.run("style_transfer", audio=chord, sample_rate=44_100)

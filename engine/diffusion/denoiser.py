@@ -20,6 +20,15 @@ def broadcast(sigma: Tensor, x: Tensor) -> Tensor:
     return sigma.reshape(-1, *([1] * (x.ndim - 1)))
 
 
+class DenoiserFn(Protocol):
+    def __call__(self, x: Tensor, sigma: Tensor) -> Tensor: ...
+
+
+def broadcast(sigma: Tensor, x: Tensor) -> Tensor:
+    """`[B]` -> `[B, 1, 1, ...]` to multiply with `x`."""
+    return sigma.reshape(-1, *([1] * (x.ndim - 1)))
+
+
 def known_context(known: Tensor, is_known: Tensor) -> Tensor:
     """What a context-conditioned U-Net sees: the known mel `[B, C, F, T]` with zeros where
     unknown, and the mask row, `[B, C, F + 1, T]`. `is_known` is `[T]` or `[B, T]` bool."""

@@ -11,7 +11,8 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from engine.diffusion.denoiser import DenoiserFn, broadcast, known_context
+from engine.diffusion.context import known_context
+from engine.diffusion.denoiser import DenoiserFn, broadcast
 from engine.diffusion.samplers import SAMPLERS, Callback, randn_like, sample_repaint
 from engine.diffusion.schedule import Schedule
 from engine.errors import BadParameter, UnknownSampler

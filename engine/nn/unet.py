@@ -8,9 +8,10 @@ and added to the timestep embedding; without one a learned "no condition" vector
 is what classifier-free guidance contrasts against.
 
 A context-conditioned U-Net (`context=True`) also sees what is known, as inpainting image
-models do: the known mel (zeros where unknown) and a mask row (1 = known frame) enter beside
-the noisy mel, `[B, C, n_mels + 1, frames]`. Without a context it is given none (all unknown):
-generation, style transfer and interpolation.
+models do: `engine.diffusion.context.known_context` (the known mel with two first guesses for
+the unknown frames, and a mask row) enters beside the noisy mel, `[B, C, 2 * n_mels + 1,
+frames]`. Without a context it is given none (nothing known, zeros): generation, style transfer
+and interpolation.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class UNet(nn.Module):
         widths = [c.d_base * m for m in c.d_multipliers]
         d_embed = c.d_timestep
 
-        d_input = 2 * c.d_freq + 1 if c.context else c.d_freq
+        d_input = 3 * c.d_freq + 1 if c.context else c.d_freq
         self.input = nn.Conv2d(d_input, c.d_base, kernel_size=1)
         self.output = nn.Conv2d(widths[0], c.d_freq, kernel_size=1)
         self.time_mlp = nn.Sequential(
@@ -176,8 +177,8 @@ class UNet(nn.Module):
         context: Tensor | None = None,
     ) -> Tensor:
         """x `[B, C, n_mels, T]`, t `[B]` timestep in [0, train_steps), cond `[B, L, d_cond]`
-        with `cond_mask` `[B, L]` (True = valid token), context `[B, C, n_mels + 1, T]` (known
-        mel, zeros where unknown, then the known-frame mask; None = nothing known)."""
+        with `cond_mask` `[B, L]` (True = valid token), context `[B, C, 2 * n_mels + 1, T]`
+        (`known_context(...)`; None = nothing known)."""
         if cond is not None and not self.config.d_cond:
             raise ValueError("this model was built without a conditioning input")
         if context is not None and not self.config.context:
@@ -185,7 +186,7 @@ class UNet(nn.Module):
         emb = self.embedding(t, cond, cond_mask)
         if self.config.context:
             if context is None:
-                context = x.new_zeros(x.shape[0], x.shape[1], x.shape[2] + 1, x.shape[3])
+                context = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2] + 1, x.shape[3])
             x = torch.cat((x, context.to(x.dtype)), dim=2)
         hidden = self.input(x.transpose(1, 2))  # [B, F, C, T] -> [B, width, C, T]
         skips = []

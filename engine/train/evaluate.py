@@ -158,18 +158,18 @@ class Evaluation:
         """Every method's version of `audio` with `[start, end)` filled: `audio[:, :start]` is
         the input of an extension; a gap keeps everything around it."""
         fade = round(RenderSettings().crossfade * RATE)
+        known = audio.copy()
+        known[:, start:end] = 0  # no method sees the truth it must make
         out = {}
         for name, pipeline in pipelines.items():
             if extension:
                 rendered = pipeline.outpaint(audio[:, :start], RATE, (end - start) / RATE, seed=seed,
                                              settings=self.settings(pipeline)).audio
-            else:
-                rendered = pipeline.inpaint(audio, RATE, [(start / RATE, end / RATE)], seed=seed,
+                out[name] = np.concatenate((rendered, audio[:, rendered.shape[-1]:]), axis=-1)
+            else:  # spliced into the clip like the baselines' patches, with the same crossfades
+                rendered = pipeline.inpaint(known, RATE, [(start / RATE, end / RATE)], seed=seed,
                                             settings=self.settings(pipeline)).audio
-            out[name] = rendered[:, : audio.shape[-1]] if not extension else np.concatenate(
-                (rendered, audio[:, rendered.shape[-1]:]), axis=-1)
-        known = audio.copy()
-        known[:, start:end] = 0  # baselines never see the truth
+                out[name] = splice(audio, rendered[:, start:end], start, end, fade)
         context = round(4 * RATE)
         patches = {"silence": baselines.silence(known, start, end),
                    "loop-repeat": baselines.loop_repeat(known, start, end),

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from engine.diffusion.denoiser import known_context
+from engine.diffusion.context import known_context
 from engine.diffusion.schedule import Schedule
 from engine.model import MsaniiModel
 from engine.spectral import MelSpectral

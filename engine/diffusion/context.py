@@ -1,0 +1,61 @@
+"""What a context-conditioned U-Net sees beside the noisy mel: the known frames, and for the
+frames to make two first guesses a musician would try, so the network starts from them instead
+of having to carry the context across the gap itself:
+
+- a smooth guess: each unknown run interpolated linearly between the mean of the few known
+  frames on either side (held flat where only one side is known);
+- a repeat guess: each run filled with the frames just before it, repeated (loop-repeat; after
+  it for a left extension).
+
+Then the mask row (1 = known frame). `[B, C, F, T]` + `[T]` or `[B, T]` bool ->
+`[B, C, 2F + 1, T]`; where nothing is known both guesses are zeros (the data mean).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+EDGE_FRAMES = 4  # frames averaged at each side of a run for the smooth guess
+
+
+def unknown_runs(is_known: Tensor) -> list[tuple[int, int]]:
+    """`[T]` bool -> [(start, end), ...] of the unknown frames, left to right."""
+    change = torch.diff(torch.cat((torch.zeros(1), (~is_known).float().cpu(), torch.zeros(1))))
+    starts = torch.nonzero(change == 1).flatten().tolist()
+    ends = torch.nonzero(change == -1).flatten().tolist()
+    return list(zip(starts, ends))
+
+
+def guesses(known: Tensor, is_known: Tensor) -> tuple[Tensor, Tensor]:
+    """The smooth and the repeat guess for one row: `known` `[C, F, T]`, `is_known` `[T]`."""
+    smooth, repeat = known * is_known, known * is_known
+    frames = known.shape[-1]
+    if not is_known.any():
+        return smooth, repeat
+    for start, end in unknown_runs(is_known):
+        length = end - start
+        left = known[..., max(0, start - EDGE_FRAMES): start].mean(-1) if start > 0 else None
+        right = known[..., end: end + EDGE_FRAMES].mean(-1) if end < frames else None
+        if left is None:
+            left = right
+        if right is None:
+            right = left
+        ramp = (torch.arange(length, dtype=known.dtype, device=known.device) + 0.5) / length
+        smooth[..., start:end] = left[..., None] + (right - left)[..., None] * ramp
+        if start > 0:  # the frames just before, repeated (earlier runs already filled)
+            source = repeat[..., max(0, start - length): start]
+        else:
+            source = known[..., end: min(frames, end + length)]
+        reps = -(-length // source.shape[-1])
+        repeat[..., start:end] = source.repeat(1, 1, reps)[..., :length]
+    return smooth, repeat
+
+
+def known_context(known: Tensor, is_known: Tensor) -> Tensor:
+    """The context input of a context-conditioned U-Net (see the module docstring)."""
+    batch, channels, _, frames = known.shape
+    rows = is_known.reshape(-1, frames).expand(batch, frames)
+    smooth, repeat = zip(*(guesses(known[b], rows[b]) for b in range(batch)))
+    mask = rows.to(known.dtype)[:, None, None, :].expand(batch, channels, 1, frames)
+    return torch.cat((torch.stack(smooth), torch.stack(repeat), mask), dim=2)
