@@ -37,7 +37,7 @@ clean:
 DATA ?= data/real
 RUN ?= runs/real
 VOCODER_BUDGET ?= 240
-DIFFUSION_BUDGET ?= 6600
+DIFFUSION_BUDGET ?= 4330
 PREVIOUS_MODEL_COMMIT ?= 9771b53
 train-default: setup
 	$(VENV)/bin/daw-diffusion prepare-data --out $(DATA) --no-midi --debian all --max-seconds 900

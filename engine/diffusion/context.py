@@ -3,7 +3,7 @@ frames to make two first guesses a musician would try, so the network starts fro
 of having to carry the context across the gap itself:
 
 - a smooth guess: each unknown run interpolated linearly between the mean of the few known
-  frames on either side (held flat where only one side is known);
+  frames on either side (0.74 s) (held flat where only one side is known);
 - a repeat guess: each run filled with the frames just before it, repeated (loop-repeat; after
   it for a left extension).
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-EDGE_FRAMES = 4  # frames averaged at each side of a run for the smooth guess
+EDGE_FRAMES = 64  # frames averaged at each side of a run for the smooth guess (0.74 s at hop 512: measured best)
 
 
 def unknown_runs(is_known: Tensor) -> list[tuple[int, int]]:
