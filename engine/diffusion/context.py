@@ -2,8 +2,8 @@
 frames to make two first guesses a musician would try, so the network starts from them instead
 of having to carry the context across the gap itself:
 
-- a smooth guess: each unknown run interpolated linearly between the mean of the few known
-  frames on either side (0.74 s) (held flat where only one side is known);
+- a smooth guess: each unknown run interpolated linearly between the mean of the known frames
+  in the 0.74 s on either side (held flat where only one side is known);
 - a repeat guess: each run filled with the frames just before it, repeated (loop-repeat; after
   it for a left extension).
 

@@ -20,22 +20,6 @@ def broadcast(sigma: Tensor, x: Tensor) -> Tensor:
     return sigma.reshape(-1, *([1] * (x.ndim - 1)))
 
 
-class DenoiserFn(Protocol):
-    def __call__(self, x: Tensor, sigma: Tensor) -> Tensor: ...
-
-
-def broadcast(sigma: Tensor, x: Tensor) -> Tensor:
-    """`[B]` -> `[B, 1, 1, ...]` to multiply with `x`."""
-    return sigma.reshape(-1, *([1] * (x.ndim - 1)))
-
-
-def known_context(known: Tensor, is_known: Tensor) -> Tensor:
-    """What a context-conditioned U-Net sees: the known mel `[B, C, F, T]` with zeros where
-    unknown, and the mask row, `[B, C, F + 1, T]`. `is_known` is `[T]` or `[B, T]` bool."""
-    mask = is_known.to(known.dtype).reshape(-1, 1, 1, known.shape[-1]).expand(known.shape[0], known.shape[1], 1, -1)
-    return torch.cat((known * mask, mask), dim=2)
-
-
 class Denoiser:
     """Predicts the clean sample, with classifier-free guidance when a condition is given.
 

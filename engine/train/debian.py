@@ -10,6 +10,7 @@ names.
 from __future__ import annotations
 
 import fnmatch
+import io
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 MUSIC_SUFFIXES = {".ogg", ".opus", ".mp3", ".flac", ".wav"}
 
@@ -51,9 +53,7 @@ class Track:
     def piece(self) -> str:
         return f"debian/{self.package}/{self.name}"
 
-    def open(self):
-        import io
-
+    def open(self) -> BinaryIO:
         return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
 
 
