@@ -24,7 +24,7 @@ import torchaudio
 from engine.demo import chord_progression
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import MSANII_SETTINGS, Pipeline, RenderSettings
-from report import publish
+from report import median_time, publish
 
 
 def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, generator=None):
@@ -34,14 +34,6 @@ def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, 
         magnitude, torch.hann_window(c.n_fft), c.n_fft, c.hop_length, c.n_fft, 1.0, n_iter,
         momentum, length, True)
 
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

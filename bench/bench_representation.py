@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ import torch
 from engine.model import ModelConfig, MsaniiModel
 from engine.spectral import MelSpectral, SpectralConfig
 from engine.train.prepare import read_manifest
-from report import publish
+from report import median_time, publish
 
 JUDGE = MelSpectral(SpectralConfig(hop_length=256))
 
@@ -47,14 +45,6 @@ def quality(reference: torch.Tensor, rebuilt: torch.Tensor) -> tuple[float, floa
     l1 = float((JUDGE.log_mel(reference) - JUDGE.log_mel(rebuilt)).abs().mean()) * to_db
     return convergence, l1
 
-
-def median_time(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

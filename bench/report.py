@@ -1,9 +1,23 @@
-"""Benchmarks write their table into docs/benchmarks.md between two `<!-- name -->` markers,
-leaving the rest of the page (the prose that reads the numbers) as it is."""
+"""What the benchmarks share: a median timer, and the table writer (into docs/benchmarks.md
+between two `<!-- name -->` markers, leaving the rest of the page, the prose that reads the
+numbers, as it is)."""
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
+from typing import Callable
+
+
+def median_time(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Median wall time of `repeats` calls, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def publish(table: str, out: Path | None, name: str) -> None:

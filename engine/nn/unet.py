@@ -16,7 +16,7 @@ and interpolation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -85,15 +85,7 @@ class UNetConfig:
     @classmethod
     def real_large(cls, d_cond: int = 0) -> "UNetConfig":
         """The same layout at GPU size: twice the width, two blocks per level."""
-        return cls(
-            d_base=128,
-            d_multipliers=(1, 1, 2, 2, 3, 4),
-            has_attention=(False, False, False, True, True, True),
-            has_resampling=(True, True, True, True, True, False),
-            n_block_layers=(2, 2, 2, 2, 2, 2),
-            d_cond=d_cond,
-            context=True,
-        )
+        return replace(cls.real(d_cond), d_base=128, d_multipliers=(1, 1, 2, 2, 3, 4), n_block_layers=(2,) * 6)
 
     @classmethod
     def tiny(cls, d_cond: int = 0, context: bool = False) -> "UNetConfig":

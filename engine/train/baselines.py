@@ -27,15 +27,18 @@ def loop_repeat(audio: np.ndarray, start: int, end: int) -> np.ndarray:
 
 def shaped_noise(audio: np.ndarray, start: int, end: int, spectral: MelSpectral, context: int,
                  seed: int = 0) -> np.ndarray:
-    """Noise whose average power spectrum, per channel, is that of up to `context` samples on
-    each side of the region (same colour, same level)."""
+    """Noise with the colour and level of up to `context` samples on each side of the region."""
     sides = [audio[:, max(0, start - context): start], audio[:, end: end + context]]
-    around = np.concatenate([s for s in sides if s.shape[-1]], axis=-1)
+    return noise_like(np.concatenate([s for s in sides if s.shape[-1]], axis=-1), end - start, spectral, seed)
+
+
+def noise_like(around: np.ndarray, length: int, spectral: MelSpectral, seed: int = 0) -> np.ndarray:
+    """`length` samples of noise whose average power spectrum, per channel, is that of `around`
+    `[C, S]` (same colour, same level)."""
     magnitude = spectral.stft(torch.from_numpy(np.ascontiguousarray(around))).abs().square().mean(-1, keepdim=True).sqrt()
-    length = end - start
     frames = spectral.config.frames_for(length)
     generator = torch.Generator().manual_seed(seed)
-    phase = torch.rand(audio.shape[0], magnitude.shape[-2], frames, generator=generator) * 2 * np.pi
+    phase = torch.rand(around.shape[0], magnitude.shape[-2], frames, generator=generator) * 2 * np.pi
     spec = torch.polar(magnitude.expand(-1, -1, frames).contiguous(), phase)
     noise = spectral.istft(spec, length).numpy()
     # overlapping frames of random phase add in power, not in amplitude: set the level directly

@@ -101,10 +101,14 @@ def inside(start: int, end: int) -> slice:
     return slice(first, max(first + 1, last + 1))
 
 
-def region_scores(truth: np.ndarray, out: np.ndarray, start: int, end: int) -> dict:
+def region_scores(truth: np.ndarray, out: np.ndarray, start: int, end: int,
+                  truth_features: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """L1 (dB) and chroma correlation in the region, seam discontinuity at its inner edges;
+    `truth_features` = (log_mel(truth), chroma(truth)) when already computed."""
     frames = inside(start, end)
-    l1 = float(np.abs(log_mel(out)[..., frames] - log_mel(truth)[..., frames]).mean() * TO_DB)
-    corr = metrics.correlation(chroma(truth)[:, frames], chroma(out)[:, frames])
+    truth_mel, truth_chroma = truth_features or (log_mel(truth), chroma(truth))
+    l1 = float(np.abs(log_mel(out)[..., frames] - truth_mel[..., frames]).mean() * TO_DB)
+    corr = metrics.correlation(truth_chroma[:, frames], chroma(out)[:, frames])
     seams = [s for s in (start, end) if 0 < s < truth.shape[-1]]
     seam = float(np.mean([metrics.seam_discontinuity(out, s) for s in seams]))
     return {"log_mel_l1_db": l1, "chroma_correlation": corr, "seam": seam}
@@ -125,8 +129,8 @@ def mean_rows(rows: list[dict]) -> dict:
 
 
 def frame_features(audios: list[np.ndarray]) -> np.ndarray:
-    mels = [log_mel(a).reshape(-1, 128, log_mel(a).shape[-1]) for a in audios]
-    return np.concatenate([m.transpose(0, 2, 1).reshape(-1, 128) for m in mels])
+    """Per-frame log-mel vectors `[N, 128]` of every channel of every clip."""
+    return np.concatenate([np.moveaxis(log_mel(a), -1, -2).reshape(-1, 128) for a in audios])
 
 
 class Evaluation:
@@ -142,6 +146,7 @@ class Evaluation:
         self.train = load_clips(read_manifest(config.data_dir, "train"), config.clips,
                                 min(config.generate_seconds, config.clip_seconds), config.seed + 1)
         self.overrides: dict = {}  # render settings to try instead of each model's own
+        self.floors: dict[tuple, np.ndarray] = {}
         self.examples: dict[str, np.ndarray] = {}
 
     def settings(self, pipeline: Pipeline, **extra) -> RenderSettings:
@@ -177,14 +182,21 @@ class Evaluation:
                                                           JUDGE, context, seed)}
         for name, patch in patches.items():
             out[name] = splice(audio, patch, start, end, fade, fade_end=not extension)
-        for name, pipeline in pipelines.items():  # the truth through each model's mel and vocoder
-            wave = pipeline.to_model(audio, RATE)
-            rebuilt = pipeline.vocode(pipeline.model.spectral.encode(wave), wave.shape[-1],
-                                      RenderJob(pipeline, seed=seed, settings=self.settings(pipeline)))
-            floor = pipeline.to_caller(rebuilt, RATE, audio.shape[-1])
+        for name, pipeline in pipelines.items():
+            floor = self.floor(name, pipeline, audio, seed)
             out[f"resynthesis floor ({name})"] = splice(audio, floor[:, start:end], start, end, fade,
                                                         fade_end=not extension)
         return out
+
+    def floor(self, name: str, pipeline: Pipeline, audio: np.ndarray, seed: int) -> np.ndarray:
+        """The whole clip through the model's own mel and vocoder, once per clip and model."""
+        key = (name, seed, audio.shape[-1])
+        if key not in self.floors:
+            wave = pipeline.to_model(audio, RATE)
+            rebuilt = pipeline.vocode(pipeline.model.spectral.encode(wave), wave.shape[-1],
+                                      RenderJob(pipeline, seed=seed, settings=self.settings(pipeline)))
+            self.floors[key] = pipeline.to_caller(rebuilt, RATE, audio.shape[-1])
+        return self.floors[key]
 
     def regions(self, pipelines: dict[str, Pipeline] | None = None, gaps: tuple[float, ...] | None = None,
                 extensions: tuple[float, ...] | None = None) -> dict:
@@ -198,8 +210,9 @@ class Evaluation:
             for k, (audio, _) in enumerate(self.clips):
                 start = round((self.middle - seconds / 2 if kind == "gap" else self.middle) * RATE)
                 end = start + round(seconds * RATE)
+                truth = (log_mel(audio), chroma(audio))
                 for method, out in self.fills(audio, start, end, k, kind == "extension", pipelines).items():
-                    rows.setdefault(method, []).append(region_scores(audio, out, start, end))
+                    rows.setdefault(method, []).append(region_scores(audio, out, start, end, truth))
                     pictured = (kind, seconds) in (("gap", 2.0), ("extension", 5.0)) and "floor (" not in method
                     if k == 0 and pictured and pipelines is self.pipelines:
                         self.examples.setdefault(f"{kind} {seconds:g} s: {method}", out)
@@ -216,8 +229,7 @@ class Evaluation:
         reference = [self.centre(a) for a, _ in self.clips]
         reference_frames = frame_features(reference)
         rng = np.random.default_rng(c.seed)
-        noise = [baselines.shaped_noise(np.concatenate((a, a), -1), a.shape[-1], 2 * a.shape[-1], JUDGE, a.shape[-1],
-                                        int(rng.integers(1 << 30))) for a in reference]
+        noise = [baselines.noise_like(a, a.shape[-1], JUDGE, int(rng.integers(1 << 30))) for a in reference]
         result = {"yardsticks": {
             "training music": {"frechet_distance": metrics.frechet_distance(frame_features([a for a, _ in self.train]),
                                                                             reference_frames),

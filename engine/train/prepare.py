@@ -20,6 +20,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -164,17 +165,9 @@ def import_audio(folder: Path, out_dir: Path, report: Report, *, held_out_fracti
         report.skip("empty folder", f"{folder}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
     entries = []
     for path in files:
-        try:
-            audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        except Exception as exc:  # libsndfile: corrupt or unsupported
-            report.skip("unreadable audio", f"{path}: {exc}")
-            continue
-        if not np.isfinite(audio).all():
-            report.skip("unreadable audio", f"{path}: NaN or infinite samples")
-            continue
-        audio = finish_audio(audio.T, rate, max_seconds)
-        if audio.shape[-1] < min_seconds * SAMPLE_RATE:
-            report.skip("too short", f"{path}: under {min_seconds:g} s of sound")
+        audio, _, problem = read_audio(path, max_seconds, min_seconds)
+        if audio is None:
+            report.skip(problem.split(":")[0], f"{path}: {problem}")
             continue
         sidecar = path.with_suffix(".txt")
         text = sidecar.read_text().strip() if sidecar.is_file() else f"recording, {path.parent.name}"
@@ -187,10 +180,12 @@ def import_audio(folder: Path, out_dir: Path, report: Report, *, held_out_fracti
     return entries
 
 
-def read_track(track: debian.Track, max_seconds: float, min_seconds: float) -> tuple[np.ndarray | None, dict, str]:
-    """Decode one packaged file -> (stereo 44.1 kHz audio or None, its tags, why not)."""
+def read_audio(source: str | Path | BinaryIO, max_seconds: float,
+               min_seconds: float) -> tuple[np.ndarray | None, dict, str]:
+    """Decode a file (a path or an open binary file) -> (stereo 44.1 kHz audio or None, its
+    tags, why not)."""
     try:
-        with track.open() as f, sf.SoundFile(f) as sound:
+        with sf.SoundFile(source) as sound:
             tags = {k: v for k, v in sound.copy_metadata().items() if isinstance(v, str)}
             audio = sound.read(dtype="float32", always_2d=True)
             rate = sound.samplerate
@@ -202,6 +197,11 @@ def read_track(track: debian.Track, max_seconds: float, min_seconds: float) -> t
     if audio.shape[-1] < min_seconds * SAMPLE_RATE:
         return None, {}, f"too short: under {min_seconds:g} s of sound"
     return audio, tags, ""
+
+
+def read_track(track: debian.Track, max_seconds: float, min_seconds: float) -> tuple[np.ndarray | None, dict, str]:
+    with track.open() as f:
+        return read_audio(f, max_seconds, min_seconds)
 
 
 def import_debian(package: str, cache: Path, out_dir: Path, report: Report, *, held_out_fraction: float,
