@@ -63,6 +63,7 @@ KEYS: dict[str, Arg] = {k.name: k for k in (
     Arg("guidance", float, "prompt strength (classifier-free guidance)"),
     Arg("crossfade", float, "seconds of crossfade at each seam"),
     Arg("context", float, "seconds of context around an edit"),
+    Arg("guide", float, "inpaint/outpaint: 0 = best-matching copy, 1 = model alone"),
     Arg("sampler", str, "dpmpp_2m or ddim"),
     Arg("griffin_lim_iters", int, "phase-recovery iterations"),
     Arg("mode", str, "inpaint/outpaint method: replace or repaint"),

@@ -20,7 +20,7 @@ from engine.client import CurveKeys, EngineClient
 EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "unreachable": 3, "cancelled": 4, "busy": 5}
 CODE_EXITS = {"failed": 1, "engine_lost": 1, "problems": 1, "unreachable": 3, "shutting_down": 3,
               "port_in_use": 3, "cancelled": 4, "busy": 5}  # every other code is bad input (2)
-SETTINGS = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds",
+SETTINGS = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds", "guide",
             "jump_length", "resample", "prompt", "guidance")
 
 
@@ -44,6 +44,8 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--griffin-lim-iters", type=int)
     g.add_argument("--crossfade", type=float, help="seconds at each seam (inpaint/outpaint)")
     g.add_argument("--context", type=float, dest="context_seconds", help="seconds of context around edits")
+    g.add_argument("--guide", type=float, help="inpaint/outpaint: 0 = the clip's best-matching copy, crossfaded; "
+                                               "1 = the model alone; between: the model refines the copy")
     g.add_argument("--prompt", help="text condition, e.g. 'string ensemble, slow' (text-trained models)")
     g.add_argument("--guidance", type=float, help="classifier-free guidance scale for --prompt")
     g.add_argument("--jump-length", type=int, help="RePaint jump length")

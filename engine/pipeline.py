@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine import tasks
+from engine import guide, tasks
 from engine.audio import below_full_scale, check_audio, check_sample_rate, fit_length, resample
 from engine.checkpoint import load_checkpoint
 from engine.diffusion import INPAINT_MODES, Denoiser, Diffuser, SamplerSettings
@@ -45,6 +45,8 @@ class RenderSettings:
     griffin_lim_momentum: float = 0.99
     crossfade: float = 0.05  # seconds, at each seam of inpaint/outpaint
     context_seconds: float = 8.0  # audio the model sees around an edit
+    guide: float = 0.0  # inpaint/outpaint: the noise level the model refines the clip's best-matching copy from
+    # (0: the copy alone, 1: the model alone; 0 measured best for the bundled model, docs/model-card.md)
     jump_length: int = 10
     resample: int = 3
     magnitude: str = "auto"  # "vocoder", "pseudo_inverse", or "auto" (vocoder if trained)
@@ -59,6 +61,8 @@ class RenderSettings:
             raise BadParameter("griffin_lim_momentum must be in [0, 1)")
         if not number(self.crossfade) or not 0 <= self.crossfade <= 2:
             raise BadParameter(f"crossfade must be between 0 and 2 seconds, not {self.crossfade!r}")
+        if not number(self.guide) or not 0 <= self.guide <= 1:
+            raise BadParameter(f"guide must be from 0 (the matching copy alone) to 1 (the model alone), not {self.guide!r}")
         if not number(self.context_seconds) or not 0.5 <= self.context_seconds <= 190:
             raise BadParameter(f"context_seconds must be between 0.5 and 190, not {self.context_seconds!r}")
         if not isinstance(self.prompt, str) or len(self.prompt) > 500:
@@ -252,26 +256,59 @@ class Pipeline:
         if mode not in INPAINT_MODES:
             raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
         spans = self.region_samples(regions, source.shape[-1], sample_rate)
-        job = RenderJob(self, segments=0, **options)
+        return self.fill(source, sample_rate, spans, mode, RenderJob(self, segments=0, **options))
+
+    def fill(self, source: np.ndarray, sample_rate: int, spans: list[tuple[int, int]], mode: str,
+             job: RenderJob) -> Render:
+        """Inpaint the sample `spans` of `source`, context group by context group. Below
+        `guide` 1 each span starts as the clip's best-matching copy (`engine.guide`), which
+        the model refines from noise level `guide` with Griffin-Lim starting from its phase."""
         s = job.settings
         margin = round(s.context_seconds * sample_rate)
         groups = group_spans(spans, margin)
         job.segments = len(groups)
+        fade = round(s.crossfade * sample_rate)
         out = source
         for group in groups:
             lo, hi = max(0, group[0][0] - margin), min(source.shape[-1], group[-1][1] + margin)
             wave = self.to_model(source[:, lo:hi], sample_rate)
             mel = self.model.spectral.encode(wave)
             scale = self.sample_rate / sample_rate
-            unknown = torch.zeros(mel.shape[-1], dtype=torch.bool)
-            for a, b in group:
-                unknown |= self.frames_touching((a - lo) * scale, (b - lo) * scale, mel.shape[-1])
-            mel = job.sample(tasks.inpaint, mel, unknown, mode)
-            patch = self.to_caller(self.vocode(mel, wave.shape[-1], job), sample_rate, hi - lo)
-            fade = round(s.crossfade * sample_rate)
+            runs = [self.frames_touching((a - lo) * scale, (b - lo) * scale, mel.shape[-1]) for a, b in group]
+            unknown = torch.stack(runs).any(0)
+            draft = self.draft(source[:, lo:hi], [(a - lo, b - lo) for a, b in group], runs, mel, unknown,
+                               sample_rate, fade) if s.guide < 1 else None
+            if draft is not None and s.guide == 0:
+                patch = draft
+            elif draft is not None:
+                start = self.to_model(draft, sample_rate)
+                init = self.model.spectral.encode(start)
+                mel = job.sample(tasks.inpaint, mel, unknown, mode, init, s.guide)
+                patch = self.to_caller(self.vocode(mel, wave.shape[-1], job, start), sample_rate, hi - lo)
+            else:
+                mel = job.sample(tasks.inpaint, mel, unknown, mode)
+                patch = self.to_caller(self.vocode(mel, wave.shape[-1], job), sample_rate, hi - lo)
             for a, b in group:
                 out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
         return Render(out, sample_rate, job.seed)
+
+    def draft(self, audio: np.ndarray, spans: list[tuple[int, int]], runs: list[Tensor], mel: Tensor,
+              unknown: Tensor, sample_rate: int, fade: int) -> np.ndarray | None:
+        """`audio` with each span replaced by its best-matching copy, crossfaded in; None when
+        some span has nothing in reach to copy (the model then works alone)."""
+        spectral = self.model.config.spectral
+        magnitude = self.model.spectral.stft(self.to_model(audio, sample_rate)[0]).abs()
+        features = guide.match_features(mel[0], magnitude, ~unknown, self.sample_rate, spectral.n_fft)
+        frame_rate = self.sample_rate / spectral.hop_length
+        hop = spectral.hop_length * sample_rate / self.sample_rate  # samples per frame at the caller's rate
+        out = audio.copy()
+        for (a, b), run in zip(spans, runs):
+            frames = torch.nonzero(run).flatten()
+            offset = guide.best_offset(features, ~unknown, int(frames[0]), int(frames[-1]) + 1, frame_rate)
+            if offset is None:
+                return None
+            out = splice(out, guide.copy_fill(out, a, b, round(offset * hop)), a, b, fade)
+        return out
 
     def outpaint(self, audio: np.ndarray, sample_rate: int, seconds: float, direction: str = "right",
                  mode: str = "replace", **options: Any) -> Render:
@@ -288,6 +325,14 @@ class Pipeline:
         hop, samples = spectral.hop_length, source.shape[-1]
         grow = round(seconds * sample_rate)
         fade = min(round(job.settings.crossfade * sample_rate), samples // 2)
+        if job.settings.guide < 1:  # the continuation as a region to fill, the seam's crossfade inside it
+            if job.settings.guide > 0 and seconds + job.settings.context_seconds > self.max_seconds:
+                raise BadParameter(f"a guided extension reaches up to {self.max_seconds - job.settings.context_seconds:.0f} s "
+                                   "beyond its context; extend in steps, or with guide 1 (the model alone)")
+            silence = np.zeros((source.shape[0], grow), dtype=np.float32)
+            padded = np.concatenate((source, silence) if right else (silence, source), axis=1)
+            span = (samples - fade, samples + grow) if right else (0, grow + fade)
+            return self.fill(padded, sample_rate, [span], mode, job)
         keep = min(samples, round(job.settings.context_seconds * sample_rate))
         wave = self.to_model(source[:, samples - keep:] if right else source[:, :keep], sample_rate)
         mel = self.model.spectral.encode(wave)
@@ -406,8 +451,9 @@ class Pipeline:
                 out = np.pad(out, ((0, 0), (0, samples - out.shape[-1])))
         return below_full_scale(np.ascontiguousarray(out, dtype=np.float32))
 
-    def vocode(self, mel: Tensor, samples: int, job: RenderJob) -> Tensor:
-        """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate."""
+    def vocode(self, mel: Tensor, samples: int, job: RenderJob, start: Tensor | None = None) -> Tensor:
+        """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate; phase
+        recovery starts from the phase of audio `start` (a draft) when given."""
         job.check_cancel()
         job.report(0.9, "vocoder")
         spectral = self.model.spectral
@@ -418,7 +464,8 @@ class Pipeline:
             else:
                 magnitude = spectral.mel_to_magnitude(spectral.decode_log_mel(mel))
             audio = spectral.griffin_lim(magnitude, samples, n_iter=job.settings.griffin_lim_iters,
-                                         momentum=job.settings.griffin_lim_momentum, generator=job.generator)
+                                         momentum=job.settings.griffin_lim_momentum, generator=job.generator,
+                                         start=start)
         job.report(1.0, "done")
         return audio
 

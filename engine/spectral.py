@@ -175,17 +175,26 @@ class MelSpectral(nn.Module):
         n_iter: int = 32,
         momentum: float = 0.99,
         generator: torch.Generator | None = None,
+        start: Tensor | None = None,
     ) -> Tensor:
         """Fast Griffin-Lim (Perraudin et al. 2013): phase for `magnitude` `[..., n_freqs,
-        frames]` by alternating projections with momentum; returns `[..., length]`. Random
-        initial phase from `generator` (reproducible). Works frame-major, without the
+        frames]` by alternating projections with momentum; returns `[..., length]`. The phase
+        starts from audio `start` `[..., samples]` when given (a draft whose phase is close to
+        right), else at random from `generator` (reproducible). Works frame-major, without the
         transposes and complex divisions of a textbook version: most of its CPU speed."""
         magnitude = magnitude.transpose(-1, -2).contiguous()
-        if generator is not None:
-            phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device)
+        if start is not None:
+            spec = self.spectrum(start.to(magnitude.device, magnitude.dtype))
+            frames = min(spec.shape[-2], magnitude.shape[-2])
+            angles = torch.polar(torch.ones_like(magnitude), torch.zeros_like(magnitude))
+            angles[..., :frames, :] = torch.sgn(spec[..., :frames, :])
+            angles = torch.where(angles == 0, torch.ones_like(angles), angles)  # silent bins: any phase
         else:
-            phase = torch.rand(magnitude.shape, device=magnitude.device)
-        angles = torch.polar(torch.ones_like(magnitude), phase * (2 * math.pi))
+            if generator is not None:
+                phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device)
+            else:
+                phase = torch.rand(magnitude.shape, device=magnitude.device)
+            angles = torch.polar(torch.ones_like(magnitude), phase * (2 * math.pi))
         previous = torch.zeros_like(angles)
         weight = momentum / (1 + momentum)
         for _ in range(n_iter):

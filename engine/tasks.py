@@ -35,9 +35,12 @@ def interpolate(diffuser: Diffuser, mel_a: Tensor, mel_b: Tensor, ratio: float, 
     return diffuser.sample(tuple(blend.shape), start=strength, init=blend, device=blend.device)
 
 
-def inpaint(diffuser: Diffuser, mel: Tensor, unknown: Tensor, mode: str) -> Tensor:
-    """Regenerate the frames where `unknown` `[frames]` is True, keeping all others."""
-    return diffuser.sample(tuple(mel.shape), known=mel, unknown=unknown, mode=mode, device=mel.device)
+def inpaint(diffuser: Diffuser, mel: Tensor, unknown: Tensor, mode: str,
+            draft: Tensor | None = None, guide: float = 1.0) -> Tensor:
+    """Regenerate the frames where `unknown` `[frames]` is True, keeping all others; from a
+    `draft` of the whole mel noised to `guide` of the schedule when given (SDEdit)."""
+    return diffuser.sample(tuple(mel.shape), start=guide if draft is not None else 1.0, init=draft,
+                           known=mel, unknown=unknown, mode=mode, device=mel.device)
 
 
 def outpaint(diffuser: Diffuser, mel: Tensor, new_frames: int, direction: str,

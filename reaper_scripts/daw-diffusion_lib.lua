@@ -17,6 +17,7 @@ DD.SETTINGS = {  -- name, caption, default (kept in ExtState)
   {"seed", "Seed (-1 = random)", "-1"},
   {"guidance", "Prompt guidance", "3"},
   {"crossfade", "Seam crossfade (s)", "0.05"},
+  {"guide", "Guide (0 copy-1 model; -1 default)", "-1"},
   {"extend", "Extend by (s)", "4"},
   {"variations", "Variations (takes)", "4"},
   {"ratio", "Interpolation ratio (0-1)", "0.5"},
@@ -222,6 +223,11 @@ end
 -- The arguments every render gets from the settings.
 function DD.common_args(seed)
   local args = {"--seed", seed, "--engine", DD.get("engine"), "--crossfade", DD.number("crossfade")}
+  local guide = DD.number("guide")  -- inpaint/extend: from the clip's best-matching copy (0) to the model alone (1)
+  if guide >= 0 then
+    args[#args + 1] = "--guide"
+    args[#args + 1] = guide
+  end
   local steps = math.floor(DD.number("steps"))
   if steps > 0 then
     args[#args + 1] = "--steps"

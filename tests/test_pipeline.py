@@ -9,7 +9,7 @@ from engine.pipeline import RenderSettings
 
 from conftest import sine_mix
 
-FAST = RenderSettings(steps=4, griffin_lim_iters=4)
+FAST = RenderSettings(steps=4, griffin_lim_iters=4, guide=1.0)  # inpaint/outpaint: the model alone
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3])
@@ -75,12 +75,12 @@ def test_interpolate_takes_the_first_clips_length_and_channels(pipeline, chord):
         pipeline.interpolate(chord, sine_mix(1.0, 44_100, 3), 44_100, 0.5, settings=FAST)
 
 
-@pytest.mark.parametrize("mode", ["replace", "repaint"])
+@pytest.mark.parametrize("mode, guide", [("replace", 1.0), ("repaint", 1.0), ("replace", 0.5), ("replace", 0.0)])
 @pytest.mark.parametrize("rate", [44_100, 48_000])
-def test_inpaint_leaves_every_sample_outside_the_regions_bit_identical(pipeline, mode, rate):
+def test_inpaint_leaves_every_sample_outside_the_regions_bit_identical(pipeline, mode, guide, rate):
     audio = sine_mix(4.0, rate)
     regions = [(0.5, 1.0), (2.2, 2.6), (0.9, 1.1)]  # overlapping regions merge
-    settings = RenderSettings(steps=4, griffin_lim_iters=4, jump_length=2, resample=2, context_seconds=1.0)
+    settings = RenderSettings(steps=4, griffin_lim_iters=4, jump_length=2, resample=2, context_seconds=1.0, guide=guide)
     out = pipeline.inpaint(audio, rate, regions, mode=mode, seed=3, settings=settings).audio
     assert out.shape == audio.shape
     inside = np.zeros(audio.shape[-1], dtype=bool)

@@ -172,8 +172,10 @@ def test_evaluation_compares_models_with_the_baselines_and_plots(trained, data, 
     results = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(results["regions"]) == {"gap 1 s", "extension 1 s"}
     gap = results["regions"]["gap 1 s"]
-    assert set(gap) == {"model", "default", "silence", "loop-repeat", "shaped noise",
-                        "resynthesis floor (model)", "resynthesis floor (default)"}
+    assert set(gap) == {"model", "model, model alone", "default", "default, model alone", "silence", "loop-repeat",
+                        "shaped noise", "resynthesis floor (model)", "resynthesis floor (default)"}
+    assert [row["guide"] for row in results["guide_curve"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert all(np.isfinite(row[case]["log_mel_l1_db"]) for row in results["guide_curve"] for case in ("gap_2s", "extension_2s"))
     assert gap["resynthesis floor (model)"]["log_mel_l1_db"] < gap["silence"]["log_mel_l1_db"]
     assert {r["strength"] for r in results["style_transfer"]["model"]} == {0.1, 0.3, 0.5, 0.7, 0.9}
     generation = results["generation"]

@@ -51,6 +51,7 @@ class EvalConfig:
     gaps: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     extensions: tuple[float, ...] = (2.0, 5.0)
     strengths: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    guides: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     generate_seconds: float = 10.0
     snapshots: Path | None = None  # a run's snapshots/ folder, for the training-time curve
     seed: int = 0
@@ -158,22 +159,33 @@ class Evaluation:
         return path.stem if path.parent.name != "snapshots" else f"snapshot {path.stem}"
 
     # -- region edits -----------------------------------------------------------------------
+    def methods(self, pipelines: dict[str, Pipeline], **extra) -> dict[str, tuple[Pipeline, RenderSettings]]:
+        """Each model at its defaults, and also alone (guide 1) when its defaults start from
+        the clip's best-matching copy."""
+        out = {}
+        for name, pipeline in pipelines.items():
+            settings = self.settings(pipeline, **extra)
+            out[name] = (pipeline, settings)
+            if settings.guide < 1 and "guide" not in extra:
+                out[f"{name}, model alone"] = (pipeline, replace(settings, guide=1.0))
+        return out
+
     def fills(self, audio: np.ndarray, start: int, end: int, seed: int, extension: bool,
-              pipelines: dict[str, Pipeline]) -> dict[str, np.ndarray]:
+              methods: dict[str, tuple[Pipeline, RenderSettings]]) -> dict[str, np.ndarray]:
         """Every method's version of `audio` with `[start, end)` filled: `audio[:, :start]` is
         the input of an extension; a gap keeps everything around it."""
         fade = round(RenderSettings().crossfade * RATE)
         known = audio.copy()
         known[:, start:end] = 0  # no method sees the truth it must make
         out = {}
-        for name, pipeline in pipelines.items():
+        for name, (pipeline, settings) in methods.items():
             if extension:
                 rendered = pipeline.outpaint(audio[:, :start], RATE, (end - start) / RATE, seed=seed,
-                                             settings=self.settings(pipeline)).audio
+                                             settings=settings).audio
                 out[name] = np.concatenate((rendered, audio[:, rendered.shape[-1]:]), axis=-1)
             else:  # spliced into the clip like the baselines' patches, with the same crossfades
                 rendered = pipeline.inpaint(known, RATE, [(start / RATE, end / RATE)], seed=seed,
-                                            settings=self.settings(pipeline)).audio
+                                            settings=settings).audio
                 out[name] = splice(audio, rendered[:, start:end], start, end, fade)
         context = round(4 * RATE)
         patches = {"silence": baselines.silence(known, start, end),
@@ -182,10 +194,11 @@ class Evaluation:
                                                           JUDGE, context, seed)}
         for name, patch in patches.items():
             out[name] = splice(audio, patch, start, end, fade, fade_end=not extension)
-        for name, pipeline in pipelines.items():
+        models = {id(p): (name, p) for name, (p, _) in reversed(methods.items())}.values()
+        for name, pipeline in models:
             floor = self.floor(name, pipeline, audio, seed)
-            out[f"resynthesis floor ({name})"] = splice(audio, floor[:, start:end], start, end, fade,
-                                                        fade_end=not extension)
+            out[f"resynthesis floor ({name.split(', ')[0]})"] = splice(audio, floor[:, start:end], start, end, fade,
+                                                                      fade_end=not extension)
         return out
 
     def floor(self, name: str, pipeline: Pipeline, audio: np.ndarray, seed: int) -> np.ndarray:
@@ -199,8 +212,10 @@ class Evaluation:
         return self.floors[key]
 
     def regions(self, pipelines: dict[str, Pipeline] | None = None, gaps: tuple[float, ...] | None = None,
-                extensions: tuple[float, ...] | None = None) -> dict:
+                extensions: tuple[float, ...] | None = None, **extra) -> dict:
+        """Gaps and extensions; `extra` render settings replace each model's own."""
         pipelines = pipelines or self.pipelines
+        methods = self.methods(pipelines, **extra)
         gaps = self.config.gaps if gaps is None else gaps
         extensions = self.config.extensions if extensions is None else extensions
         result = {}
@@ -211,10 +226,10 @@ class Evaluation:
                 start = round((self.middle - seconds / 2 if kind == "gap" else self.middle) * RATE)
                 end = start + round(seconds * RATE)
                 truth = (log_mel(audio), chroma(audio))
-                for method, out in self.fills(audio, start, end, k, kind == "extension", pipelines).items():
+                for method, out in self.fills(audio, start, end, k, kind == "extension", methods).items():
                     rows.setdefault(method, []).append(region_scores(audio, out, start, end, truth))
                     pictured = (kind, seconds) in (("gap", 2.0), ("extension", 5.0)) and "floor (" not in method
-                    if k == 0 and pictured and pipelines is self.pipelines:
+                    if k == 0 and pictured and pipelines is self.pipelines and not extra:
                         self.examples.setdefault(f"{kind} {seconds:g} s: {method}", out)
             result[f"{kind} {seconds:g} s"] = {method: mean_rows(r) for method, r in rows.items()}
         return result
@@ -271,6 +286,16 @@ class Evaluation:
             result[name] = rows
         return result
 
+    def guide_curve(self) -> list[dict]:
+        """Gap 2 s and extension 2 s for the model under test from its best-matching copy
+        refined at each `guide` (0: the copy alone, 1: the model alone): how the default was chosen."""
+        name, pipeline = next(iter(self.pipelines.items()))
+        rows = []
+        for guide in self.config.guides:
+            regions = self.regions({name: pipeline}, gaps=(2.0,), extensions=(2.0,), guide=guide)
+            rows.append({"guide": guide, "gap_2s": regions["gap 2 s"][name], "extension_2s": regions["extension 2 s"][name]})
+        return rows
+
     def training_curve(self) -> list[dict]:
         """Gap 2 s, extension 2 s and generation for every snapshot, by training time."""
         folder = self.config.snapshots
@@ -280,7 +305,7 @@ class Evaluation:
         for path in sorted(folder.glob("model-*-*s.safetensors"), key=lambda p: int(p.stem.split("-")[1])):
             steps, seconds = re.match(r"model-(\d+)-(\d+)s", path.stem).groups()
             pipeline = {"snapshot": Pipeline.from_checkpoint(path, self.config.device)}
-            regions = self.regions(pipeline, gaps=(2.0,), extensions=(2.0,))
+            regions = self.regions(pipeline, gaps=(2.0,), extensions=(2.0,), guide=1.0)  # what training changes
             generated = self.generation(pipeline)["snapshot, no prompt"]
             rows.append({"steps": int(steps), "train_seconds": int(seconds),
                          "gap_2s": regions["gap 2 s"]["snapshot"], "extension_2s": regions["extension 2 s"]["snapshot"],
@@ -297,7 +322,7 @@ class Evaluation:
                    "clips": [{"caption": t, "seconds": a.shape[-1] / RATE} for a, t in self.clips],
                    "settings": {name: {k: v for k, v in vars(self.settings(p)).items() if k != "prompt"}
                                 for name, p in self.pipelines.items()}}
-        for name in ("regions", "generation", "style_transfer", "training_curve"):
+        for name in ("regions", "generation", "style_transfer", "guide_curve", "training_curve"):
             log.info("evaluating %s", name)
             results[name] = getattr(self, name)()
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -320,7 +345,7 @@ def beats(results: dict, model: str, case: str, rivals: tuple[str, ...]) -> bool
 def report(r: dict) -> str:
     """The numbers of `metrics.json` as markdown tables."""
     settings = "; ".join(f"{name}: {s['sampler']} {s['steps']} steps, {s['griffin_lim_iters']} Griffin-Lim iterations, "
-                         f"{s['context_seconds']:g} s of context" for name, s in r["settings"].items())
+                         f"{s['context_seconds']:g} s of context, guide {s['guide']:g}" for name, s in r["settings"].items())
     lines = [f"Held-out clips: {len(r['clips'])} × {r['clips'][0]['seconds']:g} s from different tracks. "
              f"Each model at its own defaults ({settings}).", "",
              "| region | method | log-mel L1 (dB) | chroma corr. | seam |", "|---|---|---:|---:|---:|"]
@@ -341,6 +366,12 @@ def report(r: dict) -> str:
         cells = [f"{rows_[i]['chroma_correlation']:.3f} / {rows_[i]['onset_correlation']:.3f}"
                  for rows_ in r["style_transfer"].values()]
         lines.append(f"| {strength['strength']:.1f} | " + " | ".join(cells) + " |")
+    if r.get("guide_curve"):
+        lines += ["", "| guide | gap 2 s L1 / chroma | extension 2 s L1 / chroma |", "|---:|---:|---:|"]
+        for row in r["guide_curve"]:
+            g, e = row["gap_2s"], row["extension_2s"]
+            lines.append(f"| {row['guide']:.2f} | {g['log_mel_l1_db']:.2f} / {g['chroma_correlation']:.3f} | "
+                         f"{e['log_mel_l1_db']:.2f} / {e['chroma_correlation']:.3f} |")
     if r["training_curve"]:
         lines += ["", "| training (s) | steps | gap 2 s L1 / chroma | extension 2 s L1 / chroma | generation FD |",
                   "|---:|---:|---:|---:|---:|"]
@@ -356,4 +387,7 @@ def evaluate(config: EvalConfig) -> dict:
     model = next(iter(results["checkpoints"]))
     return {"ok": True, "metrics": str(config.out_dir / "metrics.json"), "model": model,
             "beats_loop_repeat_and_noise": {case: beats(results, model, case, ("loop-repeat", "shaped noise"))
-                                            for case in results["regions"]}}
+                                            for case in results["regions"]},
+            "model_alone_beats_loop_repeat_and_noise": {
+                case: beats(results, f"{model}, model alone", case, ("loop-repeat", "shaped noise"))
+                for case in results["regions"] if f"{model}, model alone" in results["regions"][case]}}

@@ -112,6 +112,8 @@ class Trainer:
             self.resume()
         elif c.stage == "diffusion" and (c.fresh or not self.metadata.get("trained", {}).get("unet")):
             self.measure_data(entries)
+        elif c.stage == "diffusion":
+            self.continue_checkpoint()
 
     def measure_data(self, entries: list[dict]) -> None:
         """Mean and standard deviation of the scaled mels, for the diffusion space (a new
@@ -296,6 +298,16 @@ class Trainer:
             return
         folder.mkdir(exist_ok=True)
         shutil.copyfile(self.model_path, folder / f"model-{self.step}-{round(self.elapsed)}s.safetensors")
+
+    def continue_checkpoint(self) -> None:
+        """No kept state, but a trained U-Net (e.g. the committed default copied into a run
+        folder): go on from its (EMA) weights with a fresh optimizer and warm-up, keeping
+        its step count, training time and run history."""
+        info = self.metadata.get("info", {}).get("diffusion", {})
+        self.step, self.elapsed = int(info.get("steps", 0)), float(info.get("wall_seconds", 0.0))
+        self.runs = list(info.get("runs", []))
+        log.info("continuing the U-Net of %s from step %d (%.0f s so far; new optimizer)",
+                 self.model_path, self.step, self.elapsed)
 
     def resume(self) -> None:
         state = torch.load(self.state_path, map_location=self.device, weights_only=False)

@@ -153,6 +153,17 @@ describe("inpaint", function()
     assert.are.same({0.5, 1.5}, {tonumber(from), tonumber(to)})  -- 1 s and 3 s into the item at rate 0.5
     mock.run_deferred()
     assert.are.equal("inpaint 1.00-3.00 seed 1", item.takes[2].P_NAME)
+    assert.is_nil(mock.value(args, "--guide"))  -- unset: the engine's measured default
+  end)
+
+  it("sends the guide setting when one is set", function()
+    local DD, project = setup()
+    DD.set("guide", "0.25")
+    local item = mock.add_item({file = wav_file("a.wav"), position = 0, length = 4})
+    mock.select(item)
+    mock.time_selection(1, 2)
+    DD.inpaint()
+    assert.are.equal(0.25, tonumber(mock.value(mock.args(project.launched[1]), "--guide")))
   end)
 
   it("needs a time selection that crosses the item", function()
@@ -260,12 +271,12 @@ end)
 
 describe("settings, cancel and command lines", function()
   it("settings are validated and kept in ExtState, the prompt keeps its commas", function()
-    local DD, project = setup({inputs = {"0.7,20,5,3,0.1,4,2,0.5,tcp://host:5557,/opt/dd bin/daw-diffusion",
+    local DD, project = setup({inputs = {"0.7,20,5,3,0.1,0.3,4,2,0.5,tcp://host:5557,/opt/dd bin/daw-diffusion",
                                          "strings, slow, warm"}})
     DD.settings()
-    assert.are.same({"0.7", "20", "/opt/dd bin/daw-diffusion", "strings, slow, warm"},
-                    {DD.get("strength"), DD.get("steps"), DD.get("cli"), DD.get("prompt")})
-    project.inputs = {"loud,20,5,3,0.1,4,2,0.5,tcp://host:5557,cli"}
+    assert.are.same({"0.7", "20", "0.3", "/opt/dd bin/daw-diffusion", "strings, slow, warm"},
+                    {DD.get("strength"), DD.get("steps"), DD.get("guide"), DD.get("cli"), DD.get("prompt")})
+    project.inputs = {"loud,20,5,3,0.1,0.3,4,2,0.5,tcp://host:5557,cli"}
     DD.settings()
     assert.truthy(project.messages[1]:find("must be a number", 1, true))
     assert.are.equal("0.7", DD.get("strength"))
