@@ -276,9 +276,11 @@ class Pipeline:
             scale = self.sample_rate / sample_rate
             runs = [self.frames_touching((a - lo) * scale, (b - lo) * scale, mel.shape[-1]) for a, b in group]
             unknown = torch.stack(runs).any(0)
-            draft = self.draft(source[:, lo:hi], [(a - lo, b - lo) for a, b in group], runs, mel, unknown,
+            draft = self.draft(source[:, lo:hi], [(a - lo, b - lo) for a, b in group], runs, wave, mel, unknown,
                                sample_rate, fade) if s.guide < 1 else None
             if draft is not None and s.guide == 0:
+                job.check_cancel()
+                job.report(1.0, "done")
                 patch = draft
             elif draft is not None:
                 start = self.to_model(draft, sample_rate)
@@ -292,12 +294,13 @@ class Pipeline:
                 out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
         return Render(out, sample_rate, job.seed)
 
-    def draft(self, audio: np.ndarray, spans: list[tuple[int, int]], runs: list[Tensor], mel: Tensor,
-              unknown: Tensor, sample_rate: int, fade: int) -> np.ndarray | None:
-        """`audio` with each span replaced by its best-matching copy, crossfaded in; None when
-        some span has nothing in reach to copy (the model then works alone)."""
+    def draft(self, audio: np.ndarray, spans: list[tuple[int, int]], runs: list[Tensor], wave: Tensor,
+              mel: Tensor, unknown: Tensor, sample_rate: int, fade: int) -> np.ndarray | None:
+        """`audio` (the caller's; `wave` and `mel` are it at the model's rate) with each span
+        replaced by its best-matching copy, crossfaded in; None when some span has nothing in
+        reach to copy (the model then works alone)."""
         spectral = self.model.config.spectral
-        magnitude = self.model.spectral.stft(self.to_model(audio, sample_rate)[0]).abs()
+        magnitude = self.model.spectral.stft(wave[0]).abs()
         features = guide.match_features(mel[0], magnitude, ~unknown, self.sample_rate, spectral.n_fft)
         frame_rate = self.sample_rate / spectral.hop_length
         hop = spectral.hop_length * sample_rate / self.sample_rate  # samples per frame at the caller's rate

@@ -53,10 +53,11 @@ def test_style_transfer_of_a_slice_writes_a_matching_wav(engine, source, tmp_pat
     assert not [p for p in out.parent.iterdir() if p.name != "styled.wav"]  # no temporary left
 
 
-def test_inpaint_via_cli_keeps_the_rest_of_the_slice(engine, source, tmp_path):
+@pytest.mark.parametrize("guide", ["0", "0.5", "1"])
+def test_inpaint_via_cli_keeps_the_rest_of_the_slice(engine, source, tmp_path, guide):
     out = tmp_path / "inpainted.wav"
     status, reply = run("render", "--task", "inpaint", "--input", str(source), "--region", "1.0:1.5",
-                        "--region", "2:2.5", "--output", str(out), *engine, *FAST)
+                        "--region", "2:2.5", "--guide", guide, "--output", str(out), *engine, *FAST)
     assert status == 0, reply
     original, _ = sf.read(source, dtype="float32")
     rendered, _ = sf.read(out, dtype="float32")
@@ -91,6 +92,7 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "style", "--input", "{missing}"], "no such file"),
     (["--task", "style", "--input", "{source}", "--offset", "60"], "past the end"),
     (["--task", "style", "--input", "{source}", "--strength", "3"], "strength"),
+    (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--guide", "2"], "guide must be from 0"),
     (["--task", "inpaint", "--input", "{source}", "--region", "2:1"], "start must come before end"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:99"], "outside the audio"),
     (["--task", "generate", "--seconds", "-2"], "seconds"),

@@ -2,6 +2,7 @@
 offline text encoder, checkpoints that resume, the pipeline, and the evaluation."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from engine.checkpoint import read_metadata
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline, RenderSettings
 from engine.train.captions import RenderFacts, caption
@@ -143,6 +145,20 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(trained, data):
     runs = reply["info"]["runs"]  # every invocation is on record, with its hardware
     assert [r["steps"] for r in runs] == [2, 2] and all("cores" in r["hardware"] for r in runs)
     assert len(torch.load(trained / "state-diffusion.pt", weights_only=False)["losses"]) == 4
+
+
+def test_a_committed_checkpoint_without_its_state_trains_on(trained, data, tmp_path):
+    """E.g. the bundled default copied into a fresh run folder: its U-Net, steps and history go on."""
+    shutil.copyfile(trained / "model.safetensors", tmp_path / "model.safetensors")
+    before = read_metadata(tmp_path / "model.safetensors")
+    old = before["info"]["diffusion"]
+    reply = cli("train", "diffusion", "--data", str(data), "--run-dir", str(tmp_path), "--preset", "tiny",
+                "--batch-size", "2", "--crop-frames", "32", "--no-progress", "--max-steps", str(old["steps"] + 1))
+    assert reply["info"]["steps"] == old["steps"] + 1  # counted on from the checkpoint's steps
+    assert reply["info"]["runs"][:-1] == old["runs"] and reply["info"]["runs"][-1]["first_step"] == old["steps"]
+    after = read_metadata(tmp_path / "model.safetensors")
+    diffusion = lambda meta: (meta["config"]["diffusion"]["data_mean"], meta["config"]["diffusion"]["data_std"])
+    assert diffusion(after) == diffusion(before)  # the U-Net's data statistics were not measured anew
 
 
 def test_diffusion_before_vocoder_is_refused(data, tmp_path):
