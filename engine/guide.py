@@ -3,10 +3,10 @@ bar is missing (copy the bar that fits), done by search.
 
 For a region to fill, every offset `p` is scored by how well the audio around the region
 matches the audio around the region shifted by `p` (mel and chroma frames, nearer frames
-weighing more, both sides where both are known); the best offset's material is copied in. A copy that would
-overlap the region itself repeats with period `p`, as a loop does (extensions longer than the
-context they continue). `Pipeline` crossfades the copy in, and the model refines it from a
-noise level of `guide` (0: the copy alone).
+weighing more, both sides where both are known); the best offset's material is copied in. A
+copy that would read the region itself repeats with period `p`, as a loop does (an extension
+longer than the context it continues). `Pipeline` crossfades the copy in, and the model refines
+it from noise level `guide` (0: the copy alone).
 """
 
 from __future__ import annotations

@@ -105,3 +105,10 @@ def test_the_copy_alone_reports_progress_and_can_be_cancelled(pipeline):
     assert fractions and fractions[-1] == 1.0
     with pytest.raises(Cancelled):
         pipeline.inpaint(audio, 44_100, [(5.0, 6.0)], settings=settings, cancel=lambda: True)
+
+
+def test_with_nothing_known_to_copy_the_model_works_alone(pipeline, chord):
+    settings = RenderSettings(steps=2, griffin_lim_iters=2, guide=0.0)
+    whole = pipeline.inpaint(chord, 44_100, [(0.0, chord.shape[-1] / 44_100)], seed=1, settings=settings).audio
+    assert whole.shape == chord.shape and np.abs(whole).max() > 1e-4  # rendered, not left silent
+    assert not np.allclose(whole, chord)

@@ -8,6 +8,8 @@ Every measurement is made on the output audio with one fixed analysis (`JUDGE`: 
   L1 in the region (dB), chroma correlation with the truth, seam discontinuity; against
   silence, loop-repeat (copy what came just before), shaped noise (the surroundings' spectrum)
   and the resynthesis floor (the truth through the model's own mel and vocoder);
+- each model at its defaults (inpaint and extend from the clip's best-matching copy when its
+  `guide` is below 1) and alone (`guide 1`), and a guide curve for the model under test;
 - generation: Fréchet distance of log-mel frames to held-out music (training music and noise as
   yardsticks), key centre, attacks, beat and frame-rate ripple against real music's;
 - style transfer: chroma and onset correlation with the source, per strength;
@@ -194,11 +196,11 @@ class Evaluation:
                                                           JUDGE, context, seed)}
         for name, patch in patches.items():
             out[name] = splice(audio, patch, start, end, fade, fade_end=not extension)
-        models = {id(p): (name, p) for name, (p, _) in reversed(methods.items())}.values()
+        models = {id(p): (name, p) for name, (p, _) in reversed(methods.items())}.values()  # first name wins
         for name, pipeline in models:
             floor = self.floor(name, pipeline, audio, seed)
-            out[f"resynthesis floor ({name.split(', ')[0]})"] = splice(audio, floor[:, start:end], start, end, fade,
-                                                                      fade_end=not extension)
+            out[f"resynthesis floor ({name})"] = splice(audio, floor[:, start:end], start, end, fade,
+                                                        fade_end=not extension)
         return out
 
     def floor(self, name: str, pipeline: Pipeline, audio: np.ndarray, seed: int) -> np.ndarray:
