@@ -282,14 +282,11 @@ class Pipeline:
                 job.check_cancel()
                 job.report(1.0, "done")
                 patch = draft
-            elif draft is not None:
-                start = self.to_model(draft, sample_rate)
-                init = self.model.spectral.encode(start)
+            else:  # the model, from the draft when there is one
+                start = self.to_model(draft, sample_rate) if draft is not None else None
+                init = self.model.spectral.encode(start) if start is not None else None
                 mel = job.sample(tasks.inpaint, mel, unknown, mode, init, s.guide)
                 patch = self.to_caller(self.vocode(mel, wave.shape[-1], job, start), sample_rate, hi - lo)
-            else:
-                mel = job.sample(tasks.inpaint, mel, unknown, mode)
-                patch = self.to_caller(self.vocode(mel, wave.shape[-1], job), sample_rate, hi - lo)
             for a, b in group:
                 out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
         return Render(out, sample_rate, job.seed)

@@ -184,11 +184,10 @@ class MelSpectral(nn.Module):
         transposes and complex divisions of a textbook version: most of its CPU speed."""
         magnitude = magnitude.transpose(-1, -2).contiguous()
         if start is not None:
-            spec = self.spectrum(start.to(magnitude.device, magnitude.dtype))
-            frames = min(spec.shape[-2], magnitude.shape[-2])
-            angles = torch.polar(torch.ones_like(magnitude), torch.zeros_like(magnitude))
-            angles[..., :frames, :] = torch.sgn(spec[..., :frames, :])
-            angles = torch.where(angles == 0, torch.ones_like(angles), angles)  # silent bins: any phase
+            angles = torch.sgn(self.spectrum(start.to(magnitude.device, magnitude.dtype)))
+            angles = torch.where(angles == 0, 1, angles)  # silent bins: any phase
+            angles = F.pad(angles, (0, 0, 0, max(0, magnitude.shape[-2] - angles.shape[-2])), value=1)
+            angles = angles[..., :magnitude.shape[-2], :]
         else:
             if generator is not None:
                 phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device)
