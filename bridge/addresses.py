@@ -76,8 +76,11 @@ KEYS: dict[str, Arg] = {k.name: k for k in (
     Arg("length", float, "seconds of the input file to read"),
     Arg("offset_b", float, "interpolate: seconds into path_b"),
     Arg("length_b", float, "interpolate: seconds of path_b to read"),
-    Arg("bars", float, "a length in bars instead of seconds (needs MIDI clock or bpm)"),
-    Arg("bpm", float, "tempo for bars when no MIDI clock runs"),
+    Arg("bars", float, "a length in bars instead of seconds (at bpm, the MIDI clock's tempo, or the clip's)"),
+    Arg("bpm", float, "tempo (default: the MIDI clock's, else the one heard in the clip)"),
+    Arg("beats_per_bar", int, "meter: beats in a bar (default: the bridge's --beats-per-bar)"),
+    Arg("beat_offset", float, "seconds from the clip's start to a downbeat (default: heard)"),
+    Arg("snap", str, "inpaint: move the region to the nearest beat or bar lines"),
     Arg("out_dir", str, "folder for this result (default: the bridge's render folder)"),
     Arg("reply_port", int, "UDP port for this request's replies"),
 )}

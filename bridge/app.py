@@ -43,6 +43,22 @@ class Bridge:
             raise JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
         return keys["bars"] * bar
 
+    def musical_time(self, task: str, seconds: float, keys: dict[str, Any]) -> dict[str, Any]:
+        """The engine's length and tempo parameters: `seconds`, or `bars` at the `bpm` key or
+        the MIDI clock's tempo (the engine hears an extended clip's own tempo when neither
+        is there), in the bridge's meter unless the request names one."""
+        bpm = keys.get("bpm") or self.clock.bpm()
+        params = {"bpm": bpm} if bpm and (task != "generate" or "bars" in keys) else {}
+        if "bars" in keys:
+            if task == "generate" and not bpm:
+                raise JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
+            params["bars"] = keys["bars"]
+        else:
+            params["seconds"] = seconds
+        if params.keys() & {"bpm", "bars"}:
+            params.setdefault("beats_per_bar", keys.get("beats_per_bar", self.clock.beats_per_bar))
+        return params
+
     def request_for(self, call: Call) -> Request:
         """A job request from a parsed OSC call."""
         a, keys, task = call.args, call.keys, call.action
@@ -55,7 +71,9 @@ class Bridge:
                         Source(Path(a["path_b"]).expanduser(), keys.get("offset_b", 0.0), keys.get("length_b"))]
             params["ratio"] = a["ratio"]
         if task in ("generate", "outpaint"):
-            params["seconds"] = self.seconds(a["seconds"], keys)
+            params.update(self.musical_time(task, a["seconds"], keys))
+        if task == "inpaint" and keys.get("bpm"):
+            params["bpm"] = keys["bpm"]
         if task == "style_transfer":
             params["strength"] = a["strength"]
         if task == "inpaint":

@@ -83,6 +83,7 @@ class Rendered:
     sample_rate: int
     channels: int
     audio: np.ndarray = field(repr=False, compare=False)
+    info: dict[str, Any] = field(default_factory=dict)  # the engine's report: tempo, bars, snapped regions
 
 
 @dataclass
@@ -172,17 +173,19 @@ class Jobs:
         return f"the engine at {self.client.endpoint} is not answering; start it with `daw-diffusion serve`"
 
     def save(self, request: Request, message: Any) -> list[Rendered]:
-        seeds = [r.get("seed") for r in message.header.get("renders", [])]
+        described = [r if isinstance(r, dict) else {} for r in message.header.get("renders", [])]
         exact = request.outputs(len(message.audio))
         renders = []
         try:
-            for k, ((audio, rate), seed) in enumerate(zip(message.audio, seeds)):
+            for k, ((audio, rate), about) in enumerate(zip(message.audio, described)):
                 if exact:
                     path = write_audio(exact[k], audio, rate)
                 else:
                     tag = request.tag if len(message.audio) == 1 else f"{request.tag}_v{k + 1}"
                     path = self.store.save(audio, rate, SHORT.get(request.task, request.task), tag, request.out_dir)
-                renders.append(Rendered(path.resolve(), audio.shape[1] / rate, seed, rate, audio.shape[0], audio))
+                info = {key: value for key, value in about.items() if key != "seed"}
+                renders.append(Rendered(path.resolve(), audio.shape[1] / rate, about.get("seed"), rate,
+                                        audio.shape[0], audio, info))
         except AudioFileError as exc:
             raise JobError(exc.code, str(exc)) from None
         return renders

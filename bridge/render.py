@@ -83,6 +83,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--out-dir", type=Path, help="folder for a new, uniquely named WAV (time_task_tag.wav)")
     r.add_argument("--tag", default="", help="names the result in --out-dir")
     r.add_argument("--seconds", type=float, help="length to generate / to extend by")
+    t = r.add_argument_group("musical time (default: the tempo heard in --input)")
+    t.add_argument("--bars", type=float, help="generate/extend: length in bars instead of --seconds")
+    t.add_argument("--bpm", type=float, help="tempo in beats per minute")
+    t.add_argument("--beats-per-bar", type=int, help="meter: beats in a bar (default 4)")
+    t.add_argument("--beat-offset", type=float, help="seconds from the clip's start to a downbeat")
+    t.add_argument("--snap", choices=["beat", "bar"], help="inpaint: move each region to the nearest beat or bar lines")
     r.add_argument("--channels", type=int, help="generate: channel count (default 2)")
     r.add_argument("--sample-rate", type=int, help="generate: output sample rate")
     r.add_argument("--variations", type=int, help="generate: number of variations")
@@ -103,9 +109,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def request_from(args: argparse.Namespace) -> Request:
     task = TASKS[args.task]
-    names = {"generate": ("seconds", "channels", "sample_rate"), "style_transfer": ("strength",),
-             "interpolate": ("ratio", "strength"), "inpaint": ("mode",), "outpaint": ("seconds", "direction", "mode")}
+    meter = ("bpm", "beats_per_bar", "beat_offset")
+    names = {"generate": ("seconds", "bars", "bpm", "beats_per_bar", "channels", "sample_rate"),
+             "style_transfer": ("strength",), "interpolate": ("ratio", "strength"),
+             "inpaint": ("mode", "snap", *meter), "outpaint": ("seconds", "bars", *meter, "direction", "mode")}
     params = {k: getattr(args, k) for k in ("seed", *SETTINGS, *names[task]) if getattr(args, k) is not None}
+    if task in ("generate", "outpaint") and (args.seconds is None) == (args.bars is None):
+        raise JobError("bad_arguments", f"{args.task} needs its length: --seconds or --bars (one of the two)")
     if task == "generate" and args.variations is not None:
         params["n_variations"] = args.variations
     if task == "inpaint":
@@ -185,4 +195,4 @@ def render(args: argparse.Namespace) -> dict[str, Any]:
         sink.close()
     return {"ok": True, "task": request.task, "job": outcome.job, "compute_seconds": round(outcome.compute_seconds, 4),
             "outputs": [{"path": str(r.path), "seconds": round(r.seconds, 6), "seed": r.seed,
-                         "sample_rate": r.sample_rate, "channels": r.channels} for r in outcome.renders]}
+                         "sample_rate": r.sample_rate, "channels": r.channels, **r.info} for r in outcome.renders]}

@@ -11,7 +11,7 @@ import contextlib
 import inspect
 import math
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from engine import guide, tasks
+from engine.meter import SNAPS, Meter, meter_from
 from engine.audio import below_full_scale, check_audio, check_sample_rate, fit_length, resample
 from engine.checkpoint import load_checkpoint
 from engine.diffusion import INPAINT_MODES, Denoiser, Diffuser, SamplerSettings
@@ -84,6 +85,7 @@ class Render:
     audio: np.ndarray  # float32 [channels, samples]
     sample_rate: int
     seed: int
+    info: dict[str, Any] = field(default_factory=dict)  # what else was used: tempo and bars (`Meter.info`)
 
     @property
     def seconds(self) -> float:
@@ -194,13 +196,16 @@ class Pipeline:
         return cls(model, pick_device(device), metadata, settings)
 
     # -- the five tasks ---------------------------------------------------------------------
-    def generate(self, seconds: float, *, channels: int = 2, sample_rate: int | None = None,
+    def generate(self, seconds: float | None = None, *, bars: float | None = None, bpm: float | None = None,
+                 beats_per_bar: int | None = None, channels: int = 2, sample_rate: int | None = None,
                  n_variations: int = 1, seed: int | None = None, settings: RenderSettings | None = None,
                  progress: Progress | None = None, cancel: Cancel | None = None) -> list[Render]:
-        """`n_variations` new clips of `seconds`; variation k uses seed `seed + k`, so any one
-        of them can be re-rendered on its own."""
+        """`n_variations` new clips of `seconds` (or `bars` at `bpm`); variation k uses seed
+        `seed + k`, so any one of them can be re-rendered on its own."""
         out_rate = check_sample_rate(sample_rate or self.sample_rate)
-        seconds = check_seconds("seconds", seconds, self.max_seconds)
+        meter = meter_from(bpm, beats_per_bar, None) if bars is not None or bpm is not None else None
+        out_samples = self.length_samples(seconds, bars, meter, out_rate, self.max_seconds)
+        seconds = out_samples / out_rate
         if not isinstance(channels, int) or not 1 <= channels <= 16:
             raise BadParameter(f"channels must be 1 to 16, not {channels!r}")
         if not isinstance(n_variations, int) or not 1 <= n_variations <= 16:
@@ -208,13 +213,14 @@ class Pipeline:
         first = RenderJob(self, seed).seed
         samples = round(seconds * self.sample_rate)
         shape = (1, channels, self.model.config.spectral.n_mels, self.model.config.spectral.frames_for(samples))
+        info = time_info(meter, bars=bars)
         renders = []
         for k in range(n_variations):
             job = RenderJob(self, first + k, settings, progress, cancel)
             job.share = (k / n_variations, 1 / n_variations)
             mel = job.sample(tasks.generate, shape, self.device)
             audio = self.vocode(mel, samples, job)
-            renders.append(Render(self.to_caller(audio, out_rate, round(seconds * out_rate)), out_rate, job.seed))
+            renders.append(Render(self.to_caller(audio, out_rate, out_samples), out_rate, job.seed, info))
         return renders
 
     def style_transfer(self, audio: np.ndarray, sample_rate: int, strength: float = 0.5, **options: Any) -> Render:
@@ -249,14 +255,27 @@ class Pipeline:
         return Render(self.to_caller(out, sample_rate, a.shape[-1]), sample_rate, job.seed)
 
     def inpaint(self, audio: np.ndarray, sample_rate: int, regions: list[tuple[float, float]],
-                mode: str = "replace", **options: Any) -> Render:
-        """Regenerate each (start, end) region in seconds; all other samples are returned
-        bit-identical, with an equal-power crossfade inside each region's edges."""
+                mode: str = "replace", *, snap: str | None = None, bpm: float | None = None,
+                beats_per_bar: int | None = None, beat_offset: float | None = None, **options: Any) -> Render:
+        """Regenerate each (start, end) region in seconds, moved to the nearest beat or bar
+        lines with `snap` (at `bpm`, else at the tempo heard in `audio`); all other samples are
+        returned bit-identical, with an equal-power crossfade inside each region's edges."""
         source = check_audio(audio, sample_rate)
         if mode not in INPAINT_MODES:
             raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
         spans = self.region_samples(regions, source.shape[-1], sample_rate)
-        return self.fill(source, sample_rate, spans, mode, RenderJob(self, segments=0, **options))
+        if snap is not None and snap not in SNAPS:
+            raise BadParameter(f"snap must be one of {', '.join(SNAPS)}, not {snap!r}")
+        meter = None
+        if snap is not None or bpm is not None:
+            meter = meter_from(bpm, beats_per_bar, beat_offset, source, sample_rate, downbeat=snap is not None)
+        if snap is not None:
+            duration = source.shape[-1] / sample_rate
+            snapped = [meter.snap(a / sample_rate, b / sample_rate, snap, duration) for a, b in spans]
+            spans = sorted((round(a * sample_rate), round(b * sample_rate)) for a, b in snapped)
+        render = self.fill(source, sample_rate, spans, mode, RenderJob(self, segments=0, **options))
+        regions = [[round(a / sample_rate, 6), round(b / sample_rate, 6)] for a, b in spans]
+        return replace(render, info=time_info(meter, regions=regions) if meter else {})
 
     def fill(self, source: np.ndarray, sample_rate: int, spans: list[tuple[int, int]], mode: str,
              job: RenderJob) -> Render:
@@ -310,12 +329,20 @@ class Pipeline:
             out = splice(out, guide.copy_fill(out, a, b, round(offset * hop)), a, b, fade)
         return out
 
-    def outpaint(self, audio: np.ndarray, sample_rate: int, seconds: float, direction: str = "right",
-                 mode: str = "replace", **options: Any) -> Render:
-        """Extend by `seconds` to the right or left. The original comes back bit-identical
-        except the `crossfade` seconds at the seam, where it blends into the continuation."""
+    def outpaint(self, audio: np.ndarray, sample_rate: int, seconds: float | None = None, direction: str = "right",
+                 mode: str = "replace", *, bars: float | None = None, bpm: float | None = None,
+                 beats_per_bar: int | None = None, beat_offset: float | None = None, **options: Any) -> Render:
+        """Extend by `seconds`, or by `bars` at `bpm` (else at the tempo heard in `audio`: an
+        exact number of samples per bar), to the right or left. The original comes back
+        bit-identical except the `crossfade` seconds at the seam, where it blends into the
+        continuation."""
         source = check_audio(audio, sample_rate)
-        seconds = check_seconds("seconds", seconds, 4 * self.max_seconds)
+        meter = None
+        if bars is not None or bpm is not None:
+            meter = meter_from(bpm, beats_per_bar, beat_offset, source, sample_rate)
+        grow = self.length_samples(seconds, bars, meter, sample_rate, 4 * self.max_seconds)
+        seconds = grow / sample_rate
+        info = time_info(meter, bars=bars)
         if direction not in ("right", "left"):
             raise BadParameter(f"direction must be 'right' or 'left', not {direction!r}")
         if mode not in INPAINT_MODES:
@@ -323,7 +350,6 @@ class Pipeline:
         job = RenderJob(self, segments=0, **options)
         spectral, right = self.model.config.spectral, direction == "right"
         hop, samples = spectral.hop_length, source.shape[-1]
-        grow = round(seconds * sample_rate)
         fade = min(round(job.settings.crossfade * sample_rate), samples // 2)
         if job.settings.guide < 1:  # the continuation as a region to fill, the seam's crossfade inside it
             if job.settings.guide > 0 and seconds + job.settings.context_seconds > self.max_seconds:
@@ -332,7 +358,7 @@ class Pipeline:
             silence = np.zeros((source.shape[0], grow), dtype=np.float32)
             padded = np.concatenate((source, silence) if right else (silence, source), axis=1)
             span = (samples - fade, samples + grow) if right else (0, grow + fade)
-            return self.fill(padded, sample_rate, [span], mode, job)
+            return replace(self.fill(padded, sample_rate, [span], mode, job), info=info)
         keep = min(samples, round(job.settings.context_seconds * sample_rate))
         wave = self.to_model(source[:, samples - keep:] if right else source[:, :keep], sample_rate)
         mel = self.model.spectral.encode(wave)
@@ -359,7 +385,7 @@ class Pipeline:
             lead = round((new_frames - edge) * hop * sample_rate / self.sample_rate)
             base = np.concatenate((silence, source), axis=1)
             out = splice(base, patch[:, lead - grow: lead + fade], 0, grow + fade, fade, fade_start=False)
-        return Render(out, sample_rate, job.seed)
+        return Render(out, sample_rate, job.seed, info)
 
     # -- dispatch ---------------------------------------------------------------------------
     TASKS = ("generate", "style_transfer", "interpolate", "inpaint", "outpaint")
@@ -397,6 +423,24 @@ class Pipeline:
         """One model context (Msanii: 8192 frames, 190.2 s at 44.1 kHz)."""
         c = self.model.config
         return (c.diffusion.window_frames - 1) * c.spectral.hop_length / c.spectral.sample_rate
+
+    @staticmethod
+    def length_samples(seconds: float | None, bars: float | None, meter: Meter | None, sample_rate: int,
+                       maximum: float) -> int:
+        """A length given as `seconds` or as `bars` at `meter`, in samples at `sample_rate`."""
+        if (seconds is None) == (bars is None):
+            raise BadParameter("give the length in seconds or in bars (one of the two)")
+        if bars is None:
+            return round(check_seconds("seconds", seconds, maximum) * sample_rate)
+        if not number(bars) or bars <= 0:
+            raise BadParameter(f"bars must be a number above 0, not {bars!r}")
+        if meter is None:
+            raise BadParameter("a length in bars needs a tempo: give bpm")
+        samples = meter.samples(bars, sample_rate)
+        if not MIN_SECONDS <= samples / sample_rate <= maximum:
+            raise BadParameter(f"{bars:g} bars at {meter.bpm:g} BPM are {samples / sample_rate:.3f} s; "
+                               f"lengths go from {MIN_SECONDS:g} to {maximum:.1f} s")
+        return samples
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
@@ -491,6 +535,11 @@ class Pipeline:
                 raise BadParameter(f"region {start:g}-{end:g} s is empty: start must come before end")
             spans.append((round(start * sample_rate), min(samples, round(end * sample_rate))))
         return sorted(spans)
+
+
+def time_info(meter: Meter | None, **used: Any) -> dict[str, Any]:
+    """A result's report of its musical time: the meter and what was measured in it."""
+    return {**meter.info(), **{k: v for k, v in used.items() if v is not None}} if meter else {}
 
 
 def group_spans(spans: list[tuple[int, int]], margin: int) -> list[list[tuple[int, int]]]:

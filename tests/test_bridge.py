@@ -87,19 +87,29 @@ def test_every_task_over_osc_writes_new_files_of_the_right_length(peer, take, tm
         "int": ("/diffusion/interpolate", str(take), str(take), 0.5, "length", 1.0, "length_b", 1.0),
         "inp": ("/diffusion/inpaint", str(take), 1.0, 1.5, "out_dir", str(tmp_path)),
         "out": ("/diffusion/outpaint", str(take), 1.0, "direction", "left"),
+        # lengths in bars are exact to the sample at the source's rate (the seconds argument unused)
+        "bar": ("/diffusion/outpaint", str(take), 0.0, "bars", 1.5, "bpm", 97.0, "beats_per_bar", 3),
+        "snp": ("/diffusion/inpaint", str(take), 0.9, 1.2, "snap", "beat", "bpm", 120.0, "beat_offset", 0.0),
     }
     for tag, (address, *args) in jobs.items():
         peer.request(address, tag, *args, *FAST)
-    frames = {"gen": 72_000, "sty": 96_000, "int": 48_000, "inp": 144_000, "out": 192_000}
+    frames = {"gen": 72_000, "sty": 96_000, "int": 48_000, "inp": 144_000, "out": 192_000,
+              "bar": 144_000 + round(4.5 * 60 * 48_000 / 97), "snp": 144_000}
+    paths = {}
     for tag, expected in frames.items():
         assert peer.wait_for("/diffusion/accepted", tag)[1] >= 1
         kind, args = peer.final(tag)
         assert kind == "/diffusion/done", args
         assert sf.info(args[1]).frames == expected and args[2] == pytest.approx(expected / 48_000)
+        paths[tag] = args[1]
     assert Path(peer.wait_for("/diffusion/done", "gen")[1]).exists()  # the second variation
     inpainted, _ = sf.read(list(tmp_path.glob("*_inpaint_inp.wav"))[0], dtype="float32")
     original, _ = sf.read(take, dtype="float32")
     assert np.array_equal(inpainted[:48_000], original[:48_000])  # the rest is untouched
+    snapped, _ = sf.read(paths["snp"], dtype="float32")
+    # snapped to the beats at 1.0 and 1.5 s: everything outside them is the source's
+    assert np.array_equal(snapped[:48_000], original[:48_000]) and np.array_equal(snapped[72_000:], original[72_000:])
+    assert not np.array_equal(snapped[48_000:72_000], original[48_000:72_000])
 
 
 def test_a_running_job_is_cancelled_by_its_tag(peer, take):

@@ -79,6 +79,20 @@ def test_generate_variations_and_extend(engine, tmp_path):
     assert sf.info(tmp_path / "ext.wav").frames == round(2.5 * 44_100)
 
 
+def test_bars_and_snapping_from_the_command_line(engine, source, tmp_path):
+    status, reply = run("render", "--task", "extend", "--input", str(source), "--bars", "2", "--bpm", "97",
+                        "--output", str(tmp_path / "bars.wav"), *engine, *FAST)
+    assert status == 0, reply
+    assert sf.info(tmp_path / "bars.wav").frames == 144_000 + round(8 * 60 * 48_000 / 97)
+    out = reply["outputs"][0]
+    assert (out["bars"], out["bpm"], out["beats_per_bar"], out["tempo"]) == (2, 97, 4, "given")
+    status, reply = run("render", "--task", "inpaint", "--input", str(source), "--region", "0.9:1.7", "--snap", "bar",
+                        "--bpm", "120", "--beats-per-bar", "2", "--beat-offset", "0", "--output", str(tmp_path / "s.wav"),
+                        *engine, *FAST)
+    assert status == 0, reply
+    assert reply["outputs"][0]["regions"] == [[1.0, 2.0]] and reply["outputs"][0]["downbeat"] == "given"
+
+
 def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     out = tmp_path / "keep.wav"
     out.write_bytes(b"precious")
@@ -99,6 +113,11 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "inpaint", "--input", "{source}"], "at least one --region"),
     (["--task", "interpolate", "--input", "{source}", "--ratio", "0.5"], "--input-b is needed"),
     (["--task", "outpaint", "--input", "{source}", "--seconds", "1", "--steps", "0"], "steps"),
+    (["--task", "extend", "--input", "{source}"], "needs its length: --seconds or --bars"),
+    (["--task", "extend", "--input", "{source}", "--bars", "2", "--bpm", "900"], "bpm must be from 20 to 400"),
+    (["--task", "extend", "--input", "{source}", "--bars", "1e6", "--bpm", "97"], "1e+06 bars at 97 BPM"),
+    (["--task", "generate", "--bars", "2"], "a length in bars needs a tempo"),
+    (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--snap", "bar"], "no steady beat"),
 ])
 def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, words):
     corrupt = tmp_path / "corrupt.wav"

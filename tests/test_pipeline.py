@@ -221,7 +221,9 @@ def test_unknown_task_sampler_and_parameter_are_named(pipeline, chord):
         RenderSettings(sampler="euler")
     with pytest.raises(BadParameter, match="colour"):
         pipeline.run("style_transfer", audio=chord, sample_rate=44_100, colour="blue")
-    with pytest.raises(BadParameter, match="^outpaint needs seconds$"):
+    with pytest.raises(BadParameter, match="^outpaint needs audio$"):
+        pipeline.run("outpaint", sample_rate=44_100, seconds=1.0)
+    with pytest.raises(BadParameter, match="in seconds or in bars"):
         pipeline.run("outpaint", audio=chord, sample_rate=44_100)
 
 

@@ -348,5 +348,5 @@ class EngineService:
         compute = time.perf_counter() - started
         log.info("job %s done in %.2f s", job.id, compute)
         return encode(make_header("result", job.request_id, job=job.id, compute_seconds=round(compute, 6),
-                                  renders=[{"seed": r.seed} for r in renders]),
+                                  renders=[{"seed": r.seed, **r.info} for r in renders]),
                       [(r.audio, r.sample_rate) for r in renders])

@@ -103,3 +103,43 @@ def render(midi_path: Path, wav_path: Path, soundfont: Path, sample_rate: int = 
         raise RenderError(f"fluidsynth took longer than {timeout:.0f} s on {midi_path.name}") from None
     if done.returncode != 0 or not wav_path.is_file():
         raise RenderError(f"fluidsynth failed on {midi_path.name}: {done.stderr.strip()[-300:]}")
+
+
+CHORDS = ((48, 52, 55), (45, 48, 52), (41, 45, 48), (43, 47, 50))  # C, Am, F, G
+
+
+def write_groove(path: Path, bpm: float, bars: int = 8, beats_per_bar: int = 4, pickup: int = 0,
+                 drums: bool = True, program: int = 0) -> float:
+    """A MIDI file of a known tempo and downbeat: one chord a bar (`program`), bass on the
+    bar's first and middle beat, and with `drums` kick, snare and eighth-note hats; `pickup`
+    beats of hats (or silence) before the first downbeat. Returns the first downbeat in
+    seconds."""
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+    track.append(mido.MetaMessage("time_signature", numerator=beats_per_bar, denominator=4))
+    track.append(mido.Message("program_change", channel=0, program=program))
+    track.append(mido.Message("program_change", channel=1, program=33))
+    beat = 480
+    notes = []  # (tick, channel, note, velocity, length)
+    if drums:
+        notes += [(k * beat, DRUM_CHANNEL, 42, 70, 100) for k in range(pickup)]
+    for bar in range(bars):
+        start, chord = (pickup + bar * beats_per_bar) * beat, CHORDS[bar % len(CHORDS)]
+        notes += [(start, 0, n + 12, 70, beats_per_bar * beat - 10) for n in chord]
+        notes += [(start + k * beat, 1, chord[0] - 12, 90 - 10 * (k > 0), 2 * beat - 60)
+                  for k in range(0, beats_per_bar, 2)]
+        if drums:
+            notes += [(start + k * beat // 2, DRUM_CHANNEL, 42, 60, 100) for k in range(2 * beats_per_bar)]
+            notes += [(start + k * beat, DRUM_CHANNEL, 36 if k % 2 == 0 else 38, 110, 100)
+                      for k in range(beats_per_bar)]
+    events = sorted([(t, mido.Message("note_on", channel=c, note=n, velocity=v)) for t, c, n, v, _ in notes] +
+                    [(t + d, mido.Message("note_off", channel=c, note=n)) for t, c, n, _, d in notes],
+                    key=lambda e: (e[0], e[1].type == "note_on"))
+    now = 0
+    for tick, message in events:
+        track.append(message.copy(time=tick - now))
+        now = tick
+    midi.save(str(path))
+    return pickup * 60.0 / bpm
