@@ -19,6 +19,8 @@ DD.SETTINGS = {  -- name, caption, default (kept in ExtState)
   {"crossfade", "Seam crossfade (s)", "0.05"},
   {"guide", "Guide (0 copy-1 model; -1 default)", "-1"},
   {"extend", "Extend by (s)", "4"},
+  {"extend_bars", "Extend by bars (0 = seconds)", "0"},
+  {"snap", "Snap inpaint (0 off 1 beat 2 bar)", "0"},
   {"variations", "Variations (takes)", "4"},
   {"ratio", "Interpolation ratio (0-1)", "0.5"},
   {"engine", "Engine endpoint", "tcp://127.0.0.1:5557"},
@@ -210,6 +212,24 @@ function DD.time_selection()
   local start, stop = reaper.GetSet_LoopTimeRange(false, false, 0, 0, false)
   if stop - start <= 0 then return nil end
   return start, stop
+end
+
+-- The project's tempo and meter where the item starts, in the take's source time (a take played
+-- at rate 2 hears the project's tempo at half speed in its file), and where the first downbeat at
+-- or after the item's start falls in the slice. Tempo changes inside the item are not followed.
+function DD.musical_time(src)
+  local num = reaper.TimeMap_GetTimeSigAtTime(0, src.position)
+  local bpm = reaper.TimeMap_GetDividedBpmAtTime(0, src.position)  -- beats of the signature's denominator
+  local beat_in_bar, measure = reaper.TimeMap2_timeToBeats(0, src.position)
+  local downbeat = src.position
+  if beat_in_bar > 1e-9 then downbeat = reaper.TimeMap2_beatsToTime(0, 0, measure + 1) end
+  return {bpm = bpm / src.rate, beats = math.floor(num), offset = (downbeat - src.position) * src.rate,
+          bar_seconds = num * 60 / bpm}  -- bar_seconds: on the timeline
+end
+
+local function time_args(time)
+  return {"--bpm", string.format("%.6f", time.bpm), "--beats-per-bar", time.beats,
+          "--beat-offset", string.format("%.9f", time.offset)}
 end
 
 -- Jobs -----------------------------------------------------------------------------------------
@@ -481,8 +501,11 @@ function DD.inpaint()
     local to = math.min(stop, src.position + src.item_length) - src.position
     if to <= from then return "the time selection does not cross this item" end
     local region = string.format("%.9f:%.9f", from * src.rate, to * src.rate)  -- seconds of the slice
+    local args = join(slice_args("inpaint", src), {"--region", region, "--tag", "inpaint"}, DD.common_args(DD.seed()))
+    local snap = ({[1] = "beat", [2] = "bar"})[math.floor(DD.number("snap"))]
+    if snap then args = join(args, {"--snap", snap}, time_args(DD.musical_time(src))) end
     return {{
-      args = join(slice_args("inpaint", src), {"--region", region, "--tag", "inpaint"}, DD.common_args(DD.seed())),
+      args = args,
       insert = function(it, s, result)
         DD.add_take(it, s, result.outputs[1],
                     string.format("inpaint %.2f-%.2f seed %d", from, to, result.outputs[1].seed))
@@ -492,28 +515,38 @@ function DD.inpaint()
 end
 
 function DD.extend(direction)
-  local seconds = DD.number("extend")
-  if seconds <= 0 then return DD.message("Set \"Extend by\" to a positive number of seconds in Settings.") end
+  local seconds, bars = DD.number("extend"), DD.number("extend_bars")
+  if bars <= 0 and seconds <= 0 then
+    return DD.message("Set \"Extend by\" (seconds) or \"Extend by bars\" to a positive number in Settings.")
+  end
   edit_items("extend " .. direction, function(_, src)
+    local length, label = {"--seconds", seconds}, string.format("%.2f", seconds)
     local timeline = seconds / src.rate  -- how much longer the item gets on the timeline
+    if bars > 0 then
+      local time = DD.musical_time(src)
+      length, label = join({"--bars", bars}, time_args(time)), string.format("%g bars", bars)
+      timeline = bars * time.bar_seconds
+    end
     if direction == "left" and src.position - timeline < 0 then
       return string.format("there are only %.2f s before the item", src.position)
     end
     return {{
-      args = join(slice_args("extend", src), {"--seconds", seconds, "--direction", direction, "--tag", "extend"},
+      args = join(slice_args("extend", src), length, {"--direction", direction, "--tag", "extend"},
                   DD.common_args(DD.seed())),
       insert = function(item, s, result)
+        local out = result.outputs[1]  -- its frames, where given, are exact; its seconds are rounded
+        local grown = ((out.frames and out.frames / out.sample_rate or out.seconds) - s.length) / s.rate
         local others = {}
         for t = 0, reaper.CountTakes(item) - 1 do others[#others + 1] = reaper.GetTake(item, t) end
         DD.add_take(item, s, result.outputs[1],
-                    string.format("extend %s %.2f seed %d", direction, seconds, result.outputs[1].seed))
-        reaper.SetMediaItemInfo_Value(item, "D_LENGTH", s.item_length + timeline)
+                    string.format("extend %s %s seed %d", direction, label, result.outputs[1].seed))
+        reaper.SetMediaItemInfo_Value(item, "D_LENGTH", s.item_length + grown)
         if direction == "left" then
-          reaper.SetMediaItemInfo_Value(item, "D_POSITION", s.position - timeline)
+          reaper.SetMediaItemInfo_Value(item, "D_POSITION", s.position - grown)
           for _, take in ipairs(others) do  -- the other takes keep playing at the same time as before
             local rate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
             local offs = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
-            reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", offs - timeline * rate)
+            reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", offs - grown * rate)
           end
         end
       end,

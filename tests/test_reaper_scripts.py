@@ -21,7 +21,7 @@ def busted(spec: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_actions_under_the_mock_reaper():
     done = busted("actions_spec.lua")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "not ok" not in done.stdout and len(re.findall(r"^ok ", done.stdout, re.M)) >= 26
+    assert "not ok" not in done.stdout and len(re.findall(r"^ok ", done.stdout, re.M)) >= 29
 
 
 def test_actions_run_the_real_cli_against_a_real_engine(engine_endpoint, tmp_path):
@@ -32,5 +32,5 @@ def test_actions_run_the_real_cli_against_a_real_engine(engine_endpoint, tmp_pat
     done = busted("integration_spec.lua", {"DD_CLI": CLI, "DD_ENGINE": engine_endpoint, "DD_WAV": str(wav),
                                            "DD_OUT": str(out)})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(re.findall(r"^ok ", done.stdout, re.M)) == 4
+    assert len(re.findall(r"^ok ", done.stdout, re.M)) == 5
     assert sf.read(wav)[0].shape == (144_000, 2)  # the source is untouched

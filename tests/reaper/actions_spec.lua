@@ -166,6 +166,19 @@ describe("inpaint", function()
     assert.are.equal(0.25, tonumber(mock.value(mock.args(project.launched[1]), "--guide")))
   end)
 
+  it("snaps to bars when set, with the project's grid in the slice's time", function()
+    local DD, project = setup({tempo = 120})
+    DD.set("snap", "2")
+    local item = mock.add_item({file = wav_file("a.wav"), position = 3, length = 6})
+    mock.select(item)
+    mock.time_selection(4, 6)
+    DD.inpaint()
+    local args = mock.args(project.launched[1])
+    assert.are.same({"bar", "120", "4", "1"}, {mock.value(args, "--snap"), mock.value(args, "--bpm"):match("^%d+"),
+                                               mock.value(args, "--beats-per-bar"),
+                                               mock.value(args, "--beat-offset"):match("^%d+")})
+  end)
+
   it("needs a time selection that crosses the item", function()
     local DD, project = setup()
     mock.select(mock.add_item({file = wav_file("a.wav"), position = 4, length = 2}))
@@ -204,6 +217,24 @@ describe("extend", function()
     assert.are.same({7, 3}, {item.D_POSITION, item.D_LENGTH})
     assert.are.equal(1, item.takes[1].D_STARTOFFS)  -- 3 - 1 s * rate 2: same audio at the same time
     assert.are.equal(0, item.takes[2].D_STARTOFFS)
+  end)
+
+  it("in bars: sends the project's tempo and meter in the source's time, grows by the engine's length", function()
+    local DD, project = setup({tempo = 96, timesig = {6, 8}})  -- 6/8: 192 eighths a minute, bars of 1.875 s
+    DD.set("extend_bars", "2")
+    local item = mock.add_item({file = wav_file("a.wav"), position = 2.5, length = 3, offset = 0, rate = 0.5})
+    mock.select(item)
+    DD.extend("right")
+    local args = finish(project, 1, ok_json("/r/ext.wav", 1.5 + 1.875, 4))
+    assert.are.equal("2", mock.value(args, "--bars"))
+    assert.is_nil(mock.value(args, "--seconds"))
+    assert.are.equal(384, tonumber(mock.value(args, "--bpm")))  -- the file plays at half speed: twice the tempo
+    assert.are.equal("6", mock.value(args, "--beats-per-bar"))
+    -- the next downbeat is at 3.75 s, 1.25 s into the item: 0.625 s into the half-speed slice
+    assert.are.equal(0.625, tonumber(mock.value(args, "--beat-offset")))
+    mock.run_deferred()
+    assert.are.equal(3 + 3.75, item.D_LENGTH)  -- 1.875 s more of source at rate 0.5: two bars on the timeline
+    assert.are.equal("extend right 2 bars seed 4", item.takes[2].P_NAME)
   end)
 
   it("left: refuses to grow past the project start", function()
@@ -271,12 +302,13 @@ end)
 
 describe("settings, cancel and command lines", function()
   it("settings are validated and kept in ExtState, the prompt keeps its commas", function()
-    local DD, project = setup({inputs = {"0.7,20,5,3,0.1,0.3,4,2,0.5,tcp://host:5557,/opt/dd bin/daw-diffusion",
+    local DD, project = setup({inputs = {"0.7,20,5,3,0.1,0.3,4,8,1,2,0.5,tcp://host:5557,/opt/dd bin/daw-diffusion",
                                          "strings, slow, warm"}})
     DD.settings()
-    assert.are.same({"0.7", "20", "0.3", "/opt/dd bin/daw-diffusion", "strings, slow, warm"},
-                    {DD.get("strength"), DD.get("steps"), DD.get("guide"), DD.get("cli"), DD.get("prompt")})
-    project.inputs = {"loud,20,5,3,0.1,0.3,4,2,0.5,tcp://host:5557,cli"}
+    assert.are.same({"0.7", "20", "0.3", "8", "1", "/opt/dd bin/daw-diffusion", "strings, slow, warm"},
+                    {DD.get("strength"), DD.get("steps"), DD.get("guide"), DD.get("extend_bars"), DD.get("snap"),
+                     DD.get("cli"), DD.get("prompt")})
+    project.inputs = {"loud,20,5,3,0.1,0.3,4,0,0,2,0.5,tcp://host:5557,cli"}
     DD.settings()
     assert.truthy(project.messages[1]:find("must be a number", 1, true))
     assert.are.equal("0.7", DD.get("strength"))

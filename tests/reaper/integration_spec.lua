@@ -25,8 +25,10 @@ local function wav_info(path)
   return size // (channels * bits // 8), rate, channels
 end
 
-local function setup()
-  local project = mock.install({project_path = OUT})
+local function setup(options)
+  options = options or {}
+  options.project_path = OUT
+  local project = mock.install(options)
   project.ext["daw-diffusion/cli"] = CLI
   project.ext["daw-diffusion/engine"] = ENGINE
   project.ext["daw-diffusion/steps"] = "3"
@@ -65,6 +67,20 @@ describe("with the real command line and engine", function()
     assert.are.same({}, project.messages)
     assert.are.equal(3, item.D_LENGTH)
     assert.are.equal(3 * 48000, (wav_info(item.takes[2].source.file)))
+  end)
+
+  it("extend by a bar at the project's tempo grows the item by that bar, to the sample", function()
+    local DD, project = setup({tempo = 97})
+    project.ext["daw-diffusion/extend_bars"] = "1"
+    local item = mock.add_item({file = WAV, position = 0.3, length = 2, offset = 1, source_length = 3})
+    mock.select(item)
+    DD.extend("right")
+    mock.run_deferred(0.1, 1200)
+    assert.are.same({}, project.messages)
+    local bar = math.floor(4 * 60 * 48000 / 97 + 0.5)  -- 118763 samples
+    assert.are.equal(2 * 48000 + bar, (wav_info(item.takes[2].source.file)))
+    assert.are.equal(2 + bar / 48000, item.D_LENGTH)
+    assert.truthy(item.takes[2].P_NAME:match("^extend right 1 bars seed %d+$"), item.takes[2].P_NAME)
   end)
 
   it("an unreachable engine is a message, and the project is unchanged", function()

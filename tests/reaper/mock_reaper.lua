@@ -10,6 +10,7 @@ function M.install(options)
     tracks = {}, selected = {}, loop = {0, 0}, ext = {}, calls = {}, deferred = {}, messages = {}, undo = {},
     depth = 0, os = options.os or "Linux", project_path = options.project_path or "/tmp", srate = options.srate or 48000,
     inputs = options.inputs or {}, sources = {},
+    tempo = options.tempo or 120, timesig = options.timesig or {4, 4},  -- one tempo, one meter
   }
   M.project = p
 
@@ -77,6 +78,20 @@ function M.install(options)
     return source
   end
   function api.SetMediaItemTake_Source(take, source) take.source = source return true end
+
+  -- the tempo map: `p.tempo` quarter notes a minute, `p.timesig` from the project start
+  local function beat_seconds() return 60 / p.tempo * 4 / p.timesig[2] end
+  function api.TimeMap_GetTimeSigAtTime() return p.timesig[1], p.timesig[2], p.tempo end
+  function api.TimeMap_GetDividedBpmAtTime() return p.tempo * p.timesig[2] / 4 end
+  function api.TimeMap2_timeToBeats(_, t)
+    local bar = p.timesig[1] * beat_seconds()
+    local measure = math.floor(t / bar + 1e-9)
+    local beats = (t - measure * bar) / beat_seconds()
+    return beats, measure, p.timesig[1], t / beat_seconds(), p.timesig[2]
+  end
+  function api.TimeMap2_beatsToTime(_, beats, measures)
+    return (measures or 0) * p.timesig[1] * beat_seconds() + beats * beat_seconds()
+  end
 
   -- tracks
   function api.CountTracks() return #p.tracks end
