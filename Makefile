@@ -26,6 +26,7 @@ bench: setup
 	$(PY) bench/bench_engine.py --out docs/benchmarks.md
 	$(PY) bench/bench_service.py --out docs/benchmarks.md
 	$(PY) bench/bench_bridge.py --out docs/benchmarks.md
+	$(PY) bench/bench_tempo.py $(if $(wildcard data/real/manifest.jsonl),--data data/real) --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) renders

@@ -86,7 +86,8 @@ KEYS: dict[str, Arg] = {k.name: k for k in (
 )}
 # keys that are the engine's parameters under another name
 ENGINE_NAMES = {"context": "context_seconds", "variations": "n_variations"}
-BRIDGE_KEYS = {"offset", "length", "offset_b", "length_b", "bars", "bpm", "out_dir", "reply_port"}
+BRIDGE_KEYS = {"offset", "length", "offset_b", "length_b", "bars", "bpm", "beats_per_bar", "beat_offset",
+               "out_dir", "reply_port"}
 
 REPLIES: dict[str, tuple[str, ...]] = {
     "/diffusion/accepted": ("tag", "queue_position"),

@@ -45,18 +45,24 @@ class Bridge:
 
     def musical_time(self, task: str, seconds: float, keys: dict[str, Any]) -> dict[str, Any]:
         """The engine's length and tempo parameters: `seconds`, or `bars` at the `bpm` key or
-        the MIDI clock's tempo (the engine hears an extended clip's own tempo when neither
-        is there), in the bridge's meter unless the request names one."""
-        bpm = keys.get("bpm") or self.clock.bpm()
-        params = {"bpm": bpm} if bpm and (task != "generate" or "bars" in keys) else {}
-        if "bars" in keys:
-            if task == "generate" and not bpm:
-                raise JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
+        the MIDI clock's tempo (the engine hears the clip's own when there is neither), in the
+        request's meter or the bridge's; for a snapped inpaint, the grid. Tempo keys that a
+        task has no use for are dropped (a patch may send them with every job)."""
+        params: dict[str, Any] = {}
+        if task in ("generate", "outpaint"):
+            if "bars" not in keys:
+                return {"seconds": seconds}
             params["bars"] = keys["bars"]
-        else:
-            params["seconds"] = seconds
-        if params.keys() & {"bpm", "bars"}:
-            params.setdefault("beats_per_bar", keys.get("beats_per_bar", self.clock.beats_per_bar))
+        elif task != "inpaint" or "snap" not in keys:
+            return params
+        bpm = keys.get("bpm") or self.clock.bpm()
+        if bpm:
+            params["bpm"] = bpm
+        elif task == "generate":
+            raise JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
+        params["beats_per_bar"] = keys.get("beats_per_bar", self.clock.beats_per_bar)
+        if "beat_offset" in keys and task != "generate":
+            params["beat_offset"] = keys["beat_offset"]
         return params
 
     def request_for(self, call: Call) -> Request:
@@ -70,10 +76,7 @@ class Bridge:
             sources += [Source(Path(a["path_a"]).expanduser(), keys.get("offset", 0.0), keys.get("length")),
                         Source(Path(a["path_b"]).expanduser(), keys.get("offset_b", 0.0), keys.get("length_b"))]
             params["ratio"] = a["ratio"]
-        if task in ("generate", "outpaint"):
-            params.update(self.musical_time(task, a["seconds"], keys))
-        if task == "inpaint" and keys.get("bpm"):
-            params["bpm"] = keys["bpm"]
+        params.update(self.musical_time(task, a.get("seconds", 0.0), keys))
         if task == "style_transfer":
             params["strength"] = a["strength"]
         if task == "inpaint":

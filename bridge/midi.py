@@ -243,7 +243,7 @@ class MidiListener:
             bridge.jobs.cancel_all()
         elif action == "generate":
             keys, seconds = self.lengths(m.generate_bars, m.generate_seconds)
-            request = Request("generate", {**self.settings(), "seconds": bridge.seconds(seconds, keys)}, tag=tag)
+            request = Request("generate", {**self.settings(), **bridge.musical_time("generate", seconds, keys)}, tag=tag)
             bridge.start(request, self.report)
         elif action == "transform":
             keys, seconds = self.lengths(m.transform_bars, m.transform_seconds)

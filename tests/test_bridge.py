@@ -83,7 +83,8 @@ def test_every_task_over_osc_writes_new_files_of_the_right_length(peer, take, tm
     jobs = {
         # an empty prompt means none: the tiny model, trained without text, would refuse any other
         "gen": ("/diffusion/generate", 1.5, "variations", 2, "sample_rate", 48_000, "prompt", ""),
-        "sty": ("/diffusion/style", str(take), 0.3, "offset", 0.5, "length", 2.0),
+        # a patch may send its transport's tempo with every job: tasks without a use for it ignore it
+        "sty": ("/diffusion/style", str(take), 0.3, "offset", 0.5, "length", 2.0, "bpm", 120.0, "beats_per_bar", 3),
         "int": ("/diffusion/interpolate", str(take), str(take), 0.5, "length", 1.0, "length_b", 1.0),
         "inp": ("/diffusion/inpaint", str(take), 1.0, 1.5, "out_dir", str(tmp_path)),
         "out": ("/diffusion/outpaint", str(take), 1.0, "direction", "left"),
