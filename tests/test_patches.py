@@ -86,7 +86,7 @@ def test_the_amxd_embeds_the_patcher_and_a_stale_one_is_caught(tmp_path):
 DRIVER = """#N canvas 0 0 500 300 12;
 #X obj 10 10 loadbang;
 #X obj 10 40 delay 300;
-#X msg 10 70 \\; dd-connect 127.0.0.1 {bridge} \\; dd-reply-port {reply} \\; dd-keys steps 3 griffin_lim_iters 3 seed 5 \\; dd-load-input {source} \\; dd-write-input {written} \\; dd-job style {written} 0.5;
+#X msg 10 70 \\; dd-connect 127.0.0.1 {bridge} \\; dd-reply-port {reply} \\; dd-keys steps 3 griffin_lim_iters 3 seed 5 \\; dd-load-input {source} \\; dd-write-input {written} \\; dd-tempo 120 \\; dd-job outpaint {written} 0 bars 1;
 #X obj 10 120 r dd-done;
 #X obj 10 150 print DONE;
 #X obj 150 120 r dd-error;
@@ -123,8 +123,9 @@ def test_the_pure_data_patch_runs_a_job_against_a_real_bridge(engine_endpoint, t
     assert any(line.startswith("FRAMES: 88200") for line in lines), lines  # the input was read and written
     done = [line for line in lines if line.startswith("DONE:")][0].split()
     tag, path, seconds = done[1], Path(done[2]), float(done[3])
-    assert tag == "pd1" and path.parent == tmp_path / "renders" and seconds == pytest.approx(2.0)
+    # extended by one bar at the patch's tempo box (120 BPM, 4/4: 2 s)
+    assert tag == "pd1" and path.parent == tmp_path / "renders" and seconds == pytest.approx(4.0)
     rendered, rate = sf.read(path)
-    assert rate == 44_100 and len(rendered) == 88_200 and np.isfinite(rendered).all()
-    assert lines[-1] == "LOADED: 88200"  # the result was read back into the dd-result array
+    assert rate == 44_100 and len(rendered) == 2 * 88_200 and np.isfinite(rendered).all()
+    assert lines[-1] == "LOADED: 176400"  # the result was read back into the dd-result array
     assert sf.read(written)[0].shape[0] == 88_200  # soundfiler wrote what the patch held
