@@ -390,7 +390,7 @@
 				"box": {
 					"id": "obj-17",
 					"maxclass": "newobj",
-					"numinlets": 2,
+					"numinlets": 4,
 					"numoutlets": 1,
 					"patching_rect": [
 						10,
@@ -398,7 +398,7 @@
 						70,
 						22
 					],
-					"text": "pak 20 7",
+					"text": "pak 20 7 120. 4",
 					"outlettype": [
 						""
 					]
@@ -416,7 +416,7 @@
 						126,
 						22
 					],
-					"text": "steps $1 seed $2",
+					"text": "steps $1 seed $2 bpm $3 beats_per_bar $4",
 					"outlettype": [
 						""
 					]
@@ -1066,6 +1066,121 @@
 					"outlettype": [
 						""
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-1",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [
+						1300.0,
+						420.0,
+						72,
+						22
+					],
+					"outlettype": [
+						""
+					],
+					"text": "loadmess 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-2",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1300.0,
+						450.0,
+						70,
+						22
+					],
+					"outlettype": [
+						"bang"
+					],
+					"text": "metro 500"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-3",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 9,
+					"patching_rect": [
+						1300.0,
+						480.0,
+						120,
+						22
+					],
+					"outlettype": [
+						"int",
+						"int",
+						"float",
+						"float",
+						"float",
+						"",
+						"int",
+						"float",
+						""
+					],
+					"text": "transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-4",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						1430.0,
+						510.0,
+						74,
+						22
+					],
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"text": "unpack 0 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-5",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1300.0,
+						540.0,
+						130,
+						22
+					],
+					"outlettype": [
+						""
+					],
+					"text": "expr $f1 * $f2 / 4."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-6",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1300.0,
+						395.0,
+						420,
+						20
+					],
+					"outlettype": [],
+					"text": "the transport's tempo and meter go with every job (in Live: the set's)"
 				}
 			}
 		],
@@ -1823,6 +1938,90 @@
 					"destination": [
 						"obj-52",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-1",
+						0
+					],
+					"destination": [
+						"obj-tempo-2",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-2",
+						0
+					],
+					"destination": [
+						"obj-tempo-3",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-3",
+						4
+					],
+					"destination": [
+						"obj-tempo-5",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-3",
+						5
+					],
+					"destination": [
+						"obj-tempo-4",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-4",
+						1
+					],
+					"destination": [
+						"obj-tempo-5",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-5",
+						0
+					],
+					"destination": [
+						"obj-17",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-4",
+						0
+					],
+					"destination": [
+						"obj-17",
+						3
 					]
 				}
 			}

@@ -587,7 +587,7 @@
 				"box": {
 					"id": "obj-33",
 					"maxclass": "newobj",
-					"numinlets": 3,
+					"numinlets": 5,
 					"numoutlets": 1,
 					"patching_rect": [
 						560,
@@ -595,7 +595,7 @@
 						84,
 						22
 					],
-					"text": "pak 20 7 s",
+					"text": "pak 20 7 s 120. 4",
 					"outlettype": [
 						""
 					]
@@ -613,7 +613,7 @@
 						196,
 						22
 					],
-					"text": "steps $1 seed $2 prompt $3",
+					"text": "steps $1 seed $2 prompt $3 bpm $4 beats_per_bar $5",
 					"outlettype": [
 						""
 					]
@@ -1836,6 +1836,121 @@
 					"outlettype": [
 						""
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-1",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [
+						700.0,
+						270.0,
+						72,
+						22
+					],
+					"outlettype": [
+						""
+					],
+					"text": "loadmess 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-2",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						700.0,
+						300.0,
+						70,
+						22
+					],
+					"outlettype": [
+						"bang"
+					],
+					"text": "metro 500"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-3",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 9,
+					"patching_rect": [
+						700.0,
+						330.0,
+						120,
+						22
+					],
+					"outlettype": [
+						"int",
+						"int",
+						"float",
+						"float",
+						"float",
+						"",
+						"int",
+						"float",
+						""
+					],
+					"text": "transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-4",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						360.0,
+						74,
+						22
+					],
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"text": "unpack 0 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-5",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						700.0,
+						390.0,
+						130,
+						22
+					],
+					"outlettype": [
+						""
+					],
+					"text": "expr $f1 * $f2 / 4."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-tempo-6",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						700.0,
+						245.0,
+						420,
+						20
+					],
+					"outlettype": [],
+					"text": "the transport's tempo and meter go with every job (in Live: the set's)"
 				}
 			}
 		],
@@ -3121,6 +3236,90 @@
 					"destination": [
 						"obj-85",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-1",
+						0
+					],
+					"destination": [
+						"obj-tempo-2",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-2",
+						0
+					],
+					"destination": [
+						"obj-tempo-3",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-3",
+						4
+					],
+					"destination": [
+						"obj-tempo-5",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-3",
+						5
+					],
+					"destination": [
+						"obj-tempo-4",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-4",
+						1
+					],
+					"destination": [
+						"obj-tempo-5",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-5",
+						0
+					],
+					"destination": [
+						"obj-33",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-tempo-4",
+						0
+					],
+					"destination": [
+						"obj-33",
+						4
 					]
 				}
 			}

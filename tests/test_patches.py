@@ -83,6 +83,25 @@ def test_the_amxd_embeds_the_patcher_and_a_stale_one_is_caught(tmp_path):
     assert {"live.dial", "live.numbox", "live.menu", "live.text"} <= live_objects  # automatable parameters
 
 
+@pytest.mark.parametrize("name", ["daw-diffusion.maxpat", "daw-diffusion-device.maxpat"])
+def test_max_patches_send_the_transports_tempo_and_meter_with_every_job(name):
+    patcher = json.loads((PATCHES / name).read_text())["patcher"]
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    cords: dict[str, set[str]] = {}
+    for line in patcher["lines"]:
+        cords.setdefault(line["patchline"]["source"][0], set()).add(line["patchline"]["destination"][0])
+    (transport,) = [i for i, b in boxes.items() if b.get("text") == "transport"]
+    seen, todo = set(), [transport]
+    while todo:  # everything downstream of the transport
+        for nxt in cords.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    texts = [boxes[i].get("text", "") for i in seen]
+    assert any("bpm $" in t and "beats_per_bar $" in t for t in texts), texts  # the keys message
+    assert any(t.startswith("udpsend") for t in texts)  # ... on its way to the bridge
+
+
 DRIVER = """#N canvas 0 0 500 300 12;
 #X obj 10 10 loadbang;
 #X obj 10 40 delay 300;
