@@ -45,6 +45,17 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0,
     return planar(data), rate
 
 
+def slice_shape(path: str | os.PathLike, offset: float = 0.0, length: float | None = None) -> tuple[int, int, int]:
+    """(channels, frames, rate) of what `read_audio` would return, from the header alone."""
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from None
+    left = max(0, info.frames - round(offset * info.samplerate))
+    frames = left if length is None else min(left, round(length * info.samplerate))
+    return info.channels, frames, info.samplerate
+
+
 def planar(frames: np.ndarray) -> np.ndarray:
     """`[samples, channels]` -> `[channels, samples]`, one channel at a time (several times
     faster than a transposed copy)."""

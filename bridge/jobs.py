@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.audiofile import AudioFileError, read_audio, write_audio
+from bridge.audiofile import AudioFileError, read_audio, slice_shape, write_audio
 from bridge.store import RenderStore
 from engine.client import EngineClient, EngineUnreachable
-from engine.protocol import ProtocolError
+from engine.protocol import ProtocolError, check_audio_size
 
 # the names users type -> the engine's task names
 TASKS = {"generate": "generate", "style": "style_transfer", "style_transfer": "style_transfer",
@@ -63,8 +63,12 @@ class Request:
         if len(self.sources) != need:
             raise JobError("bad_arguments", f"{self.task} needs {need} audio file(s), got {len(self.sources)}")
         try:
+            if all(source.path.is_file() for source in self.sources):  # too big to send: say so before decoding
+                check_audio_size([slice_shape(s.path, s.offset, s.length) for s in self.sources])
             return [source.read() for source in self.sources]
         except AudioFileError as exc:
+            raise JobError(exc.code, str(exc)) from None
+        except ProtocolError as exc:
             raise JobError(exc.code, str(exc)) from None
 
     def outputs(self, count: int) -> list[Path] | None:
@@ -93,11 +97,23 @@ class Outcome:
     compute_seconds: float
 
 
+CANCEL_GRACE = 5.0  # seconds the engine has to confirm a cancel before the job is given up here
+
+
 @dataclass
 class Running:
     request: Request
     job: str | None = None
-    cancelled: bool = False
+    token: str = ""  # the engine's proof that this job is ours (for cancel and fetch)
+    cancelled_at: float | None = None  # when the user cancelled (monotonic)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    def give_up(self) -> bool:
+        """A cancel the engine has not confirmed in time (it died, or is stuck in one step)."""
+        return self.cancelled_at is not None and time.monotonic() - self.cancelled_at > CANCEL_GRACE
 
 
 Events = Callable[..., None]  # on_event(kind, **fields): "accepted" (position), "progress" (fraction, stage)
@@ -145,16 +161,18 @@ class Jobs:
         if time.monotonic() - self.heard > 2.0 and not self.client.pinged(min(2.0, self.client.timeout)):
             raise JobError("unreachable", self.unreachable())
         try:
-            for message in self.client.submit(request.task, request.params, audio):
+            for message in self.client.submit(request.task, request.params, audio, give_up=running.give_up):
                 self.heard = time.monotonic()
                 if message.type == "accepted":
-                    running.job = message.header["job"]
+                    running.job, running.token = message.header["job"], message.header.get("token", "")
                     on_event("accepted", position=message.header["position"])
                     if running.cancelled:  # cancelled before the engine named the job
-                        self.client.cancel(running.job)
+                        self.client.cancel(running.job, running.token)
                 elif message.type == "progress":
                     on_event("progress", fraction=float(message.header["fraction"]), stage=message.header["stage"])
                 elif message.type == "error":
+                    if running.cancelled and message.header["code"] == "engine_lost":
+                        raise JobError("cancelled", "the job was cancelled (its engine had gone)")
                     raise JobError(message.header["code"], message.header["message"])
                 elif message.type == "cancelled":
                     raise JobError("cancelled", "the job was cancelled")
@@ -164,6 +182,8 @@ class Jobs:
                         self.finished.append((request, renders))
                     return Outcome(message.header["job"], renders, float(message.header.get("compute_seconds", 0.0)))
         except EngineUnreachable:
+            if running.cancelled:
+                raise JobError("cancelled", "the job was cancelled (the engine had stopped answering)") from None
             raise JobError("unreachable", self.unreachable()) from None
         except ProtocolError as exc:
             raise JobError(exc.code, str(exc)) from None
@@ -196,13 +216,14 @@ class Jobs:
             running = self.active.get(tag)
             if running is None:
                 return False
-            running.cancelled = True
-            job = running.job
+            if running.cancelled_at is None:
+                running.cancelled_at = time.monotonic()
+            job, token = running.job, running.token
         if job is not None:
             try:
-                self.client.cancel(job)
-            except EngineUnreachable:
-                pass  # its own submit will report the lost engine
+                self.client.cancel(job, token)
+            except (EngineUnreachable, ProtocolError):
+                pass  # its own wait ends it: confirmed, lost, or given up after CANCEL_GRACE
         return True
 
     def cancel_all(self) -> int:

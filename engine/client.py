@@ -1,23 +1,27 @@
 """Client for the engine service (or a broker in front of several engines). Torch-free.
 
 Every call opens its own DEALER socket, so one client can be used from many threads at once.
-Silence is met the Lazy Pirate way: ping; if the engine stays silent, reconnect and pick the job
-up again with `fetch` (or resubmit if it was never accepted), `retries` times, then give up with
-`EngineUnreachable`.
+Silence is met the Lazy Pirate way: ask after the job (`fetch` with its token; a ping before the
+engine named it); if the engine stays silent, reconnect and ask again (or resubmit if it was
+never accepted), `retries` times, then give up with `EngineUnreachable`. An engine that answers
+but no longer knows the job (it restarted) ends the job with `engine_lost`: a job-level
+heartbeat, so no job waits forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Callable, Iterator
 
 import numpy as np
 import zmq
 
-from engine.protocol import FINAL, SOCKET_BUFFER, Message, ProtocolError, decode, encode, make_header
+from engine.protocol import (FINAL, SOCKET_BUFFER, Message, ProtocolError, check_audio_size, decode, encode,
+                             make_header)
 
 
 class EngineUnreachable(Exception):
@@ -61,10 +65,17 @@ class EngineClient:
         sock.connect(self.endpoint)
         return sock
 
-    def _receive(self, sock: zmq.Socket) -> Message | None:
-        if not sock.poll(int(self.timeout * 1000)):
-            return None
-        return decode(sock.recv_multipart(copy=False))
+    def _receive(self, sock: zmq.Socket, give_up: Callable[[], bool] | None = None) -> Message | str | None:
+        """The next message; None after `timeout` seconds of silence; "gave up" when `give_up()`."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if give_up is not None and give_up():
+                return "gave up"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if sock.poll(int(min(left, 0.2 if give_up else left) * 1000)):
+                return decode(sock.recv_multipart(copy=False))
 
     # -- one request, one reply ---------------------------------------------------------------
     def request(self, type_: str, **fields: object) -> Message:
@@ -100,43 +111,59 @@ class EngineClient:
     def status(self) -> dict:
         return self.request("status").header
 
-    def cancel(self, job: str) -> Message:
-        return self.request("cancel", job=job)
+    def cancel(self, job: str, token: str) -> Message:
+        return self.request("cancel", job=job, token=token)
 
-    def fetch(self, job: str) -> Message:
-        return self.request("fetch", job=job)
+    def fetch(self, job: str, token: str) -> Message:
+        return self.request("fetch", job=job, token=token)
 
     # -- jobs -----------------------------------------------------------------------------------
-    def submit(self, task: str, params: dict | None = None,
-               audio: list[tuple[np.ndarray, int]] = (), *, job: str | None = None) -> Iterator[Message]:
+    def submit(self, task: str, params: dict | None = None, audio: list[tuple[np.ndarray, int]] = (), *,
+               job: str | None = None, token: str = "", give_up: Callable[[], bool] | None = None) -> Iterator[Message]:
         """Events of one job: accepted, progress..., then result, error or cancelled. With
-        `job`, picks up a job submitted earlier (after a disconnect) instead of submitting."""
+        `job` and its `token`, picks up a job submitted earlier (after a disconnect) instead of
+        submitting. `give_up()` true ends the wait at once with a local `cancelled` (a cancel
+        the engine cannot confirm)."""
+        check_audio_size([(np.atleast_2d(a).shape[0], np.atleast_2d(a).shape[-1], rate) for a, rate in audio])
         submit = encode(make_header("submit", uuid.uuid4().hex, task=task, params=params or {}), list(audio))
-        sock, failures = self._socket(), 0
-        sock.send_multipart(encode(make_header("fetch", uuid.uuid4().hex, job=job)) if job else submit, copy=False)
-        pinged = False
+
+        def ask() -> list:  # after a silence or a reconnect: is the job (or, before it has a name, the engine) there?
+            if job:
+                return encode(make_header("fetch", "liveness", job=job, token=token))
+            return encode(make_header("ping", "keepalive"))
+
+        sock, failures, waiting = self._socket(), 0, False
+        first = encode(make_header("fetch", "resume", job=job, token=token)) if job else submit
+        sock.send_multipart(first, copy=False)
         try:
             while True:
-                message = self._receive(sock)
+                message = self._receive(sock, give_up)
+                if message == "gave up":
+                    yield Message(make_header("cancelled", "", job=job or "", local=True))
+                    return
                 if message is not None:
-                    failures, pinged = 0, False
-                    if message.type == "pong":
-                        continue
-                    if message.type == "accepted":
-                        job = message.header["job"]
+                    failures, waiting = 0, False
+                    if message.type == "pong" or (message.type == "accepted" and message.id == "liveness"):
+                        continue  # the engine (and the job) still there
+                    if message.type == "error" and message.id == "liveness" and message.header["code"] == "not_found":
+                        message = Message(make_header("error", "", job=job, code="engine_lost", message=(
+                            f"the engine at {self.endpoint} no longer knows job {job} (it restarted or was replaced "
+                            "mid-job); nothing was rendered: run it again")))
+                    if message.type == "accepted" and not job:
+                        job, token = message.header["job"], message.header.get("token", "")
                     yield message
                     if message.type in FINAL:
                         return
-                elif not pinged:  # silence: is the engine still there?
-                    sock.send_multipart(encode(make_header("ping", "keepalive")))
-                    pinged = True
-                else:  # no answer to a ping either: reconnect, then resume or resubmit
+                elif not waiting:  # silence: is the job still there?
+                    sock.send_multipart(ask(), copy=False)
+                    waiting = True
+                else:  # no answer to that either: reconnect, then resume or resubmit
                     failures += 1
                     if failures > self.retries:
                         raise EngineUnreachable(f"{self.endpoint} stopped answering")
                     sock.close()
-                    sock, pinged = self._socket(), False
-                    sock.send_multipart(encode(make_header("fetch", uuid.uuid4().hex, job=job)) if job else submit, copy=False)
+                    sock, waiting = self._socket(), False
+                    sock.send_multipart(ask() if job else submit, copy=False)
         finally:
             sock.close()
 

@@ -17,6 +17,7 @@ import numpy as np
 
 VERSION = 1
 MAX_HEADER_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = 256 * 2**20  # the engine drops larger messages unread: clients check first
 MAX_CHANNELS = 16
 MAX_SECONDS = 20 * 60.0
 MAX_AUDIO_INPUTS = 2
@@ -26,11 +27,11 @@ SOCKET_BUFFER = 4 * 2**20  # kernel socket buffers that hold a 10 s stereo clip 
 # type -> (who sends it, required fields and their JSON types, whether PCM frames may follow)
 TYPES: dict[str, tuple[str, dict[str, type | tuple[type, ...]], bool]] = {
     "submit": ("client", {"task": str, "params": dict}, True),
-    "cancel": ("client", {"job": str}, False),
-    "fetch": ("client", {"job": str}, False),
+    "cancel": ("client", {"job": str, "token": str}, False),  # the token `accepted` gave the submitter
+    "fetch": ("client", {"job": str, "token": str}, False),
     "status": ("both", {}, False),
     "ping": ("client", {}, False),
-    "accepted": ("engine", {"job": str, "position": int}, False),
+    "accepted": ("engine", {"job": str, "position": int, "token": str}, False),
     "progress": ("engine", {"job": str, "fraction": (int, float), "stage": str}, False),
     "result": ("engine", {"job": str, "renders": list}, True),
     "cancelled": ("engine", {"job": str}, False),
@@ -49,9 +50,9 @@ ERRORS = {
     "bad_parameter": "a task parameter is missing, unknown or out of range",
     "unknown_task": "no such task",
     "busy": "the job queue is full; try again later",
-    "not_found": "no such job (or its result has expired)",
+    "not_found": "no such job for this token (or its result has expired)",
     "cancelled": "the job was cancelled",
-    "engine_lost": "the engine running the job went away and no other could take it",
+    "engine_lost": "the engine running the job went away (or restarted without it) and no other could take it",
     "shutting_down": "the engine is shutting down",
     "failed": "the engine failed on this job",
 }
@@ -93,6 +94,17 @@ def encode(header: dict[str, Any], audio: list[tuple[np.ndarray, int]] = ()) -> 
         frames.append(memoryview(data).cast("B"))  # no copy: zmq sends straight from the array
     body = dict(header, audio=descriptors) if descriptors else dict(header)
     return [json.dumps(body, separators=(",", ":")).encode(), *frames]
+
+
+def check_audio_size(shapes: list[tuple[int, int, int]], limit: int = MAX_MESSAGE_BYTES) -> None:
+    """Refuse audio a message could not carry (`(channels, frames, rate)` per input), in the
+    words the engine uses for an over-long clip: before anything is sent (or decoded)."""
+    total = sum(channels * frames * 4 for channels, frames, _ in shapes)
+    if total > limit - MAX_HEADER_BYTES:
+        channels, frames, rate = max(shapes, key=lambda s: s[0] * s[1])
+        raise ProtocolError("too_large", f"{frames / rate:.0f} s of {channels}-channel audio at {rate} Hz is "
+                                         f"{total / 2**20:.0f} MiB, more than the engine takes at once "
+                                         f"({limit // 2**20} MiB): select a shorter part")
 
 
 def error_frames(request_id: str, code: str, message: str, **fields: Any) -> list[bytes]:

@@ -130,6 +130,31 @@ def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, wo
     assert not (tmp_path / "o.wav").exists()
 
 
+def sparse_wav(path: Path, seconds: float, rate: int = 48_000, channels: int = 2) -> Path:
+    """A 16-bit WAV whose header declares `seconds` of audio, the data a sparse hole (no disk used)."""
+    import struct
+
+    data = round(seconds * rate) * channels * 2
+    header = (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " +
+              struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16) +
+              b"data" + struct.pack("<I", data))
+    with open(path, "wb") as f:
+        f.write(header)
+        f.truncate(len(header) + data)
+    return path
+
+
+def test_audio_over_the_engines_message_limit_is_refused_before_it_is_decoded(engine, tmp_path):
+    big = sparse_wav(tmp_path / "twelve minutes.wav", 12 * 60)  # 276 MB as float32: over the 256 MiB limit
+    started = time.monotonic()
+    status, reply = run("render", "--task", "style", "--input", str(big), "--output", str(tmp_path / "o.wav"), *engine)
+    assert (status, reply["code"]) == (2, "too_large") and "select a shorter part" in reply["message"], reply
+    assert time.monotonic() - started < 20  # refused from the header, not after decoding 276 MB
+    status, reply = run("render", "--task", "style", "--input", str(big), "--length", "20", "--steps", "2",
+                        "--output", str(tmp_path / "o.wav"), *engine)
+    assert reply["code"] == "bad_audio" and "silent" in reply["message"]  # a slice reaches the engine (the hole is silence)
+
+
 def test_info_reports_the_checkpoint(checkpoint):
     status, reply = run("info", str(checkpoint))
     assert status == 0 and reply["format_version"] == 1 and reply["config"]["unet"]["d_base"] == 16
@@ -154,6 +179,46 @@ def slow_render(engine, source, tmp_path, *extra):
         assert time.monotonic() < deadline and proc.poll() is None, "the job never started"
         time.sleep(0.05)
     return proc, progress
+
+
+@pytest.fixture
+def own_engine(checkpoint):
+    """An engine process of this test's own, to kill."""
+    from engine.client import EngineClient
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not EngineClient(endpoint).pinged(0.5):
+        assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
+    yield proc, endpoint
+    proc.kill()
+
+
+@pytest.mark.parametrize("then", ["wait", "sigterm", "restart"])
+def test_a_render_whose_engine_dies_mid_job_still_ends_with_its_json_line(own_engine, checkpoint, source,
+                                                                          tmp_path, then):
+    proc, endpoint = own_engine
+    render, _ = slow_render(["--engine", endpoint, "--timeout", "2"], source, tmp_path)
+    proc.kill()
+    proc.wait()
+    killed = time.monotonic()
+    if then == "sigterm":
+        render.send_signal(signal.SIGTERM)
+    elif then == "restart":  # another engine on the same port, which never heard of the job
+        restarted = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out, _ = render.communicate(timeout=60)
+    finally:
+        if then == "restart":
+            restarted.kill()
+    reply = json.loads(out.strip().splitlines()[-1])
+    expected = {"wait": (3, "unreachable"), "sigterm": (4, "cancelled"), "restart": (1, "engine_lost")}[then]
+    assert (render.returncode, reply["code"]) == expected, reply
+    assert time.monotonic() - killed < 30
+    assert not list((tmp_path / "out").glob("*"))
 
 
 @pytest.mark.parametrize("how", ["cancel-file", "sigterm"])

@@ -65,6 +65,50 @@ def test_serve_runs_both_restarts_a_dead_engine_and_stops_cleanly(tiny_checkpoin
     assert "restarting" in log.read()
 
 
+def test_a_job_whose_engine_dies_ends_in_bounded_time_and_frees_its_tag(tiny_checkpoint, tmp_path):
+    """SIGKILL of the engine mid-job under `serve`: the job ends (engine_lost, or unreachable while
+    the engine is still coming back), a cancel of another stuck job is answered, the tag is free
+    again, and the restarted engine takes new jobs."""
+    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
+    serve = subprocess.Popen([CLI, "serve", "--checkpoint", str(tiny_checkpoint), "--engine", endpoint, "--listen",
+                              f"127.0.0.1:{port}", "--out-dir", str(tmp_path), "--timeout", "3"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peer = Peer(port)
+    try:
+        assert ping(port)
+        slow = ("/diffusion/generate", 2.0, "steps", 1000, "griffin_lim_iters", 2)
+        peer.request(slow[0], "lost", *slow[1:])
+        peer.request(slow[0], "stuck", *slow[1:])  # queued behind it
+        peer.wait_for("/diffusion/progress", "lost", timeout=60)
+        [engine] = pids_of(f"engine --bind {endpoint}")
+        subprocess.run(["kill", "-9", str(engine)], check=True)
+        killed = time.monotonic()
+        peer.request("/diffusion/cancel", "stuck")
+        kind, args = peer.final("stuck", timeout=30)
+        assert kind == "/diffusion/cancelled", args
+        kind, args = peer.final("lost", timeout=60)
+        assert kind == "/diffusion/error" and args[1] in ("engine_lost", "unreachable"), args
+        assert time.monotonic() - killed < 45
+        deadline = time.monotonic() + 90
+        while True:  # the same tag again, on the restarted engine
+            kind, args = generate(port, "lost")
+            if kind == "/diffusion/done":
+                break
+            assert args[1] == "unreachable" and time.monotonic() < deadline, args
+            time.sleep(1)
+        peer.request("/diffusion/status", "s")
+        assert peer.wait_for("/diffusion/status", "s")[4] == 0  # nothing left running in the bridge
+    finally:
+        peer.close()
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(60)
+        finally:
+            serve.kill()
+            for pid in pids_of(f"engine --bind {endpoint}"):
+                subprocess.run(["kill", "-9", str(pid)])
+
+
 def test_serve_refuses_a_taken_osc_port_before_loading_a_model(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))

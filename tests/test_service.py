@@ -1,5 +1,6 @@
 """The engine service and broker over real TCP sockets on loopback."""
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
 from engine.pipeline import Pipeline
-from engine.protocol import VERSION, decode, encode, make_header
+from engine.protocol import VERSION, ProtocolError, decode, encode, make_header
 from engine.service.security import SecurityError, create_keys
 from engine.service import EngineService, ServiceConfig
 
@@ -84,7 +85,7 @@ def test_progress_arrives_and_cancel_takes_effect_mid_job(engine):
     assert accepted.type == "accepted"
     first = next(events)
     assert first.type == "progress" and 0 < first.header["fraction"] < 0.9
-    ack = client.cancel(accepted.header["job"])
+    ack = client.cancel(accepted.header["job"], accepted.header["token"])
     assert ack.type == "cancelled"
     rest = [m.type for m in events]
     assert rest[-1] == "cancelled" and "result" not in rest
@@ -94,24 +95,44 @@ def test_progress_arrives_and_cancel_takes_effect_mid_job(engine):
 def test_a_client_that_disconnects_fetches_its_result_later(engine):
     client = engine.client()
     events = client.submit("generate", {"seconds": 1.0, "steps": 200, "seed": 3})
-    job = next(events).header["job"]
+    accepted = next(events).header
+    job, token = accepted["job"], accepted["token"]
     events.close()  # the client vanishes mid-job (its socket is closed)
     deadline = time.monotonic() + 60
-    while (reply := client.fetch(job)).type == "accepted":
+    while (reply := client.fetch(job, token)).type == "accepted":
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert reply.type == "result" and renders(reply)[0][2] == 3
-    again = client.fetch(job)  # results are kept: fetching twice is fine
+    again = client.fetch(job, token)  # results are kept: fetching twice is fine
     assert np.array_equal(renders(again)[0][0], renders(reply)[0][0])
 
 
 def test_resuming_a_running_job_routes_its_events_to_the_new_client(engine):
     client = engine.client()
     events = client.submit("generate", {"seconds": 1.0, "steps": 400})
-    job = next(events).header["job"]
+    accepted = next(events).header
     events.close()
-    resumed = [m.type for m in engine.client(timeout=30).submit("generate", job=job)]
+    resumed = [m.type for m in engine.client(timeout=30).submit("generate", job=accepted["job"], token=accepted["token"])]
     assert resumed[0] == "accepted" and resumed[-1] == "result"
+
+
+def test_only_the_submitter_can_fetch_or_cancel_a_job_and_status_names_none(engine):
+    owner = engine.client()
+    events = owner.submit("generate", {"seconds": 1.0, "steps": 200, "seed": 4})
+    accepted = next(events).header
+    job, token = accepted["job"], accepted["token"]
+    other = engine.client()
+    status = other.status()
+    assert job not in json.dumps(status) and status["queue"]["running"] in (0, 1)
+    for guess in ("", "x" * 22, token[:-1] + ("A" if token[-1] != "A" else "B")):
+        for kind in (other.fetch, other.cancel):
+            reply = kind(job, guess)
+            assert reply.type == "error" and reply.header["code"] == "not_found"
+            assert "for this token" in reply.header["message"]
+    unknown = other.fetch("0" * 16, token)  # an unknown job reads the same as someone else's
+    assert unknown.header["code"] == "not_found"
+    rest = [m for m in events]  # the owner still gets its result
+    assert rest[-1].type == "result" and renders(rest[-1])[0][2] == 4
 
 
 def test_a_full_queue_answers_busy():
@@ -172,7 +193,8 @@ def ask(sock, frames, timeout=5000):
     ([b"{" + b" " * 70_000 + b"}"], "too_large"),
     ([b"[" * 2000], "bad_message"),  # deep nesting: json.loads would raise RecursionError
     ([b'{"v":1,"type":"ping","x":' + b"[" * 5000 + b"]" * 5000 + b"}"], "bad_message"),
-    ([b'{"v": 1, "type": "fetch", "job": "nope"}'], "not_found"),
+    ([b'{"v": 1, "type": "fetch", "job": "nope", "token": "t"}'], "not_found"),
+    ([b'{"v": 1, "type": "cancel", "job": "nope"}'], "bad_message"),  # no token
     ([b'{"v": 1, "type": "pong"}'], "unknown_type"),
 ])
 def test_malformed_messages_get_typed_errors(engine, frames, code):
@@ -354,8 +376,8 @@ def test_a_flood_of_submits_is_answered_and_the_engine_keeps_serving():
                 replies.append(reply)
         kinds = [r.header.get("code", r.type) for r in replies]
         assert len(kinds) == 200 and kinds.count("accepted") <= 3 and kinds.count("busy") >= 197
-        for job in {r.header["job"] for r in replies if r.type == "accepted"}:
-            running.client().cancel(job)
+        for job, token in {(r.header["job"], r.header["token"]) for r in replies if r.type == "accepted"}:
+            running.client().cancel(job, token)
         assert running.client().ping()
     finally:
         running.close()
@@ -366,3 +388,11 @@ def test_a_taken_port_exits_with_its_own_code(engine, checkpoint):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 3 and "Address already in use" in done.stdout
     assert engine.client().ping()  # the engine that holds the port is untouched
+
+
+def test_a_client_refuses_audio_over_the_message_limit_before_sending(engine):
+    twelve_minutes = np.zeros((2, 12 * 60 * 48_000), np.float32)  # 276 MB: zeros the kernel never backs
+    with pytest.raises(ProtocolError, match="select a shorter part") as refused:
+        next(engine.client().submit("style_transfer", {"strength": 0.5}, [(twelve_minutes, 48_000)]))
+    assert refused.value.code == "too_large"
+    assert engine.client().ping()

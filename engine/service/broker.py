@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 import zmq
 
 from engine import __version__
-from engine.protocol import FINAL, VERSION, ProtocolError, decode, encode, error_frames, make_header
+from engine.protocol import FINAL, MAX_MESSAGE_BYTES, VERSION, ProtocolError, decode, encode, error_frames, make_header
 from engine.service.security import check_binding, curve_server
 from engine.service.engine import CONTROL, HEARTBEAT, READY
 
@@ -37,7 +38,7 @@ class BrokerConfig:
     queue_size: int = 64
     orphan_timeout: float = 10.0  # seconds a job waits when no engine is alive
     result_ttl: float = 600.0
-    max_message_bytes: int = 256 * 2**20
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     curve_secret: Path | None = None
     curve_clients: Path | None = None
     insecure: bool = False
@@ -54,7 +55,8 @@ class Engine:
 class BrokeredJob:
     id: str
     client: bytes
-    request: list[bytes]  # the submit, with the job id written into its header
+    request: list[bytes]  # the submit, with the job id and token written into its header
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))  # what fetch and cancel must show
     engine: bytes | None = None
     final: list[bytes] | None = None
     expires: float = 0.0
@@ -144,21 +146,21 @@ class Broker:
         if len(self.queue) >= self.config.queue_size:
             raise ProtocolError("busy", f"{len(self.queue)} jobs are waiting; try again later")
         job = BrokeredJob(uuid.uuid4().hex[:16], client, [])
-        job.request = [json.dumps(dict(header, job=job.id), separators=(",", ":")).encode(), *body[1:]]
+        job.request = [json.dumps(dict(header, job=job.id, token=job.token), separators=(",", ":")).encode(), *body[1:]]
         self.jobs[job.id] = job
         self.queue.append(job)
-        return encode(make_header("accepted", header.get("id", ""), job=job.id, position=len(self.queue)))
+        return encode(make_header("accepted", header.get("id", ""), job=job.id, position=len(self.queue), token=job.token))
 
     def job_request(self, front: zmq.Socket, back: zmq.Socket, client: bytes, kind: str,
                     header: dict, body: list[bytes]) -> list[bytes]:
         job = self.jobs.get(header["job"])
-        if job is None:
-            raise ProtocolError("not_found", f"no job {header['job']} (unknown, or its result expired)")
+        if job is None or not secrets.compare_digest(job.token, header["token"]):
+            raise ProtocolError("not_found", f"no job {header['job']} for this token (unknown, or its result expired)")
         if job.final is not None:
             return job.final
         if kind == "fetch":
             job.client = client  # the rest of its events go here
-            return encode(make_header("accepted", header.get("id", ""), job=job.id, position=0))
+            return encode(make_header("accepted", header.get("id", ""), job=job.id, position=0, token=job.token))
         if job in self.queue:  # cancel before any engine saw it
             self.queue.remove(job)
             self.finish(job, encode(make_header("cancelled", "", job=job.id)))

@@ -4,13 +4,15 @@ One thread owns the socket (ROUTER, or a DEALER to a broker in worker mode) and 
 the model; one worker thread per device runs jobs from a bounded queue and hands events back
 over an inproc socket. Finished results are kept (bounded bytes, TTL) so a client that
 disconnected can `fetch` them; a fetch of a running job re-routes its remaining events to the
-fetching client.
+fetching client. A job belongs to whoever holds the token its `accepted` carried: `fetch` and
+`cancel` need it, and `status` names no job.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -22,7 +24,7 @@ import zmq
 
 from engine import __version__
 from engine.errors import Cancelled, EngineError
-from engine.protocol import (MAX_SECONDS, SOCKET_BUFFER, VERSION, Message, ProtocolError, decode, encode,
+from engine.protocol import (MAX_MESSAGE_BYTES, MAX_SECONDS, SOCKET_BUFFER, VERSION, Message, ProtocolError, decode, encode,
                              error_frames, make_header)
 from engine.service.security import check_binding, curve_server
 
@@ -40,7 +42,7 @@ class ServiceConfig:
     queue_size: int = 8
     result_ttl: float = 600.0  # seconds a finished result waits for a fetch
     max_result_bytes: int = 512 * 2**20
-    max_message_bytes: int = 256 * 2**20
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     max_seconds: float = MAX_SECONDS
     progress_interval: float = 0.1  # at most ten progress events a second per job
     curve_secret: Path | None = None  # server secret key file (zmq.auth format)
@@ -57,6 +59,7 @@ class Job:
     request_id: str
     task: str
     params: dict[str, Any]
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     cancel: threading.Event = field(default_factory=threading.Event)
     state: str = "queued"  # queued, running, done
     final: list[bytes] | None = None
@@ -213,7 +216,7 @@ class EngineService:
             model={"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
                    "trained": self.pipeline.metadata.get("trained", {})},
             queue={"queued": queued, "capacity": self.config.queue_size,
-                   "running": self.running.id if self.running else None},
+                   "running": 1 if self.running else 0},
             jobs={"served": self.served, "results_kept": done}))
 
     def on_submit(self, peer: bytes, message: Message) -> list[bytes]:
@@ -234,8 +237,9 @@ class EngineService:
             params["sample_rate"] = message.audio[0][1]
         if task == "interpolate":
             params["sample_rate_b"] = message.audio[1][1]
-        job_id = message.header.get("job") if self.config.connect else None  # brokers name jobs
-        job = Job(str(job_id or uuid.uuid4().hex[:16]), peer, message.id, task, params)
+        job = Job(uuid.uuid4().hex[:16], peer, message.id, task, params)
+        if self.config.connect and isinstance(message.header.get("job"), str):  # brokers name jobs
+            job.id, job.token = message.header["job"], str(message.header.get("token", ""))
         with self.lock:
             if len(self.pending) >= self.config.queue_size:
                 raise ProtocolError("busy", f"{len(self.pending)} jobs are waiting; try again later")
@@ -246,12 +250,12 @@ class EngineService:
             position = len(self.pending) + (1 if self.running else 0)
             self.lock.notify()
         log.info("job %s: %s accepted (position %d)", job.id, task, position)
-        return encode(make_header("accepted", message.id, job=job.id, position=position))
+        return encode(make_header("accepted", message.id, job=job.id, position=position, token=job.token))
 
     def on_cancel(self, peer: bytes, message: Message) -> list[bytes]:
         """A queued job ends now (its submitter hears `cancelled`); a running one stops within
         one sampler step (`pending: true`); a finished one answers with how it ended."""
-        job = self.find(message.header["job"])
+        job = self.find(message.header["job"], message.header["token"])
         with self.lock:
             if job in self.pending:
                 self.pending.remove(job)
@@ -264,19 +268,20 @@ class EngineService:
         return job.final
 
     def on_fetch(self, peer: bytes, message: Message) -> list[bytes]:
-        job = self.find(message.header["job"])
+        job = self.find(message.header["job"], message.header["token"])
         with self.lock:
             if job.state == "done":
                 return job.final
             job.peer = peer  # the rest of this job's events go to whoever fetched it
             position = 0 if job.state == "running" else list(self.pending).index(job) + 1
-        return encode(make_header("accepted", message.id, job=job.id, position=position))
+        return encode(make_header("accepted", message.id, job=job.id, position=position, token=job.token))
 
-    def find(self, job_id: str) -> Job:
+    def find(self, job_id: str, token: str) -> Job:
+        """The job, for the holder of its token; anyone else learns nothing, not even that it exists."""
         with self.lock:
             job = self.jobs.get(job_id)
-        if job is None:
-            raise ProtocolError("not_found", f"no job {job_id} (unknown, or its result expired)")
+        if job is None or not secrets.compare_digest(job.token, token):
+            raise ProtocolError("not_found", f"no job {job_id} for this token (unknown, or its result expired)")
         return job
 
     # -- results --------------------------------------------------------------------------------
