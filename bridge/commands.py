@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -103,9 +106,15 @@ class BridgeProcess:
             self.midi = MidiListener(self.bridge, load_mapping(args.midi_map), self.osc.announce, args.midi_map).open()
             self.osc.midi = self.midi
 
-    def serve(self) -> None:
+    def serve(self, on_stop: Any = None) -> None:
+        """Until SIGINT/SIGTERM (which also call `on_stop`, e.g. to stop an engine's watchdog)."""
+        def stop(*_: Any) -> None:
+            if on_stop is not None:
+                on_stop()
+            self.osc.stop()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.osc.stop())
+            signal.signal(sig, stop)
         print(f"daw-diffusion bridge: OSC on {self.osc.address[0]}:{self.osc.address[1]}", file=sys.stderr, flush=True)
         try:
             self.osc.serve()
@@ -139,24 +148,43 @@ def engine_command(args: argparse.Namespace) -> list[str]:
     return command + (["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])
 
 
+def die_with_parent(parent: int) -> None:
+    """Run in the engine's process before it starts: on Linux it gets SIGTERM when `serve`
+    dies, even by SIGKILL (elsewhere `serve` replaces a stale engine of its own at its next start)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # serve died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 class EngineProcess:
-    """The engine as a child process, restarted if it dies while the bridge runs."""
+    """The engine as a child process in a session of its own (a terminal's Ctrl-C reaches only
+    `serve`, which stops it), restarted if it dies while the bridge runs, dying with `serve`.
+    Its pid is kept in a file per endpoint, so a later `serve` can tell a stale engine of its own
+    (and replace it) from someone else's."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.command, self.client = engine_command(args), render.engine_client(args)
         self.start_timeout, self.stopping, self.restarts = args.engine_start_timeout, threading.Event(), 0
+        digest = hashlib.sha1(self.client.endpoint.encode()).hexdigest()[:12]
+        self.pid_file = Path(tempfile.gettempdir()) / f"daw-diffusion-engine-{digest}.pid"
         self.lock = threading.Lock()  # a restart and `stop` never cross
         self.start()
         threading.Thread(target=self.watch, daemon=True).start()
 
     def start(self) -> None:
-        if self.client.pinged(0.5):
+        if self.client.pinged(0.5) and not self.replace_stale():
             raise JobError("port_in_use", f"an engine already answers at {self.client.endpoint}; "
                                           "use `daw-diffusion bridge` to put a bridge in front of it")
         with self.lock:
             if self.stopping.is_set():
                 return
-            self.proc = proc = subprocess.Popen(self.command)  # known at once, so that `stop` reaches it
+            parent = os.getpid()
+            self.proc = proc = subprocess.Popen(self.command, start_new_session=True,
+                                                preexec_fn=lambda: die_with_parent(parent))
+            self.pid_file.write_text(f"{proc.pid}\n")  # known at once, so that `stop` reaches it
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -165,6 +193,24 @@ class EngineProcess:
                 return
         proc.terminate()
         raise JobError("unreachable", f"the engine did not answer within {self.start_timeout:g} s")
+
+    def replace_stale(self) -> bool:
+        """Stop the engine an earlier `serve` left at this endpoint; False if the one there is not ours."""
+        try:
+            pid = int(self.pid_file.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return False
+        if [c.decode(errors="replace") for c in command if c] != self.command:
+            return False  # that pid is some other program's now
+        log.warning("stopping a stale engine (pid %d) an earlier serve left at %s", pid, self.client.endpoint)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 40
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+        return True
 
     def watch(self) -> None:
         while not self.stopping.wait(1.0):
@@ -187,13 +233,14 @@ class EngineProcess:
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
+        self.pid_file.unlink(missing_ok=True)
 
 
 def run_serve(args: argparse.Namespace) -> dict[str, Any]:
     process = open_bridge(args)  # fail on a taken port before loading a model
     engine = EngineProcess(args)
     try:
-        process.serve()
+        process.serve(on_stop=engine.stopping.set)  # no restarts once asked to stop
     finally:
         engine.stop()
     return {"ok": True, "engine_restarts": engine.restarts}

@@ -6,10 +6,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import CLI, free_port
+from engine.client import EngineClient
 from osc_peers import Peer
 
 
@@ -107,6 +109,97 @@ def test_a_job_whose_engine_dies_ends_in_bounded_time_and_frees_its_tag(tiny_che
             serve.kill()
             for pid in pids_of(f"engine --bind {endpoint}"):
                 subprocess.run(["kill", "-9", str(pid)])
+
+
+def serve_process(checkpoint, endpoint: str, port: int, out_dir) -> subprocess.Popen:
+    return subprocess.Popen([CLI, "serve", "--checkpoint", str(checkpoint), "--engine", endpoint, "--listen",
+                             f"127.0.0.1:{port}", "--out-dir", str(out_dir), "--timeout", "3"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_ctrl_c_with_a_job_running_stops_serve_and_its_engine(tiny_checkpoint, tmp_path):
+    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
+    serve = serve_process(tiny_checkpoint, endpoint, port, tmp_path)
+    peer = Peer(port)
+    try:
+        assert ping(port)
+        peer.request("/diffusion/generate", "long", 2.0, "steps", 1000, "griffin_lim_iters", 2)
+        peer.wait_for("/diffusion/progress", "long", timeout=60)
+        [engine] = pids_of(f"engine --bind {endpoint}")
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(45) == 0
+        assert peer.final("long", timeout=5)[0] == "/diffusion/cancelled"
+        assert not pids_of(f"engine --bind {endpoint}")
+    finally:
+        peer.close()
+        serve.kill()
+        for pid in pids_of(f"engine --bind {endpoint}"):
+            subprocess.run(["kill", "-9", str(pid)])
+
+
+def test_sigkill_of_serve_takes_its_engine_along_and_the_next_serve_starts(tiny_checkpoint, tmp_path):
+    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
+    serve = serve_process(tiny_checkpoint, endpoint, port, tmp_path)
+    try:
+        assert ping(port)
+        [engine] = pids_of(f"engine --bind {endpoint}")
+        serve.kill()
+        serve.wait()
+        deadline = time.monotonic() + 30
+        while pids_of(f"engine --bind {endpoint}"):  # the engine follows its parent (and finishes nothing)
+            assert time.monotonic() < deadline, "the engine outlived serve"
+            time.sleep(0.2)
+        again = serve_process(tiny_checkpoint, endpoint, port, tmp_path)
+        try:
+            assert ping(port)
+            kind, args = generate(port, "after")
+            assert kind == "/diffusion/done", args
+        finally:
+            again.send_signal(signal.SIGINT)
+            again.wait(60)
+    finally:
+        serve.kill()
+        for pid in pids_of(f"engine --bind {endpoint}"):
+            subprocess.run(["kill", "-9", str(pid)])
+
+
+def test_serve_replaces_a_stale_engine_of_its_own_but_not_someone_elses(tiny_checkpoint, tmp_path):
+    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
+    # an engine exactly as serve starts one, left behind (as when serve dies where there is no parent-death signal)
+    import sys
+    import hashlib
+    command = [sys.executable, "-m", "engine.cli", "engine", "--bind", endpoint, "--device", "auto",
+               "--checkpoint", str(tiny_checkpoint)]
+    stale = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid_file = Path(tempfile.gettempdir()) / f"daw-diffusion-engine-{hashlib.sha1(endpoint.encode()).hexdigest()[:12]}.pid"
+    pid_file.write_text(f"{stale.pid}\n")
+    serve = None
+    try:
+        deadline = time.monotonic() + 60
+        while not EngineClient(endpoint).pinged(0.5):
+            assert time.monotonic() < deadline
+        serve = serve_process(tiny_checkpoint, endpoint, port, tmp_path)
+        assert ping(port)
+        assert stale.wait(60) is not None  # replaced
+        assert pids_of(f"engine --bind {endpoint}") and stale.pid not in pids_of(f"engine --bind {endpoint}")
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(60) == 0
+        pid_file.write_text("1\n")  # a pid file naming some other program: that engine is not ours to stop
+        other = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while not EngineClient(endpoint).pinged(0.5):
+                assert other.poll() is None
+            done = subprocess.run([CLI, "serve", "--checkpoint", str(tiny_checkpoint), "--engine", endpoint,
+                                   "--listen", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--out-dir", str(tmp_path)],
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 3 and "already answers" in done.stdout and other.poll() is None
+        finally:
+            other.kill()
+    finally:
+        stale.kill()
+        if serve is not None:
+            serve.kill()
+        pid_file.unlink(missing_ok=True)
 
 
 def test_serve_refuses_a_taken_osc_port_before_loading_a_model(tmp_path):
