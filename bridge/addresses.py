@@ -48,8 +48,9 @@ REQUESTS: dict[str, Address] = {
     "/diffusion/cancel": Address("cancel", (), "cancel the job with this tag"),
     "/diffusion/status": Address("status", (), "engine, jobs, tempo and audio health"),
     "/diffusion/ping": Address("ping", (), "is the bridge there?"),
-    "/diffusion/reply_port": Address("reply_port", (Arg("port", int, "UDP port for replies to this host"),),
-                                     "where replies to this host go from now on (the tag may be left out)"),
+    "/diffusion/reply_port": Address("reply_port", (Arg("port", int, "UDP port for replies to this client"),),
+                                     "where replies to this client (its host and source port) go from now on "
+                                     "(the tag may be left out)"),
     "/diffusion/midi/learn": Address("learn", (Arg("target", str, "an action (generate, transform, reroll, cancel) "
                                                               "or a parameter (strength, ratio, steps, guidance)"),),
                                      "bind the next MIDI note or controller to `target`"),

@@ -1,7 +1,8 @@
 """The OSC server: one UDP socket, one receiving thread. Every request gets replies at the
-sender's host on its reply port (per request `reply_port`, else per host `/diffusion/reply_port`,
-else the default); anything wrong gets `/diffusion/error tag code message`, and the server keeps
-running. Jobs run in the bridge's pool, never in the receiving thread."""
+sender's host on its reply port (per request `reply_port`, else the one that sender, its host
+and port, set with `/diffusion/reply_port`, else the default); anything wrong gets
+`/diffusion/error tag code message`, and the server keeps running. Jobs run in the bridge's
+pool, never in the receiving thread."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -19,6 +21,7 @@ from bridge.app import Bridge, Report
 from bridge.jobs import JobError
 
 log = logging.getLogger("daw-diffusion.osc")
+MAX_CLIENTS = 1024  # senders whose reply port is remembered (the least recent are forgotten)
 
 
 def encode(address: str, *args: Any) -> bytes:
@@ -45,7 +48,7 @@ class OscServer:
         self.sock.bind((host, port))
         self.sock.settimeout(0.2)
         self.address = self.sock.getsockname()
-        self.reply_ports: dict[str, int] = {}
+        self.reply_ports: OrderedDict[tuple[str, int], int] = OrderedDict()  # per sender (host, port)
         self.stopping = threading.Event()
         self.malformed = 0
 
@@ -85,39 +88,46 @@ class OscServer:
         self.stop()
         self.sock.close()
 
+    def reply_address(self, sender: tuple[str, int], values: list[Any] = ()) -> tuple[str, int]:
+        return sender[0], reply_port_in(values) or self.reply_ports.get(sender, self.default_reply)
+
+    def remember_reply_port(self, sender: tuple[str, int], port: int) -> None:
+        self.reply_ports[sender] = port
+        self.reply_ports.move_to_end(sender)
+        while len(self.reply_ports) > MAX_CLIENTS:  # a flood of senders cannot grow it without end
+            self.reply_ports.popitem(last=False)
+
     def receive(self, data: bytes, sender: tuple[str, int]) -> None:
-        host = sender[0]
         try:
             messages = [timed.message for timed in OscPacket(data).messages]
         except Exception as exc:  # python-osc raises several kinds on garbage
             self.malformed += 1
             if self.malformed <= 10 or self.malformed % 1000 == 0:
                 log.warning("malformed OSC packet from %s:%d (%d so far): %s", *sender, self.malformed, exc)
-            self.send((host, self.reply_ports.get(host, self.default_reply)), "/diffusion/error", "", "malformed",
-                      "that was not an OSC message")
+            self.send(self.reply_address(sender), "/diffusion/error", "", "malformed", "that was not an OSC message")
             return
         for message in messages:
-            self.handle(message.address, list(message.params), host)
+            self.handle(message.address, list(message.params), sender)
 
-    def handle(self, address: str, values: list[Any], host: str) -> None:
-        to = (host, reply_port_in(values) or self.reply_ports.get(host, self.default_reply))
+    def handle(self, address: str, values: list[Any], sender: tuple[str, int]) -> None:
+        to = self.reply_address(sender, values)
         try:
-            self.dispatch(parse(address, values), host, self.reporter(to))
+            self.dispatch(parse(address, values), sender, self.reporter(to))
         except (OscError, JobError) as exc:
             self.send(to, "/diffusion/error", tag_of(values), exc.code, str(exc))
         except Exception as exc:  # a bug must cost one request, not the server
             log.exception("%s failed", address)
             self.send(to, "/diffusion/error", tag_of(values), "failed", f"{type(exc).__name__}: {exc}")
 
-    def dispatch(self, call: Call, host: str, report: Report) -> None:
+    def dispatch(self, call: Call, sender: tuple[str, int], report: Report) -> None:
         action, tag = call.action, call.tag
         if action == "ping":
             report("/diffusion/pong", tag)
         elif action == "reply_port":
             if not 0 < call.args["port"] < 65536:
                 raise OscError("bad_arguments", f"port {call.args['port']} is not a UDP port", tag)
-            self.reply_ports[host] = call.args["port"]
-            self.send((host, call.args["port"]), "/diffusion/pong", tag)
+            self.remember_reply_port(sender, call.args["port"])
+            self.send((sender[0], call.args["port"]), "/diffusion/pong", tag)
         elif action == "status":
             self.bridge.pool.submit(self.report_status, tag, report)
         elif action == "cancel":

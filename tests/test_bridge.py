@@ -173,11 +173,23 @@ def test_garbage_and_floods_are_answered_and_survived(bridge, peer):
     assert status[1] == "ok" and status[2] == "cpu"
 
 
-def test_replies_follow_reply_port_per_host(bridge, peer):
+def test_replies_follow_reply_port_per_client(bridge, peer):
     peer.send("/diffusion/reply_port", peer.port)  # no tag, as in DESIGN.md
     assert peer.wait_for("/diffusion/pong", "")
-    peer.send("/diffusion/ping", "plain")  # no reply_port key: the host's port now
+    peer.send("/diffusion/ping", "plain")  # no reply_port key: this client's port now
     assert peer.wait_for("/diffusion/pong", "plain") == ["plain"]
+    other = bridge.peer()  # a second app on the same host
+    try:
+        other.send("/diffusion/reply_port", peer.port)  # cannot redirect the first one's replies ...
+        other.send("/diffusion/ping", "theirs")
+        assert peer.wait_for("/diffusion/pong", "theirs")  # (its own go where it asked)
+        other.send("/diffusion/reply_port", other.port)
+        peer.send("/diffusion/ping", "mine")
+        assert peer.wait_for("/diffusion/pong", "mine") == ["mine"]  # ... the first one's stay with it
+        other.send("/diffusion/ping", "own")
+        assert other.wait_for("/diffusion/pong", "own") == ["own"]
+    finally:
+        other.close()
 
 
 def test_an_absent_engine_is_an_error_reply_not_a_hang(tmp_path, take):
