@@ -82,7 +82,7 @@ KEYS: dict[str, Arg] = {k.name: k for k in (
     Arg("beats_per_bar", int, "meter: beats in a bar (default: the bridge's --beats-per-bar)"),
     Arg("beat_offset", float, "seconds from the clip's start to a downbeat (default: heard)"),
     Arg("snap", str, "inpaint: move the region to the nearest beat or bar lines"),
-    Arg("out_dir", str, "folder for this result (default: the bridge's render folder)"),
+    Arg("out_dir", str, "folder for this result: inside the render folder (relative to it) or an --allow-dir"),
     Arg("reply_port", int, "UDP port for this request's replies"),
 )}
 # keys that are the engine's parameters under another name

@@ -21,8 +21,11 @@ Report = Callable[..., None]  # report("/diffusion/done", tag, path, seconds)
 
 
 class Bridge:
-    def __init__(self, jobs: Jobs, clock: Clock | None = None, live: Any = None) -> None:
+    def __init__(self, jobs: Jobs, clock: Clock | None = None, live: Any = None,
+                 allowed_dirs: tuple[Path, ...] = ()) -> None:
         self.jobs, self.clock, self.live = jobs, clock or Clock(), live
+        # where an `out_dir` key may point: the render folder and each --allow-dir (and below)
+        self.allowed_dirs = tuple(Path(d).expanduser().resolve() for d in (jobs.store.folder, *allowed_dirs))
         self.pool = ThreadPoolExecutor(jobs.max_active + 2, thread_name_prefix="job")
         self.latencies: deque[tuple[float, float]] = deque(maxlen=100)  # live: (trigger -> first sample, engine)
         self.computed: deque[tuple[str, float]] = deque(maxlen=100)  # (tag, engine compute seconds)
@@ -81,7 +84,18 @@ class Bridge:
             params["strength"] = a["strength"]
         if task == "inpaint":
             params["regions"] = [[a["start_s"], a["end_s"]]]
-        return Request(task, params, tuple(sources), tag=call.tag, out_dir=out_dir(keys))
+        return Request(task, params, tuple(sources), tag=call.tag, out_dir=self.out_dir(keys))
+
+    def out_dir(self, keys: dict[str, Any]) -> Path | None:
+        """The request's `out_dir`, relative to the render folder, confined to the allowed
+        folders (what lies elsewhere is neither created nor told)."""
+        if "out_dir" not in keys:
+            return None
+        folder = (self.allowed_dirs[0] / Path(keys["out_dir"]).expanduser()).resolve()
+        if not any(folder == root or root in folder.parents for root in self.allowed_dirs):
+            raise JobError("bad_file", f"out_dir {keys['out_dir']!r} is outside the folders this bridge writes to "
+                                       "(its render folder, and any given with --allow-dir)")
+        return folder
 
     def live_request(self, tag: str, seconds: float, strength: float, keys: dict[str, Any] | None = None) -> Request:
         """Style transfer of the last `seconds` of the live input."""
@@ -93,7 +107,7 @@ class Bridge:
         if audio.shape[1] < round(0.5 * self.live.sample_rate):
             raise JobError("bad_audio", "less than half a second of live input recorded so far")
         return Request("style_transfer", {**engine_params(keys), "strength": strength},
-                       audio=((audio, self.live.sample_rate),), tag=tag, out_dir=out_dir(keys))
+                       audio=((audio, self.live.sample_rate),), tag=tag, out_dir=self.out_dir(keys))
 
     def play_file(self, path: str) -> float:
         """Audition a file on the live output, at the next bar when a clock runs."""
@@ -152,10 +166,6 @@ class Bridge:
 def engine_params(keys: dict[str, Any]) -> dict[str, Any]:
     """The optional keys that go to the engine, under the engine's names."""
     return {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
-
-
-def out_dir(keys: dict[str, Any]) -> Path | None:
-    return Path(keys["out_dir"]).expanduser() if "out_dir" in keys else None
 
 
 def stretch(audio: np.ndarray, rate: int, target: int) -> np.ndarray:

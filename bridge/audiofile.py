@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -107,6 +108,26 @@ def process_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+MIN_FREE_BYTES = 16 * 2**20  # kept free on top of what a render will write
+
+
+def check_writable(folder: str | os.PathLike, needed: int = 0) -> None:
+    """Before any work: `folder` can be made, written, and holds `needed` bytes more (so a
+    finished render is never thrown away for want of a folder or of space)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".daw-diffusion-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise AudioFileError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    if free < needed + MIN_FREE_BYTES:
+        raise AudioFileError(f"{folder} has {free / 2**20:.0f} MiB free; this render needs about "
+                             f"{(needed + MIN_FREE_BYTES) / 2**20:.0f} MiB: free some space or choose another folder")
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,

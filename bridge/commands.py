@@ -57,6 +57,10 @@ def add_bridge_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--announce", type=host_port, action="append", default=[],
                    help="also send MIDI-triggered results here (HOST:PORT, repeatable)")
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="render store folder")
+    p.add_argument("--allow-dir", type=Path, action="append", default=[],
+                   help="another folder an OSC out_dir may write into (repeatable; default: only the render folder)")
+    p.add_argument("--allow-network", action="store_true",
+                   help="allow --listen on an address other hosts can reach (anyone there can run jobs)")
     p.add_argument("--max-jobs", type=int, default=16, help="jobs in flight at once")
     p.add_argument("--midi", action="store_true", help="open a MIDI input")
     p.add_argument("--midi-map", type=Path, help="TOML mapping (created with the defaults if missing; learn saves here)")
@@ -97,7 +101,7 @@ class BridgeProcess:
 
             device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
             live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device).start()
-        self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live)
+        self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live, tuple(args.allow_dir))
         self.osc = OscServer(self.bridge, *args.listen, reply_port=args.reply_port, announce=args.announce)
         self.midi = None
         if args.midi:
@@ -126,6 +130,13 @@ class BridgeProcess:
 
 
 def open_bridge(args: argparse.Namespace) -> BridgeProcess:
+    host = args.listen[0]
+    if not is_loopback(host):
+        if not args.allow_network:
+            raise JobError("bad_arguments", f"--listen {host} would let other machines on the network run jobs and "
+                                            "write into the render folder; add --allow-network if that is meant")
+        log.warning("OSC on %s: any host that reaches it can run jobs, cancel them and write renders into %s",
+                    host, ", ".join(str(d) for d in (args.out_dir, *args.allow_dir)))
     try:
         return BridgeProcess(args)
     except OSError as exc:  # the OSC port is taken
@@ -135,6 +146,17 @@ def open_bridge(args: argparse.Namespace) -> BridgeProcess:
         raise JobError("audio_device", str(exc)) from None
     except ValueError as exc:  # a bad MIDI mapping, a MIDI port that cannot open
         raise JobError("bad_arguments", str(exc)) from None
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+    import socket as sockets
+
+    try:
+        return all(ipaddress.ip_address(info[4][0]).is_loopback
+                   for info in sockets.getaddrinfo(host, None, sockets.AF_INET))
+    except (OSError, ValueError):
+        return False
 
 
 def run_bridge(args: argparse.Namespace) -> dict[str, Any]:

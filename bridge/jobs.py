@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.audiofile import AudioFileError, read_audio, slice_shape, write_audio
+from bridge.audiofile import AudioFileError, check_writable, read_audio, slice_shape, write_audio
 from bridge.store import RenderStore
 from engine.client import EngineClient, EngineUnreachable
-from engine.protocol import ProtocolError, check_audio_size
+from engine.protocol import MAX_SECONDS, ProtocolError, check_audio_size
 
 # the names users type -> the engine's task names
 TASKS = {"generate": "generate", "style": "style_transfer", "style_transfer": "style_transfer",
@@ -70,6 +70,20 @@ class Request:
             raise JobError(exc.code, str(exc)) from None
         except ProtocolError as exc:
             raise JobError(exc.code, str(exc)) from None
+
+    def output_bytes(self) -> int:
+        """About what the results will take on disk (float32), for the free-space check."""
+        shapes = []
+        for source in self.sources:
+            try:
+                shapes.append(slice_shape(source.path, source.offset, source.length))
+            except AudioFileError:
+                pass  # reading it will say what is wrong
+        frames = max([c * f for c, f, _ in shapes] or [0])
+        rate = max([r for *_, r in shapes] or [int(self.params.get("sample_rate", 48_000))])
+        seconds = min(float(self.params.get("seconds", 0.0)), MAX_SECONDS)  # longer: the engine refuses it
+        extra = seconds * rate * max(2, int(self.params.get("channels", 2)))
+        return int(4 * (frames + extra) * int(self.params.get("n_variations", 1)))
 
     def outputs(self, count: int) -> list[Path] | None:
         if self.output is None:
@@ -137,9 +151,14 @@ class Jobs:
         """Claim the request's tag (and a slot) now; `wait` then runs it."""
         if request.task not in SOURCES:
             raise JobError("unknown_task", f"unknown task {request.task!r}; choose one of {', '.join(TASKS)}")
-        for path in request.outputs(int(request.params.get("n_variations", 1))) or ():
+        exact = request.outputs(int(request.params.get("n_variations", 1)))
+        for path in exact or ():
             if path.exists():
                 raise JobError("bad_file", f"{path}: already exists; daw-diffusion never overwrites files")
+        try:
+            check_writable(exact[0].parent if exact else (request.out_dir or self.store.folder), request.output_bytes())
+        except AudioFileError as exc:
+            raise JobError(exc.code, str(exc)) from None
         with self.lock:
             if request.tag in self.active:
                 raise JobError("duplicate_tag", f"a job tagged {request.tag!r} is still running; use another tag")

@@ -79,14 +79,14 @@ def test_oscsend_job_ends_in_oscdump_with_a_real_file(bridge, take):
     assert (info.samplerate, info.channels, info.frames) == (48_000, 2, 144_000)
 
 
-def test_every_task_over_osc_writes_new_files_of_the_right_length(peer, take, tmp_path):
+def test_every_task_over_osc_writes_new_files_of_the_right_length(bridge, peer, take, tmp_path):
     jobs = {
         # an empty prompt means none: the tiny model, trained without text, would refuse any other
         "gen": ("/diffusion/generate", 1.5, "variations", 2, "sample_rate", 48_000, "prompt", ""),
         # a patch may send its transport's tempo with every job: tasks without a use for it ignore it
         "sty": ("/diffusion/style", str(take), 0.3, "offset", 0.5, "length", 2.0, "bpm", 120.0, "beats_per_bar", 3),
         "int": ("/diffusion/interpolate", str(take), str(take), 0.5, "length", 1.0, "length_b", 1.0),
-        "inp": ("/diffusion/inpaint", str(take), 1.0, 1.5, "out_dir", str(tmp_path)),
+        "inp": ("/diffusion/inpaint", str(take), 1.0, 1.5, "out_dir", "inpainted"),  # under the render folder
         "out": ("/diffusion/outpaint", str(take), 1.0, "direction", "left"),
         # lengths in bars are exact to the sample at the source's rate (the seconds argument unused)
         "bar": ("/diffusion/outpaint", str(take), 0.0, "bars", 1.5, "bpm", 97.0, "beats_per_bar", 3),
@@ -104,7 +104,8 @@ def test_every_task_over_osc_writes_new_files_of_the_right_length(peer, take, tm
         assert sf.info(args[1]).frames == expected and args[2] == pytest.approx(expected / 48_000)
         paths[tag] = args[1]
     assert Path(peer.wait_for("/diffusion/done", "gen")[1]).exists()  # the second variation
-    inpainted, _ = sf.read(list(tmp_path.glob("*_inpaint_inp.wav"))[0], dtype="float32")
+    assert Path(paths["inp"]).parent == bridge.out_dir.resolve() / "inpainted"
+    inpainted, _ = sf.read(paths["inp"], dtype="float32")
     original, _ = sf.read(take, dtype="float32")
     assert np.array_equal(inpainted[:48_000], original[:48_000])  # the rest is untouched
     snapped, _ = sf.read(paths["snp"], dtype="float32")
@@ -150,6 +151,16 @@ def test_every_bad_request_gets_an_error_reply_and_the_bridge_stays(bridge, peer
     assert reply[0] == "/diffusion/error" and reply[1][1] == code, reply
     assert len(reply[1][2]) > 10  # a sentence, not just a code
     assert bridge.alive()
+
+
+@pytest.mark.parametrize("where", ["..", "../elsewhere", "/etc", "~", "inside/../../out"])
+def test_an_out_dir_outside_the_render_folder_is_refused_and_nothing_is_made(bridge, peer, take, where):
+    before = sorted(p.name for p in bridge.out_dir.parent.iterdir())
+    peer.request("/diffusion/style", "esc", str(take), 0.3, "out_dir", where)
+    kind, args = peer.final("esc")
+    assert kind == "/diffusion/error" and args[1] == "bad_file" and "outside the folders" in args[2], args
+    assert "exist" not in args[2]  # says what is wrong with the request, nothing about the disk
+    assert sorted(p.name for p in bridge.out_dir.parent.iterdir()) == before
 
 
 def test_a_taken_tag_is_refused_while_its_job_runs(peer, take):

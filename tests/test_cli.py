@@ -155,6 +155,40 @@ def test_audio_over_the_engines_message_limit_is_refused_before_it_is_decoded(en
     assert reply["code"] == "bad_audio" and "silent" in reply["message"]  # a slice reaches the engine (the hole is silence)
 
 
+@pytest.fixture
+def small_mount(tmp_path):
+    """A 2 MiB tmpfs (root only): `small_mount(read_only)` -> its folder."""
+    mounted = []
+
+    def make(read_only: bool) -> Path:
+        folder = tmp_path / f"mount{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m" + (",ro" if read_only else ""), "tmpfs",
+                               str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)])
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_an_unwritable_or_full_output_folder_is_refused_before_the_render(engine, source, tmp_path,
+                                                                          small_mount, read_only):
+    folder = small_mount(read_only)
+    started = time.monotonic()
+    status, reply = run("render", "--task", "style", "--input", str(source), "--strength", "1", "--steps", "1000",
+                        "--output", str(folder / "styled.wav"), *engine)
+    assert (status, reply["code"]) == (2, "bad_file"), reply
+    words = "Read-only file system" if read_only else "MiB free; this render needs about"
+    assert words in reply["message"] and str(folder) in reply["message"]
+    assert time.monotonic() - started < 15  # told at once, not after 1000 steps
+    assert not list(folder.iterdir())
+
+
 def test_info_reports_the_checkpoint(checkpoint):
     status, reply = run("info", str(checkpoint))
     assert status == 0 and reply["format_version"] == 1 and reply["config"]["unet"]["d_base"] == 16

@@ -202,6 +202,23 @@ def test_serve_replaces_a_stale_engine_of_its_own_but_not_someone_elses(tiny_che
         pid_file.unlink(missing_ok=True)
 
 
+def test_a_bridge_open_to_the_network_needs_saying_so(tmp_path):
+    port = free_port(socket.SOCK_DGRAM)
+    bridge = [CLI, "bridge", "--listen", f"0.0.0.0:{port}", "--engine", f"tcp://127.0.0.1:{free_port()}",
+              "--out-dir", str(tmp_path)]
+    done = subprocess.run(bridge, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--allow-network" in json.loads(done.stdout.splitlines()[-1])["message"]
+    log = tempfile.TemporaryFile("w+")
+    open_one = subprocess.Popen([*bridge, "--allow-network"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert ping(port)
+        log.seek(0)
+        assert "any host that reaches it can run jobs" in log.read()
+    finally:
+        open_one.terminate()
+        open_one.wait(30)
+
+
 def test_serve_refuses_a_taken_osc_port_before_loading_a_model(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
