@@ -153,7 +153,12 @@ class Jobs:
             raise JobError("unknown_task", f"unknown task {request.task!r}; choose one of {', '.join(TASKS)}")
         exact = request.outputs(int(request.params.get("n_variations", 1)))
         for path in exact or ():
-            if path.exists():
+            try:
+                taken = path.exists()
+            except OSError as exc:  # e.g. a name longer than the file system allows
+                raise JobError("bad_file", f"cannot write {path.name[:60]}{'…' if len(path.name) > 60 else ''}: "
+                                           f"{(exc.strerror or str(exc)).lower()}") from None
+            if taken:
                 raise JobError("bad_file", f"{path}: already exists; daw-diffusion never overwrites files")
         try:
             check_writable(exact[0].parent if exact else (request.out_dir or self.store.folder), request.output_bytes())

@@ -117,6 +117,7 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "extend", "--input", "{source}", "--bars", "2", "--bpm", "900"], "bpm must be from 20 to 400"),
     (["--task", "extend", "--input", "{source}", "--bars", "1e6", "--bpm", "97"], "1e+06 bars at 97 BPM"),
     (["--task", "generate", "--bars", "2"], "a length in bars needs a tempo"),
+    (["--task", "generate", "--seconds", "0.00001"], "seconds must be from 0.01"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--snap", "bar"], "no steady beat"),
 ])
 def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, words):
@@ -128,6 +129,12 @@ def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, wo
     assert status == 2 and reply["ok"] is False
     assert words in reply["message"]
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_an_output_name_the_file_system_cannot_hold_is_bad_input(engine, source, tmp_path):
+    status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(tmp_path / ("a" * 300 + ".wav")),
+                        *engine)
+    assert (status, reply["code"]) == (2, "bad_file") and "file name too long" in reply["message"], reply
 
 
 def sparse_wav(path: Path, seconds: float, rate: int = 48_000, channels: int = 2) -> Path:
