@@ -4,13 +4,15 @@ do about each problem. Problems fail the run (exit 1); notes (e.g. no MIDI ports
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from bridge.jobs import JobError
 
@@ -52,9 +54,43 @@ def check_osc_port(args: argparse.Namespace) -> tuple[str, str]:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            return PROBLEM, (f"UDP {host}:{port} is taken ({exc.strerror}): a bridge may be running already "
-                             "(send /diffusion/ping), or pick another with --listen")
+            if bridge_answers(host, port):
+                return OK, f"a bridge answers on udp://{host}:{port} (it is running)"
+            return PROBLEM, (f"UDP {host}:{port} is taken ({exc.strerror}) by something that is not a bridge; "
+                             "stop it, or pick another port with --listen")
     return OK, f"OSC port udp://{host}:{port} is free"
+
+
+def bridge_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Does a daw-diffusion bridge at `host:port` answer `/diffusion/ping` (twice tried: UDP)?"""
+    from bridge.osc import encode
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1" if host in ("0.0.0.0", "127.0.0.1", "localhost") else "", 0))
+        sock.settimeout(timeout)
+        for _ in range(2):
+            sock.sendto(encode("/diffusion/ping", "doctor", "reply_port", sock.getsockname()[1]),
+                        ("127.0.0.1" if host == "0.0.0.0" else host, port))
+            try:
+                if b"/diffusion/pong" in sock.recv(65536):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Hide what C libraries print while probed (ALSA's and JACK's pages of warnings)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_out_dir(args: argparse.Namespace) -> tuple[str, str]:
@@ -113,7 +149,8 @@ def diagnose(args: argparse.Namespace) -> dict[str, Any]:
     results = {}
     for name, check in CHECKS.items():
         try:
-            level, text = check(args)
+            with quiet_native_stderr():
+                level, text = check(args)
         except Exception as exc:  # the doctor itself must not crash
             level, text = PROBLEM, f"the check failed: {type(exc).__name__}: {exc}"
         results[name] = {"level": level, "message": text}

@@ -126,11 +126,12 @@ DRIVER = """#N canvas 0 0 500 300 12;
 def test_the_pure_data_patch_runs_a_job_against_a_real_bridge(engine_endpoint, tmp_path):
     source, written = tmp_path / "in.wav", tmp_path / "dd-input.wav"
     sf.write(source, sine_mix(2.0, 44_100).T, 44_100)
+    pd_program = require("pd")  # before the bridge starts: a missing pd must not leave a bridge behind
     bridge = BridgeProcess(engine_endpoint, tmp_path / "renders")
     driver = tmp_path / "driver.pd"
     driver.write_text(DRIVER.format(bridge=bridge.port, reply=free_port(socket.SOCK_DGRAM), source=source,
                                     written=written))
-    pd = subprocess.Popen([require("pd"), "-nogui", "-noaudio", "-nomidi", "-stderr",
+    pd = subprocess.Popen([pd_program, "-nogui", "-noaudio", "-nomidi", "-stderr",
                            "-open", str(PATCHES / "daw-diffusion.pd"), "-open", str(driver)],
                           stderr=subprocess.PIPE, text=True)
     try:

@@ -242,3 +242,18 @@ def test_doctor_names_each_problem_in_plain_words(engine_endpoint, tmp_path):
     done = subprocess.run([CLI, "doctor", "--listen", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--engine",
                            engine_endpoint, "--out-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and json.loads(done.stdout.splitlines()[-1])["ok"]
+    assert "ALSA" not in done.stderr and "jack" not in done.stderr.lower()  # the probes' native noise is hidden
+
+
+def test_doctor_takes_a_running_bridge_for_what_it_is(engine_endpoint, tmp_path):
+    from osc_peers import BridgeProcess
+
+    bridge = BridgeProcess(engine_endpoint, tmp_path / "renders")
+    try:
+        done = subprocess.run([CLI, "doctor", "--listen", f"127.0.0.1:{bridge.port}", "--engine", engine_endpoint,
+                               "--out-dir", str(tmp_path / "renders")], capture_output=True, text=True, timeout=120)
+    finally:
+        bridge.close()
+    osc = [line for line in done.stdout.splitlines() if line.split()[1:2] == ["osc"]][0]
+    assert osc.strip().startswith("ok") and "a bridge answers" in osc, done.stdout
+    assert done.returncode == 0, done.stdout
