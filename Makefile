@@ -20,6 +20,7 @@ demo: setup
 	$(VENV)/bin/daw-diffusion demo --out-dir renders/demo
 
 test: setup
+	.ci/peers
 	$(PY) -m pytest -q
 
 bench: setup
