@@ -112,6 +112,10 @@ def check_unit(name: str, value: float, low_open: bool = False) -> float:
 
 
 MIN_SECONDS = 0.01  # the shortest length a task makes (a few STFT hops)
+# Style transfer below this strength starts phase recovery from the source's phase: it then keeps
+# the source's stereo image (L/R correlation within 0.02 at 0.1); from 0.2 up a fresh common phase
+# for all channels keeps it better (docs/engine.md, "Phase and stereo").
+SOURCE_PHASE_BELOW = 0.2
 
 
 def check_seconds(name: str, value: float, maximum: float) -> float:
@@ -232,7 +236,7 @@ class Pipeline:
             return Render(source.copy(), sample_rate, job.seed)
         wave = self.to_model(source, sample_rate)
         mel = job.sample(tasks.style_transfer, self.model.spectral.encode(wave), strength)
-        out = self.vocode(mel, wave.shape[-1], job)
+        out = self.vocode(mel, wave.shape[-1], job, wave if strength < SOURCE_PHASE_BELOW else None)
         return Render(self.to_caller(out, sample_rate, source.shape[-1]), sample_rate, job.seed)
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, sample_rate: int, ratio: float = 0.5,
@@ -251,7 +255,8 @@ class Pipeline:
         wave_b = fit_length(self.to_model(b, rate_b), wave_a.shape[-1]).expand_as(wave_a)
         encode = self.model.spectral.encode
         mel = job.sample(tasks.interpolate, encode(wave_a), encode(wave_b), ratio, strength)
-        out = self.vocode(mel, wave_a.shape[-1], job)
+        nearer = wave_a if ratio <= 0.5 else wave_b
+        out = self.vocode(mel, wave_a.shape[-1], job, nearer if strength < SOURCE_PHASE_BELOW else None)
         return Render(self.to_caller(out, sample_rate, a.shape[-1]), sample_rate, job.seed)
 
     def inpaint(self, audio: np.ndarray, sample_rate: int, regions: list[tuple[float, float]],
@@ -497,7 +502,8 @@ class Pipeline:
 
     def vocode(self, mel: Tensor, samples: int, job: RenderJob, start: Tensor | None = None) -> Tensor:
         """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate; phase
-        recovery starts from the phase of audio `start` (a draft) when given."""
+        recovery starts from the phase of audio `start` (a source or draft) when given, and
+        keeps the channels' phases linked (one phase for all, their start's differences kept)."""
         job.check_cancel()
         job.report(0.9, "vocoder")
         spectral = self.model.spectral
@@ -509,7 +515,7 @@ class Pipeline:
                 magnitude = spectral.mel_to_magnitude(spectral.decode_log_mel(mel))
             audio = spectral.griffin_lim(magnitude, samples, n_iter=job.settings.griffin_lim_iters,
                                          momentum=job.settings.griffin_lim_momentum, generator=job.generator,
-                                         start=start)
+                                         start=start, linked=True)
         job.report(1.0, "done")
         return audio
 

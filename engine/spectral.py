@@ -176,12 +176,17 @@ class MelSpectral(nn.Module):
         momentum: float = 0.99,
         generator: torch.Generator | None = None,
         start: Tensor | None = None,
+        linked: bool = False,
     ) -> Tensor:
-        """Fast Griffin-Lim (Perraudin et al. 2013): phase for `magnitude` `[..., n_freqs,
-        frames]` by alternating projections with momentum; returns `[..., length]`. The phase
-        starts from audio `start` `[..., samples]` when given (a draft whose phase is close to
-        right), else at random from `generator` (reproducible). Works frame-major, without the
-        transposes and complex divisions of a textbook version: most of its CPU speed."""
+        """Fast Griffin-Lim (Perraudin et al. 2013): phase for `magnitude` `[..., channels,
+        n_freqs, frames]` by alternating projections with momentum; returns `[..., channels,
+        length]`. The phase starts from audio `start` `[..., channels, samples]` when given (a
+        source or draft whose phase is close to right), else at random from `generator`
+        (reproducible). `linked`: the channels keep the phase differences they start with (the
+        start's, or none), so one phase is found for all of them and a stereo image survives
+        (channels recovered each on its own decorrelate: a centred voice turns into a wide
+        smear). Works frame-major, without the transposes and complex divisions of a textbook
+        version: most of its CPU speed."""
         magnitude = magnitude.transpose(-1, -2).contiguous()
         if start is not None:
             angles = torch.sgn(self.spectrum(start.to(magnitude.device, magnitude.dtype)))
@@ -189,15 +194,24 @@ class MelSpectral(nn.Module):
             angles = F.pad(angles, (0, 0, 0, max(0, magnitude.shape[-2] - angles.shape[-2])), value=1)
             angles = angles[..., :magnitude.shape[-2], :]
         else:
+            shape = magnitude.shape[:-3] + (1,) + magnitude.shape[-2:] if linked else magnitude.shape
             if generator is not None:
-                phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device)
+                phase = torch.rand(shape, generator=generator).to(magnitude.device)
             else:
-                phase = torch.rand(magnitude.shape, device=magnitude.device)
-            angles = torch.polar(torch.ones_like(magnitude), phase * (2 * math.pi))
+                phase = torch.rand(shape, device=magnitude.device)
+            angles = torch.polar(torch.ones(shape, device=magnitude.device), phase * (2 * math.pi))
+            angles = angles.expand_as(magnitude) if linked else angles
+        offsets = None
+        if linked and magnitude.shape[-3] > 1:  # each channel's phase relative to the channels' sum
+            offsets = angles * torch.sgn(angles.sum(-3, keepdim=True)).conj()
+            offsets = torch.where(offsets == 0, 1, offsets)
         previous = torch.zeros_like(angles)
         weight = momentum / (1 + momentum)
         for _ in range(n_iter):
             rebuilt = self.spectrum(self.synthesis(magnitude * angles, length))
             angles = torch.sgn(torch.sub(rebuilt, previous, alpha=weight))  # z / |z|, 0 at 0
             previous = rebuilt
+            if offsets is not None:  # one common phase, the channels' differences kept
+                common = torch.sgn((angles * magnitude * offsets.conj()).sum(-3, keepdim=True))
+                angles = torch.where(common == 0, 1, common) * offsets
         return self.synthesis(magnitude * angles, length)
