@@ -22,8 +22,9 @@ Report = Callable[..., None]  # report("/diffusion/done", tag, path, seconds)
 
 class Bridge:
     def __init__(self, jobs: Jobs, clock: Clock | None = None, live: Any = None,
-                 allowed_dirs: tuple[Path, ...] = ()) -> None:
+                 allowed_dirs: tuple[Path, ...] = (), confine_inputs: bool = False) -> None:
         self.jobs, self.clock, self.live = jobs, clock or Clock(), live
+        self.confine_inputs = confine_inputs  # on the network: read audio only from the allowed folders too
         # where an `out_dir` key may point: the render folder and each --allow-dir (and below)
         self.allowed_dirs = tuple(Path(d).expanduser().resolve() for d in (jobs.store.folder, *allowed_dirs))
         self.pool = ThreadPoolExecutor(jobs.max_active + 2, thread_name_prefix="job")
@@ -79,6 +80,9 @@ class Bridge:
             sources += [Source(Path(a["path_a"]).expanduser(), keys.get("offset", 0.0), keys.get("length")),
                         Source(Path(a["path_b"]).expanduser(), keys.get("offset_b", 0.0), keys.get("length_b"))]
             params["ratio"] = a["ratio"]
+        if self.confine_inputs:
+            for source in sources:
+                self.inside_allowed(source.path, "input")
         params.update(self.musical_time(task, a.get("seconds", 0.0), keys))
         if task == "style_transfer":
             params["strength"] = a["strength"]
@@ -91,11 +95,16 @@ class Bridge:
         folders (what lies elsewhere is neither created nor told)."""
         if "out_dir" not in keys:
             return None
-        folder = (self.allowed_dirs[0] / Path(keys["out_dir"]).expanduser()).resolve()
-        if not any(folder == root or root in folder.parents for root in self.allowed_dirs):
-            raise JobError("bad_file", f"out_dir {keys['out_dir']!r} is outside the folders this bridge writes to "
+        return self.inside_allowed(self.allowed_dirs[0] / Path(keys["out_dir"]).expanduser(), "out_dir")
+
+    def inside_allowed(self, path: Path, what: str) -> Path:
+        """`path` resolved, if it lies in an allowed folder; else an error that tells nothing
+        about the disk (not whether the path exists)."""
+        resolved = path.resolve()
+        if not any(resolved == root or root in resolved.parents for root in self.allowed_dirs):
+            raise JobError("bad_file", f"{what} {str(path)!r} is outside the folders this bridge works in "
                                        "(its render folder, and any given with --allow-dir)")
-        return folder
+        return resolved
 
     def live_request(self, tag: str, seconds: float, strength: float, keys: dict[str, Any] | None = None) -> Request:
         """Style transfer of the last `seconds` of the live input."""

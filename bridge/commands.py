@@ -101,7 +101,8 @@ class BridgeProcess:
 
             device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
             live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device).start()
-        self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live, tuple(args.allow_dir))
+        self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live, tuple(args.allow_dir),
+                             confine_inputs=not is_loopback(args.listen[0]))
         self.osc = OscServer(self.bridge, *args.listen, reply_port=args.reply_port, announce=args.announce)
         self.midi = None
         if args.midi:
@@ -135,8 +136,8 @@ def open_bridge(args: argparse.Namespace) -> BridgeProcess:
         if not args.allow_network:
             raise JobError("bad_arguments", f"--listen {host} would let other machines on the network run jobs and "
                                             "write into the render folder; add --allow-network if that is meant")
-        log.warning("OSC on %s: any host that reaches it can run jobs, cancel them and write renders into %s",
-                    host, ", ".join(str(d) for d in (args.out_dir, *args.allow_dir)))
+        log.warning("OSC on %s: any host that reaches it can run jobs and cancel them; they read audio from and "
+                    "write renders into %s only", host, ", ".join(str(d) for d in (args.out_dir, *args.allow_dir)))
     try:
         return BridgeProcess(args)
     except OSError as exc:  # the OSC port is taken

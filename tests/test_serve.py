@@ -214,6 +214,16 @@ def test_a_bridge_open_to_the_network_needs_saying_so(tmp_path):
         assert ping(port)
         log.seek(0)
         assert "any host that reaches it can run jobs" in log.read()
+        peer = Peer(port)
+        try:  # network clients read only from the allowed folders, and learn nothing of the rest of the disk
+            answers = []
+            for k, path in enumerate(("/etc/passwd", "/no/such/file.wav")):
+                peer.request("/diffusion/style", f"probe{k}", path, 0.3)
+                kind, args = peer.final(f"probe{k}")
+                answers.append((kind, args[1], args[2].replace(path, "PATH")))
+            assert answers[0] == answers[1] and answers[0][1] == "bad_file" and "outside the folders" in answers[0][2]
+        finally:
+            peer.close()
     finally:
         open_one.terminate()
         open_one.wait(30)
