@@ -24,6 +24,9 @@ from engine.protocol import (FINAL, SOCKET_BUFFER, Message, ProtocolError, check
                              make_header)
 
 
+GAVE_UP = object()  # what `_receive` returns when the caller stopped waiting
+
+
 class EngineUnreachable(Exception):
     code = "unreachable"
 
@@ -65,12 +68,12 @@ class EngineClient:
         sock.connect(self.endpoint)
         return sock
 
-    def _receive(self, sock: zmq.Socket, give_up: Callable[[], bool] | None = None) -> Message | str | None:
-        """The next message; None after `timeout` seconds of silence; "gave up" when `give_up()`."""
+    def _receive(self, sock: zmq.Socket, give_up: Callable[[], bool] | None = None) -> Message | object | None:
+        """The next message; None after `timeout` seconds of silence; GAVE_UP when `give_up()`."""
         deadline = time.monotonic() + self.timeout
         while True:
             if give_up is not None and give_up():
-                return "gave up"
+                return GAVE_UP
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -138,7 +141,7 @@ class EngineClient:
         try:
             while True:
                 message = self._receive(sock, give_up)
-                if message == "gave up":
+                if message is GAVE_UP:
                     yield Message(make_header("cancelled", "", job=job or "", local=True))
                     return
                 if message is not None:
