@@ -32,6 +32,8 @@ REQUESTS: dict[str, Address] = {
     "/diffusion/generate": Address("generate", (SECONDS,), "new audio from noise (and a prompt)"),
     "/diffusion/style": Address("style_transfer", (PATH, Arg("strength", float, "0 keeps the source .. 1 replaces it")),
                                 "style transfer (audio-to-audio)"),
+    "/diffusion/vary": Address("vary", (PATH, Arg("strength", float, "how far the variation strays: 0 .. 1")),
+                               "a variation of a loop: the same length to the sample, a seamless wrap"),
     "/diffusion/interpolate": Address("interpolate", (Arg("path_a", str, "first clip"), Arg("path_b", str, "second clip"),
                                                       Arg("ratio", float, "0 = first clip .. 1 = second")),
                                       "a blend of two clips"),

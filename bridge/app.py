@@ -74,7 +74,7 @@ class Bridge:
         a, keys, task = call.args, call.keys, call.action
         params = engine_params(keys)
         sources: list[Source] = []
-        if task in ("style_transfer", "inpaint", "outpaint"):
+        if task in ("style_transfer", "vary", "inpaint", "outpaint"):
             sources.append(Source(Path(a["input_path"]).expanduser(), keys.get("offset", 0.0), keys.get("length")))
         if task == "interpolate":
             sources += [Source(Path(a["path_a"]).expanduser(), keys.get("offset", 0.0), keys.get("length")),
@@ -84,7 +84,7 @@ class Bridge:
             for source in sources:
                 self.inside_allowed(source.path, "input")
         params.update(self.musical_time(task, a.get("seconds", 0.0), keys))
-        if task == "style_transfer":
+        if task in ("style_transfer", "vary"):
             params["strength"] = a["strength"]
         if task == "inpaint":
             params["regions"] = [[a["start_s"], a["end_s"]]]

@@ -22,9 +22,9 @@ from engine.client import EngineClient, EngineUnreachable
 from engine.protocol import MAX_SECONDS, ProtocolError, check_audio_size
 
 # the names users type -> the engine's task names
-TASKS = {"generate": "generate", "style": "style_transfer", "style_transfer": "style_transfer",
+TASKS = {"generate": "generate", "style": "style_transfer", "style_transfer": "style_transfer", "vary": "vary",
          "interpolate": "interpolate", "inpaint": "inpaint", "outpaint": "outpaint", "extend": "outpaint"}
-SOURCES = {"generate": 0, "style_transfer": 1, "inpaint": 1, "outpaint": 1, "interpolate": 2}
+SOURCES = {"generate": 0, "style_transfer": 1, "vary": 1, "inpaint": 1, "outpaint": 1, "interpolate": 2}
 SHORT = {"style_transfer": "style"}  # task names in file names
 
 

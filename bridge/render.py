@@ -92,7 +92,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--channels", type=int, help="generate: channel count (default 2)")
     r.add_argument("--sample-rate", type=int, help="generate: output sample rate")
     r.add_argument("--variations", type=int, help="generate: number of variations")
-    r.add_argument("--strength", type=float, help="style/interpolate: 0..1 (how far from the source)")
+    r.add_argument("--strength", type=float, help="style/vary/interpolate: 0..1 (how far from the source)")
     r.add_argument("--ratio", type=float, help="interpolate: 0 = first clip .. 1 = second")
     r.add_argument("--region", type=parse_region, action="append", help="inpaint: START:END seconds (repeatable)")
     r.add_argument("--mode", choices=["replace", "repaint"], help="inpaint/outpaint method")
@@ -111,7 +111,7 @@ def request_from(args: argparse.Namespace) -> Request:
     task = TASKS[args.task]
     meter = ("bpm", "beats_per_bar", "beat_offset")
     names = {"generate": ("seconds", "bars", "bpm", "beats_per_bar", "channels", "sample_rate"),
-             "style_transfer": ("strength",), "interpolate": ("ratio", "strength"),
+             "style_transfer": ("strength",), "vary": ("strength",), "interpolate": ("ratio", "strength"),
              "inpaint": ("mode", "snap", *meter), "outpaint": ("seconds", "bars", *meter, "direction", "mode")}
     params = {k: getattr(args, k) for k in ("seed", *SETTINGS, *names[task]) if getattr(args, k) is not None}
     if task in ("generate", "outpaint") and (args.seconds is None) == (args.bars is None):

@@ -199,7 +199,7 @@ class Pipeline:
                 raise CheckpointError(f"{path}: its render defaults are not valid settings ({exc})") from None
         return cls(model, pick_device(device), metadata, settings)
 
-    # -- the five tasks ---------------------------------------------------------------------
+    # -- the tasks --------------------------------------------------------------------------
     def generate(self, seconds: float | None = None, *, bars: float | None = None, bpm: float | None = None,
                  beats_per_bar: int | None = None, channels: int = 2, sample_rate: int | None = None,
                  n_variations: int = 1, seed: int | None = None, settings: RenderSettings | None = None,
@@ -238,6 +238,32 @@ class Pipeline:
         mel = job.sample(tasks.style_transfer, self.model.spectral.encode(wave), strength)
         out = self.vocode(mel, wave.shape[-1], job, wave if strength < SOURCE_PHASE_BELOW else None)
         return Render(self.to_caller(out, sample_rate, source.shape[-1]), sample_rate, job.seed)
+
+    def vary(self, audio: np.ndarray, sample_rate: int, strength: float = 0.3, **options: Any) -> Render:
+        """A variation of a loop that stays a loop: the same length to the sample (so the same
+        tempo and bars) and a seamless wrap. The loop is re-imagined as it plays three times
+        over (so the model hears what comes before and after it); the middle pass is kept, and
+        its first `crossfade` seconds fade in from what followed its end, so that the end
+        runs into the start."""
+        source = check_audio(audio, sample_rate)
+        strength = check_unit("strength", strength)
+        samples = source.shape[-1]
+        if 3 * samples > self.max_seconds * sample_rate:
+            raise BadAudio(f"the loop is {samples / sample_rate:.1f} s long; vary hears it three times over, so it "
+                           f"works on loops of up to {self.max_seconds / 3:.1f} s")
+        job = RenderJob(self, **options)
+        if strength == 0:
+            return Render(source.copy(), sample_rate, job.seed)
+        played = self.to_model(np.tile(source, 3), sample_rate)
+        mel = job.sample(tasks.style_transfer, self.model.spectral.encode(played), strength)
+        out = self.vocode(mel, played.shape[-1], job, played if strength < SOURCE_PHASE_BELOW else None)
+        three = self.to_caller(out, sample_rate, 3 * samples)
+        fade = min(round(job.settings.crossfade * sample_rate), samples // 2)
+        loop = three[:, samples: 2 * samples].copy()
+        if fade:  # the wrap: what followed the end, fading into the loop's own start
+            ramp = np.sin(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+            loop[:, :fade] = three[:, 2 * samples: 2 * samples + fade] * (1 - ramp) + loop[:, :fade] * ramp
+        return Render(below_full_scale(loop), sample_rate, job.seed)
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, sample_rate: int, ratio: float = 0.5,
                     strength: float = 0.6, *, sample_rate_b: int | None = None, **options: Any) -> Render:
@@ -393,7 +419,7 @@ class Pipeline:
         return Render(out, sample_rate, job.seed, info)
 
     # -- dispatch ---------------------------------------------------------------------------
-    TASKS = ("generate", "style_transfer", "interpolate", "inpaint", "outpaint")
+    TASKS = ("generate", "style_transfer", "vary", "interpolate", "inpaint", "outpaint")
 
     def run(self, task: str, **params: Any) -> list[Render]:
         """Run a task by name (for the CLI and the service); always returns a list of renders.

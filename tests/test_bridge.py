@@ -90,12 +90,13 @@ def test_every_task_over_osc_writes_new_files_of_the_right_length(bridge, peer, 
         "out": ("/diffusion/outpaint", str(take), 1.0, "direction", "left"),
         # lengths in bars are exact to the sample at the source's rate (the seconds argument unused)
         "bar": ("/diffusion/outpaint", str(take), 0.0, "bars", 1.5, "bpm", 97.0, "beats_per_bar", 3),
+        "var": ("/diffusion/vary", str(take), 0.3),
         "snp": ("/diffusion/inpaint", str(take), 0.9, 1.2, "snap", "beat", "bpm", 120.0, "beat_offset", 0.0),
     }
     for tag, (address, *args) in jobs.items():
         peer.request(address, tag, *args, *FAST)
     frames = {"gen": 72_000, "sty": 96_000, "int": 48_000, "inp": 144_000, "out": 192_000,
-              "bar": 144_000 + round(4.5 * 60 * 48_000 / 97), "snp": 144_000}
+              "bar": 144_000 + round(4.5 * 60 * 48_000 / 97), "snp": 144_000, "var": 144_000}
     paths = {}
     for tag, expected in frames.items():
         assert peer.wait_for("/diffusion/accepted", tag)[1] >= 1

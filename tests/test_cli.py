@@ -131,6 +131,13 @@ def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, wo
     assert not (tmp_path / "o.wav").exists()
 
 
+def test_vary_from_the_command_line_keeps_the_loops_length(engine, source, tmp_path):
+    status, reply = run("render", "--task", "vary", "--input", str(source), "--strength", "0.4", "--seed", "2",
+                        "--output", str(tmp_path / "varied.wav"), *engine, *FAST)
+    assert status == 0, reply
+    assert sf.info(tmp_path / "varied.wav").frames == sf.info(source).frames
+
+
 def test_an_output_name_the_file_system_cannot_hold_is_bad_input(engine, source, tmp_path):
     status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(tmp_path / ("a" * 300 + ".wav")),
                         *engine)

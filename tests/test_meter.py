@@ -153,3 +153,32 @@ def test_a_clip_without_a_beat_asks_for_its_tempo(pipeline):
     drone = np.tile(np.sin(2 * np.pi * 110 * np.arange(44_100 * 6) / 44_100).astype(np.float32) * 0.3, (2, 1))
     with pytest.raises(BadParameter, match="give its tempo"):
         pipeline.outpaint(drone, 44_100, bars=1, settings=FAST)
+
+
+# -- vary: a variation of a loop that stays a loop ---------------------------------------------
+def test_a_varied_loop_keeps_its_length_and_wraps_seamlessly(pipeline, groove):
+    from engine.metrics import seam_discontinuity
+
+    audio, rate, downbeat = groove
+    bar = Meter(97.0).samples(1, rate)
+    start = round(downbeat * rate)
+    loop = audio[:, start: start + 2 * bar]  # two bars, cut on the downbeats
+    out = pipeline.vary(loop, rate, 0.5, seed=3, settings=FAST)
+    assert out.audio.shape == loop.shape  # the same bars at the same tempo
+    assert not np.array_equal(out.audio, loop)
+    again = pipeline.vary(loop, rate, 0.5, seed=3, settings=FAST)
+    assert np.array_equal(out.audio, again.audio)  # same seed, same loop
+    played = np.concatenate((out.audio, out.audio), axis=1)  # as the DAW loops it
+    assert seam_discontinuity(played, loop.shape[1]) < 6  # no click where it wraps
+    step = np.abs(np.diff(out.audio, axis=1)).max(axis=1)
+    assert (np.abs(out.audio[:, 0] - out.audio[:, -1]) <= step).all()  # the end runs into the start
+    assert np.array_equal(pipeline.vary(loop, rate, 0.0).audio, loop)  # strength 0: the loop itself
+
+
+def test_vary_refuses_what_it_cannot_loop(pipeline):
+    with pytest.raises(BadParameter, match="strength"):
+        pipeline.vary(np.full((2, 44_100), 0.1, np.float32), 44_100, 1.5)
+    from engine.errors import BadAudio
+    too_long = np.full((1, round(pipeline.max_seconds / 3 * 8_000) + 8_000), 0.1, np.float32)
+    with pytest.raises(BadAudio, match="three times over"):
+        pipeline.vary(too_long, 8_000, 0.3)

@@ -31,7 +31,7 @@ from engine.service.security import check_binding, curve_server
 log = logging.getLogger("daw-diffusion.engine")
 CONTROL = b"\x01"  # first byte of broker <-> worker control frames
 READY, HEARTBEAT = CONTROL + b"READY", CONTROL + b"HEARTBEAT"
-AUDIO_INPUTS = {"generate": (), "style_transfer": ("audio",), "inpaint": ("audio",),
+AUDIO_INPUTS = {"generate": (), "style_transfer": ("audio",), "vary": ("audio",), "inpaint": ("audio",),
                 "outpaint": ("audio",), "interpolate": ("a", "b")}
 
 
