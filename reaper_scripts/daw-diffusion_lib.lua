@@ -475,6 +475,19 @@ function DD.style()
   end)
 end
 
+-- A variation of each selected loop: a new take of exactly the same length that loops seamlessly.
+function DD.vary()
+  local strength = DD.number("strength")
+  edit_items("vary", function(_, src)
+    return {{
+      args = join(slice_args("vary", src), {"--strength", strength, "--tag", "vary"}, DD.common_args(DD.seed())),
+      insert = function(item, s, result)
+        DD.add_take(item, s, result.outputs[1], string.format("vary %.2f seed %d", strength, result.outputs[1].seed))
+      end,
+    }}
+  end)
+end
+
 function DD.variations()
   local strength, count = DD.number("strength"), math.max(1, math.floor(DD.number("variations")))
   edit_items("variations", function(_, src)

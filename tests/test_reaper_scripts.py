@@ -21,7 +21,7 @@ def busted(spec: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_actions_under_the_mock_reaper():
     done = busted("actions_spec.lua")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "not ok" not in done.stdout and len(re.findall(r"^ok ", done.stdout, re.M)) >= 29
+    assert "not ok" not in done.stdout and len(re.findall(r"^ok ", done.stdout, re.M)) >= 30
 
 
 def test_actions_run_the_real_cli_against_a_real_engine(engine_endpoint, tmp_path):

@@ -246,6 +246,23 @@ describe("extend", function()
   end)
 end)
 
+describe("vary", function()
+  it("sends each loop item's slice and adds a take of the same length", function()
+    local DD, project = setup()
+    DD.set("strength", "0.3")
+    local item = mock.add_item({file = wav_file("loop.wav"), position = 2, length = 4, offset = 1})
+    mock.select(item)
+    DD.vary()
+    local args = finish(project, 1, ok_json("/r/vary.wav", 4, 6))
+    assert.are.same({"vary", "0.3", "4.000000000"}, {mock.value(args, "--task"), mock.value(args, "--strength"),
+                                                     mock.value(args, "--length")})
+    mock.run_deferred()
+    assert.are.equal(2, #item.takes)
+    assert.are.equal(4, item.D_LENGTH)  -- a loop keeps its length
+    assert.are.equal("vary 0.30 seed 6", item.takes[2].P_NAME)
+  end)
+end)
+
 describe("variations", function()
   it("starts N jobs with consecutive seeds and adds N takes", function()
     local DD, project = setup()
@@ -344,6 +361,7 @@ describe("every action script", function()
   it("loads the library next to it and runs its task", function()
     local expected = {
       ["Style transfer selected items"] = "Select one or more", ["Variations of selected items (N takes)"] = "Select one or more",
+      ["Vary selected loop items"] = "Select one or more",
       ["Inpaint time selection in selected items"] = "time selection", ["Extend selected items (right)"] = "Select one or more",
       ["Extend selected items (left)"] = "Select one or more", ["Interpolate two selected items"] = "exactly two",
       ["Generate into time selection"] = "time selection", ["Cancel running jobs"] = "No daw-diffusion jobs",
@@ -365,6 +383,6 @@ describe("every action script", function()
         seen = seen + 1
       end
     end
-    assert.are.equal(9, seen)
+    assert.are.equal(10, seen)
   end)
 end)
