@@ -23,7 +23,7 @@ from bridge.audiofile import write_text_atomic
 from bridge.jobs import JobError, Request, Source
 
 log = logging.getLogger("daw-diffusion.midi")
-ACTIONS = ("generate", "transform", "reroll", "blend", "cancel")
+ACTIONS = ("generate", "transform", "reroll", "vary", "blend", "cancel")
 # parameter -> (low, high, whole numbers) that a controller's 0..127 spans
 PARAMETERS = {"strength": (0.0, 1.0, False), "ratio": (0.0, 1.0, False),
               "steps": (4, 100, True), "guidance": (0.0, 10.0, False)}
@@ -39,7 +39,7 @@ class Mapping:
     api: str = "auto"
     channel: int = 0  # 1..16, 0 = any
     notes: dict[int, str] = field(default_factory=lambda: {36: "generate", 37: "transform", 38: "reroll",
-                                                            39: "blend", 40: "cancel"})
+                                                            39: "blend", 40: "cancel", 41: "vary"})
     controls: dict[int, str] = field(default_factory=lambda: {20: "strength", 21: "ratio", 22: "steps", 23: "guidance"})
     values: dict[str, float] = field(default_factory=lambda: {"strength": 0.5, "ratio": 0.5})
     generate_bars: float = 4.0       # lengths when MIDI clock gives a tempo ...
@@ -251,6 +251,13 @@ class MidiListener:
             bridge.start(request, self.report, play=True, triggered=now)
         elif action == "reroll":
             bridge.start(bridge.jobs.reroll(tag), self.report)
+        elif action == "vary":  # a variation of the last result, as a loop of the same length
+            recent = bridge.jobs.recent()
+            if not recent:
+                raise JobError("not_found", "vary needs a finished job to vary: run one first")
+            request = Request("vary", {**self.settings(), "strength": float(m.values.get("strength", 0.5))},
+                              (Source(recent[-1].path),), tag=tag)
+            bridge.start(request, self.report)
         elif action == "blend":
             recent = bridge.jobs.recent()
             if len(recent) < 2:

@@ -113,6 +113,9 @@ def test_midi_clock_sets_bars_and_a_pad_generates_one_bar(live_bridge):
         done = listener.wait_for("/diffusion/done", "midi-generate-1")
         assert done[2] == pytest.approx(2.0, rel=0.05)  # one 4/4 bar at 120 bpm
         assert sf.info(done[1]).frames == pytest.approx(2.0 * 44_100, rel=0.05)
+        out.send_message([0x90, 41, 100])  # the vary pad: a variation of that bar, as long to the sample
+        varied = listener.wait_for("/diffusion/done", "midi-vary-2")
+        assert sf.info(varied[1]).frames == sf.info(done[1]).frames
     finally:
         out.close_port()
         listener.close()
