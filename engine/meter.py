@@ -96,6 +96,7 @@ ANALYSIS_RATE = 22_050
 N_FFT, HOP = 2048, 256          # 86 envelope frames per second
 PRIOR_BPM, PRIOR_OCTAVES = 120.0, 1.0  # where tempi usually lie, and how widely
 BASS_HZ = 200.0
+LISTEN_SECONDS = 60.0  # how much of a clip the estimate reads
 MIN_FLUX = 1.0  # mean onset envelope of audio at full scale below which nothing starts
 # (measured: a sine drone 0.5; FluidSynth chords 6, with drums 56)
 
@@ -140,9 +141,10 @@ def _at(envelope: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def estimate_meter(audio: np.ndarray, sample_rate: int, beats_per_bar: int = 4,
                    bpm: float | None = None) -> Meter | None:
-    """Tempo (unless `bpm` is given), beat phase and downbeat read from `audio` `[C, S]`;
-    None when no beat shows (silence, a drone, under 4 s)."""
-    envelope, bass, change, rate = onset_envelopes(audio, sample_rate)
+    """Tempo (unless `bpm` is given), beat phase and downbeat read from `audio` `[C, S]` (its
+    first `LISTEN_SECONDS`: one steady tempo is assumed); None when no beat shows (silence, a
+    drone, under 4 s)."""
+    envelope, bass, change, rate = onset_envelopes(audio[..., :round(LISTEN_SECONDS * sample_rate)], sample_rate)
     if len(envelope) < 4 * rate or envelope.mean() < MIN_FLUX:
         return None  # too short, or nothing starts (silence, a drone)
     e = (envelope - envelope.mean()) / envelope.std()
