@@ -20,12 +20,12 @@ import torch
 from torch import Tensor
 
 from engine import guide, tasks
-from engine.meter import SNAPS, Meter, meter_from
 from engine.audio import below_full_scale, check_audio, check_sample_rate, fit_length, resample
 from engine.checkpoint import load_checkpoint
 from engine.diffusion import INPAINT_MODES, Denoiser, Diffuser, SamplerSettings
 from engine.diffusion.diffuser import number, whole
 from engine.errors import BadAudio, BadParameter, Cancelled, CheckpointError, UnknownTask
+from engine.meter import SNAPS, Meter, meter_from
 from engine.model import MsaniiModel
 from engine.splice import splice
 from engine.text import text_encoder
