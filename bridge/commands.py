@@ -182,6 +182,18 @@ def die_with_parent(parent: int) -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+def command_of(pid: int) -> str:
+    """The command line of process `pid` ("" if there is none): /proc where there is one, else `ps`."""
+    proc = Path(f"/proc/{pid}/cmdline")
+    if proc.parent.is_dir():
+        try:
+            return " ".join(part.decode(errors="replace") for part in proc.read_bytes().split(b"\0") if part)
+        except OSError:
+            return ""
+    done = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 class EngineProcess:
     """The engine as a child process in a session of its own (a terminal's Ctrl-C reaches only
     `serve`, which stops it), restarted if it dies while the bridge runs, dying with `serve`.
@@ -221,17 +233,16 @@ class EngineProcess:
         """Stop the engine an earlier `serve` left at this endpoint; False if the one there is not ours."""
         try:
             pid = int(self.pid_file.read_text())
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return False
-        if [c.decode(errors="replace") for c in command if c] != self.command:
+        if command_of(pid) != " ".join(self.command):
             return False  # that pid is some other program's now
         log.warning("stopping a stale engine (pid %d) an earlier serve left at %s", pid, self.client.endpoint)
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 40
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while command_of(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if Path(f"/proc/{pid}").exists():
+        if command_of(pid):
             os.kill(pid, signal.SIGKILL)
         return True
 
