@@ -122,6 +122,8 @@ class Bridge:
         """Audition a file on the live output, at the next bar when a clock runs."""
         if self.live is None:
             raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
+        if self.confine_inputs:
+            self.inside_allowed(Path(path).expanduser(), "input")
         try:
             audio, rate = read_audio(Path(path).expanduser())
         except AudioFileError as exc:
