@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bridge import render
 from bridge.jobs import JobError
@@ -58,7 +58,8 @@ def add_bridge_options(p: argparse.ArgumentParser) -> None:
                    help="also send MIDI-triggered results here (HOST:PORT, repeatable)")
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="render store folder")
     p.add_argument("--allow-dir", type=Path, action="append", default=[],
-                   help="another folder an OSC out_dir may write into (repeatable; default: only the render folder)")
+                   help="another folder OSC requests may write into (an out_dir) and, with --allow-network, read "
+                        "from (repeatable; default: only the render folder)")
     p.add_argument("--allow-network", action="store_true",
                    help="allow --listen on an address other hosts can reach (anyone there can run jobs)")
     p.add_argument("--max-jobs", type=int, default=16, help="jobs in flight at once")
@@ -111,7 +112,7 @@ class BridgeProcess:
             self.midi = MidiListener(self.bridge, load_mapping(args.midi_map), self.osc.announce, args.midi_map).open()
             self.osc.midi = self.midi
 
-    def serve(self, on_stop: Any = None) -> None:
+    def serve(self, on_stop: Callable[[], None] | None = None) -> None:
         """Until SIGINT/SIGTERM (which also call `on_stop`, e.g. to stop an engine's watchdog)."""
         def stop(*_: Any) -> None:
             if on_stop is not None:
