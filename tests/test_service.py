@@ -124,7 +124,7 @@ def test_only_the_submitter_can_fetch_or_cancel_a_job_and_status_names_none(engi
     other = engine.client()
     status = other.status()
     assert job not in json.dumps(status) and status["queue"]["running"] in (0, 1)
-    for guess in ("", "x" * 22, token[:-1] + ("A" if token[-1] != "A" else "B")):
+    for guess in ("", "x" * 22, token[:-1] + ("A" if token[-1] != "A" else "B"), "é漢"):  # (not ASCII: no crash)
         for kind in (other.fetch, other.cancel):
             reply = kind(job, guess)
             assert reply.type == "error" and reply.header["code"] == "not_found"
@@ -195,6 +195,7 @@ def ask(sock, frames, timeout=5000):
     ([b'{"v":1,"type":"ping","x":' + b"[" * 5000 + b"]" * 5000 + b"}"], "bad_message"),
     ([b'{"v": 1, "type": "fetch", "job": "nope", "token": "t"}'], "not_found"),
     ([b'{"v": 1, "type": "cancel", "job": "nope"}'], "bad_message"),  # no token
+    (['{"v": 1, "type": "fetch", "job": "nope", "token": "\u00e9\u6f22"}'.encode()], "not_found"),  # not ASCII
     ([b'{"v": 1, "type": "pong"}'], "unknown_type"),
 ])
 def test_malformed_messages_get_typed_errors(engine, frames, code):

@@ -154,7 +154,7 @@ class Broker:
     def job_request(self, front: zmq.Socket, back: zmq.Socket, client: bytes, kind: str,
                     header: dict, body: list[bytes]) -> list[bytes]:
         job = self.jobs.get(header["job"])
-        if job is None or not secrets.compare_digest(job.token, header["token"]):
+        if job is None or not secrets.compare_digest(job.token.encode(), header["token"].encode()):
             raise ProtocolError("not_found", f"no job {header['job']} for this token (unknown, or its result expired)")
         if job.final is not None:
             return job.final

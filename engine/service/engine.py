@@ -280,7 +280,7 @@ class EngineService:
         """The job, for the holder of its token; anyone else learns nothing, not even that it exists."""
         with self.lock:
             job = self.jobs.get(job_id)
-        if job is None or not secrets.compare_digest(job.token, token):
+        if job is None or not secrets.compare_digest(job.token.encode(), token.encode()):
             raise ProtocolError("not_found", f"no job {job_id} for this token (unknown, or its result expired)")
         return job
 
