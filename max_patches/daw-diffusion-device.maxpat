@@ -527,7 +527,7 @@
 						70,
 						22
 					],
-					"text": "pak s 0.",
+					"text": "pack s 0.",
 					"outlettype": [
 						""
 					]
@@ -563,7 +563,7 @@
 						70,
 						22
 					],
-					"text": "pak s 8.",
+					"text": "pack s 8.",
 					"outlettype": [
 						""
 					]
@@ -1182,6 +1182,62 @@
 					"outlettype": [],
 					"text": "the transport's tempo and meter go with every job (in Live: the set's)"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-path-1",
+					"maxclass": "newobj",
+					"text": "zl reg",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						280,
+						325,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-path-2",
+					"maxclass": "newobj",
+					"text": "zl reg",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						480,
+						325,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-task-1",
+					"maxclass": "newobj",
+					"text": "i",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						290,
+						280,
+						30,
+						22
+					],
+					"outlettype": [
+						"int"
+					]
+				}
 			}
 		],
 		"lines": [
@@ -1416,84 +1472,12 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-20",
-						0
-					],
-					"destination": [
-						"obj-13",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-13",
-						0
-					],
-					"destination": [
-						"obj-23",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-21",
-						0
-					],
-					"destination": [
-						"obj-24",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
 						"obj-10",
 						0
 					],
 					"destination": [
 						"obj-24",
 						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-21",
-						0
-					],
-					"destination": [
-						"obj-26",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-23",
-						0
-					],
-					"destination": [
-						"obj-24",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-23",
-						1
-					],
-					"destination": [
-						"obj-26",
-						0
 					]
 				}
 			},
@@ -2022,6 +2006,114 @@
 					"destination": [
 						"obj-17",
 						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-21",
+						0
+					],
+					"destination": [
+						"obj-path-1",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-23",
+						0
+					],
+					"destination": [
+						"obj-path-1",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-path-1",
+						0
+					],
+					"destination": [
+						"obj-24",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-21",
+						0
+					],
+					"destination": [
+						"obj-path-2",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-23",
+						1
+					],
+					"destination": [
+						"obj-path-2",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-path-2",
+						0
+					],
+					"destination": [
+						"obj-26",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-13",
+						0
+					],
+					"destination": [
+						"obj-task-1",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-20",
+						0
+					],
+					"destination": [
+						"obj-task-1",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-task-1",
+						0
+					],
+					"destination": [
+						"obj-23",
+						0
 					]
 				}
 			}

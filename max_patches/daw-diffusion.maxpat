@@ -691,7 +691,7 @@
 				"box": {
 					"id": "obj-39",
 					"maxclass": "newobj",
-					"numinlets": 1,
+					"numinlets": 2,
 					"numoutlets": 1,
 					"patching_rect": [
 						660,
@@ -699,7 +699,7 @@
 						56,
 						22
 					],
-					"text": "pak 0.",
+					"text": "f",
 					"outlettype": [
 						""
 					]
@@ -823,7 +823,7 @@
 						112,
 						22
 					],
-					"text": "pak s 0. 0. 0.",
+					"text": "pack s 0. 0. 0.",
 					"outlettype": [
 						""
 					]
@@ -965,7 +965,7 @@
 						91,
 						22
 					],
-					"text": "pak s 0. 0.",
+					"text": "pack s 0. 0.",
 					"outlettype": [
 						""
 					]
@@ -1089,7 +1089,7 @@
 						70,
 						22
 					],
-					"text": "pak s 0.",
+					"text": "pack s 0.",
 					"outlettype": [
 						""
 					]
@@ -1251,7 +1251,7 @@
 						84,
 						22
 					],
-					"text": "pak s s 0.",
+					"text": "pack s s 0.",
 					"outlettype": [
 						""
 					]
@@ -1952,6 +1952,227 @@
 					"outlettype": [],
 					"text": "the transport's tempo and meter go with every job (in Live: the set's)"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-1",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [
+						20,
+						880,
+						24,
+						22
+					],
+					"outlettype": [
+						"bang"
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-2",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						50,
+						880,
+						330,
+						22
+					],
+					"outlettype": [],
+					"text": "vary dd_a as a loop (strength): same length, seamless wrap"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-3",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"patching_rect": [
+						390,
+						880,
+						60,
+						22
+					],
+					"outlettype": [
+						"bang",
+						"bang",
+						"bang"
+					],
+					"text": "t b b b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-4",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						460,
+						880,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					],
+					"text": "zl reg"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-5",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						520,
+						880,
+						133,
+						22
+					],
+					"outlettype": [
+						""
+					],
+					"text": "prepend writewave"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-6",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						660,
+						880,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					],
+					"text": "zl reg"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-7",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						720,
+						880,
+						70,
+						22
+					],
+					"outlettype": [
+						""
+					],
+					"text": "pack s 0."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary-8",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						800,
+						880,
+						230,
+						22
+					],
+					"outlettype": [
+						""
+					],
+					"text": "/diffusion/vary max-vary $1 $2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-path-1",
+					"maxclass": "newobj",
+					"text": "zl reg",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						590,
+						435,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-path-2",
+					"maxclass": "newobj",
+					"text": "zl reg",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						590,
+						465,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-path-3",
+					"maxclass": "newobj",
+					"text": "zl reg",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						590,
+						495,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-path-4",
+					"maxclass": "newobj",
+					"text": "zl reg",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						590,
+						525,
+						56,
+						22
+					],
+					"outlettype": [
+						"",
+						""
+					]
+				}
 			}
 		],
 		"lines": [
@@ -2215,7 +2436,7 @@
 					],
 					"destination": [
 						"obj-39",
-						0
+						1
 					]
 				}
 			},
@@ -2318,18 +2539,6 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
-						"obj-46",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
 						"obj-20",
 						0
 					],
@@ -2384,18 +2593,6 @@
 					"destination": [
 						"obj-46",
 						3
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-43",
-						0
-					],
-					"destination": [
-						"obj-46",
-						0
 					]
 				}
 			},
@@ -2486,18 +2683,6 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
-						"obj-54",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
 						"obj-17",
 						0
 					],
@@ -2516,18 +2701,6 @@
 					"destination": [
 						"obj-54",
 						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-51",
-						0
-					],
-					"destination": [
-						"obj-54",
-						0
 					]
 				}
 			},
@@ -2618,36 +2791,12 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
-						"obj-61",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
 						"obj-24",
 						0
 					],
 					"destination": [
 						"obj-61",
 						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-58",
-						0
-					],
-					"destination": [
-						"obj-61",
-						0
 					]
 				}
 			},
@@ -2786,18 +2935,6 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-10",
-						0
-					],
-					"destination": [
-						"obj-70",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
 						"obj-11",
 						0
 					],
@@ -2816,18 +2953,6 @@
 					"destination": [
 						"obj-70",
 						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-65",
-						0
-					],
-					"destination": [
-						"obj-70",
-						0
 					]
 				}
 			},
@@ -3320,6 +3445,282 @@
 					"destination": [
 						"obj-33",
 						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-1",
+						0
+					],
+					"destination": [
+						"obj-vary-3",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-3",
+						2
+					],
+					"destination": [
+						"obj-vary-4",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-vary-4",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-4",
+						0
+					],
+					"destination": [
+						"obj-vary-5",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-5",
+						0
+					],
+					"destination": [
+						"obj-12",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-3",
+						1
+					],
+					"destination": [
+						"obj-vary-6",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-vary-6",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-6",
+						0
+					],
+					"destination": [
+						"obj-vary-7",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-20",
+						0
+					],
+					"destination": [
+						"obj-vary-7",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-7",
+						0
+					],
+					"destination": [
+						"obj-vary-8",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-vary-8",
+						0
+					],
+					"destination": [
+						"obj-35",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-path-1",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-43",
+						0
+					],
+					"destination": [
+						"obj-path-1",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-path-1",
+						0
+					],
+					"destination": [
+						"obj-46",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-path-2",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-51",
+						0
+					],
+					"destination": [
+						"obj-path-2",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-path-2",
+						0
+					],
+					"destination": [
+						"obj-54",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-path-3",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-58",
+						0
+					],
+					"destination": [
+						"obj-path-3",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-path-3",
+						0
+					],
+					"destination": [
+						"obj-61",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-10",
+						0
+					],
+					"destination": [
+						"obj-path-4",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-65",
+						0
+					],
+					"destination": [
+						"obj-path-4",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-path-4",
+						0
+					],
+					"destination": [
+						"obj-70",
+						0
 					]
 				}
 			}

@@ -102,6 +102,62 @@ def test_max_patches_send_the_transports_tempo_and_meter_with_every_job(name):
     assert any(t.startswith("udpsend") for t in texts)  # ... on its way to the bridge
 
 
+@pytest.mark.parametrize("name", ["daw-diffusion.maxpat", "daw-diffusion-device.maxpat"])
+def test_every_request_a_max_patch_builds_reaches_the_bridge(name):
+    patcher = json.loads((PATCHES / name).read_text())["patcher"]
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    cords: dict[str, set[str]] = {}
+    for line in patcher["lines"]:
+        cords.setdefault(line["patchline"]["source"][0], set()).add(line["patchline"]["destination"][0])
+
+    def reaches_udpsend(start: str) -> bool:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in cords.get(todo.pop(), ()):
+                if boxes[nxt].get("text", "").startswith("udpsend"):
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    requests = {i: b["text"].split()[0] for i, b in boxes.items()
+                if b.get("maxclass") == "message" and b.get("text", "").startswith("/diffusion/")}
+    assert [r for i, r in requests.items() if not reaches_udpsend(i)] == []
+    if name == "daw-diffusion.maxpat":
+        assert {"/diffusion/style", "/diffusion/inpaint", "/diffusion/vary", "/diffusion/generate"} <= set(requests.values())
+
+
+HOT_EVERY_INLET = ("pak",)  # Max objects whose every inlet sends (all others: the left one only)
+PARAMETERS = ("number", "flonum", "live.dial", "live.numbox", "live.menu", "textedit")
+
+
+@pytest.mark.parametrize("name", ["daw-diffusion.maxpat", "daw-diffusion-device.maxpat"])
+def test_turning_a_knob_or_setting_a_folder_never_sends_a_job(name):
+    """Parameters are read when a task's button is pressed: from a number box, a dial, a menu or a
+    path message, only cords into cold inlets lead towards a request (else every drag of a
+    strength box would start a job)."""
+    patcher = json.loads((PATCHES / name).read_text())["patcher"]
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    hot: dict[str, set[str]] = {}
+    for line in patcher["lines"]:
+        (src, _), (dst, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
+        if inlet == 0 or boxes[dst].get("text", "").split()[:1] in [[n] for n in HOT_EVERY_INLET]:
+            hot.setdefault(src, set()).add(dst)
+    sources = [i for i, b in boxes.items() if b["maxclass"] in PARAMETERS
+               or (b["maxclass"] == "message" and not b.get("text", "").startswith("/diffusion/"))]
+    for start in sources:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in hot.get(todo.pop(), ()):
+                text = boxes[nxt].get("text", "")
+                assert not (boxes[nxt]["maxclass"] == "message" and text.startswith("/diffusion/")
+                            and "reply_port" not in text), f"{start} ({boxes[start]['maxclass']}) sends {text!r}"
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+
+
 DRIVER = """#N canvas 0 0 500 300 12;
 #X obj 10 10 loadbang;
 #X obj 10 40 delay 300;
