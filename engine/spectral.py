@@ -188,6 +188,7 @@ class MelSpectral(nn.Module):
         smear). Works frame-major, without the transposes and complex divisions of a textbook
         version: most of its CPU speed."""
         magnitude = magnitude.transpose(-1, -2).contiguous()
+        linked = linked and magnitude.dim() >= 3  # a lone channel has nothing to link
         if start is not None:
             angles = torch.sgn(self.spectrum(start.to(magnitude.device, magnitude.dtype)))
             angles = torch.where(angles == 0, 1, angles)  # silent bins: any phase
