@@ -44,7 +44,7 @@ class Bridge:
             return seconds
         bar = self.clock.bar_seconds(keys.get("bpm"))
         if bar is None:
-            raise JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
+            raise no_tempo()
         return keys["bars"] * bar
 
     def musical_time(self, task: str, seconds: float, keys: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class Bridge:
         if bpm:
             params["bpm"] = bpm
         elif task == "generate":
-            raise JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
+            raise no_tempo()
         params["beats_per_bar"] = keys.get("beats_per_bar", self.clock.beats_per_bar)
         if "beat_offset" in keys and task != "generate":
             params["beat_offset"] = keys["beat_offset"]
@@ -172,6 +172,10 @@ class Bridge:
         except Exception:
             return "unreachable", "", 0, len(self.jobs.active)
         return "ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)), len(self.jobs.active)
+
+
+def no_tempo() -> JobError:
+    return JobError("no_tempo", "a length in bars needs a tempo: send MIDI clock to the bridge or add `bpm 120`")
 
 
 def engine_params(keys: dict[str, Any]) -> dict[str, Any]:

@@ -127,7 +127,7 @@ class EngineClient:
         `job` and its `token`, picks up a job submitted earlier (after a disconnect) instead of
         submitting. `give_up()` true ends the wait at once with a local `cancelled` (a cancel
         the engine cannot confirm)."""
-        check_audio_size([(np.atleast_2d(a).shape[0], np.atleast_2d(a).shape[-1], rate) for a, rate in audio])
+        check_audio_size([(*np.atleast_2d(a).shape[-2:], rate) for a, rate in audio])
         submit = encode(make_header("submit", uuid.uuid4().hex, task=task, params=params or {}), list(audio))
 
         def ask() -> list:  # after a silence or a reconnect: is the job (or, before it has a name, the engine) there?

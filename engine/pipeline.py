@@ -236,7 +236,7 @@ class Pipeline:
             return Render(source.copy(), sample_rate, job.seed)
         wave = self.to_model(source, sample_rate)
         mel = job.sample(tasks.style_transfer, self.model.spectral.encode(wave), strength)
-        out = self.vocode(mel, wave.shape[-1], job, wave if strength < SOURCE_PHASE_BELOW else None)
+        out = self.vocode(mel, wave.shape[-1], job, phase_source(wave, strength))
         return Render(self.to_caller(out, sample_rate, source.shape[-1]), sample_rate, job.seed)
 
     def vary(self, audio: np.ndarray, sample_rate: int, strength: float = 0.3, **options: Any) -> Render:
@@ -256,11 +256,12 @@ class Pipeline:
             return Render(source.copy(), sample_rate, job.seed)
         played = self.to_model(np.tile(source, 3), sample_rate)
         mel = job.sample(tasks.style_transfer, self.model.spectral.encode(played), strength)
-        out = self.vocode(mel, played.shape[-1], job, played if strength < SOURCE_PHASE_BELOW else None)
+        out = self.vocode(mel, played.shape[-1], job, phase_source(played, strength))
         three = self.to_caller(out, sample_rate, 3 * samples)
         fade = min(round(job.settings.crossfade * sample_rate), samples // 2)
         loop = three[:, samples: 2 * samples].copy()
-        if fade:  # the wrap: what followed the end, fading into the loop's own start
+        if fade:  # the wrap: what followed the end, fading into the loop's own start (amplitudes
+            # sum to one: the two are the same material, not the unrelated signals of `splice`)
             ramp = np.sin(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
             loop[:, :fade] = three[:, 2 * samples: 2 * samples + fade] * (1 - ramp) + loop[:, :fade] * ramp
         return Render(below_full_scale(loop), sample_rate, job.seed)
@@ -281,8 +282,7 @@ class Pipeline:
         wave_b = fit_length(self.to_model(b, rate_b), wave_a.shape[-1]).expand_as(wave_a)
         encode = self.model.spectral.encode
         mel = job.sample(tasks.interpolate, encode(wave_a), encode(wave_b), ratio, strength)
-        nearer = wave_a if ratio <= 0.5 else wave_b
-        out = self.vocode(mel, wave_a.shape[-1], job, nearer if strength < SOURCE_PHASE_BELOW else None)
+        out = self.vocode(mel, wave_a.shape[-1], job, phase_source(wave_a if ratio <= 0.5 else wave_b, strength))
         return Render(self.to_caller(out, sample_rate, a.shape[-1]), sample_rate, job.seed)
 
     def inpaint(self, audio: np.ndarray, sample_rate: int, regions: list[tuple[float, float]],
@@ -567,6 +567,12 @@ class Pipeline:
                 raise BadParameter(f"region {start:g}-{end:g} s is empty: start must come before end")
             spans.append((round(start * sample_rate), min(samples, round(end * sample_rate))))
         return sorted(spans)
+
+
+def phase_source(wave: Tensor, strength: float) -> Tensor | None:
+    """Where phase recovery starts after an SDEdit of `wave` at `strength`: its own phase when
+    the model changed it little, else a fresh one (`SOURCE_PHASE_BELOW`)."""
+    return wave if strength < SOURCE_PHASE_BELOW else None
 
 
 def time_info(meter: Meter | None, **used: Any) -> dict[str, Any]:

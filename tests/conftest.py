@@ -65,17 +65,23 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def engine_endpoint(tiny_checkpoint) -> str:
-    """A real `daw-diffusion engine` process with the tiny model, for the whole session."""
+def start_engine(checkpoint: Path, endpoint: str | None = None) -> tuple[subprocess.Popen, str]:
+    """A real `daw-diffusion engine` process, once it answers: (process, endpoint)."""
     from engine.client import EngineClient
 
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(tiny_checkpoint)],
+    endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not EngineClient(endpoint).pinged(0.5):
         assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
+    return proc, endpoint
+
+
+@pytest.fixture(scope="session")
+def engine_endpoint(tiny_checkpoint) -> str:
+    """A real engine process with the tiny model, for the whole session."""
+    proc, endpoint = start_engine(tiny_checkpoint)
     yield endpoint
     proc.terminate()
     proc.wait(30)

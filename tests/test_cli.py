@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import CLI, free_port, sine_mix
+from conftest import CLI, free_port, sine_mix, start_engine
 
 FAST = ["--steps", "3", "--griffin-lim-iters", "3"]
 
@@ -232,14 +232,7 @@ def slow_render(engine, source, tmp_path, *extra):
 @pytest.fixture
 def own_engine(checkpoint):
     """An engine process of this test's own, to kill."""
-    from engine.client import EngineClient
-
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not EngineClient(endpoint).pinged(0.5):
-        assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
+    proc, endpoint = start_engine(checkpoint)
     yield proc, endpoint
     proc.kill()
 

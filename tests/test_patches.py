@@ -83,79 +83,71 @@ def test_the_amxd_embeds_the_patcher_and_a_stale_one_is_caught(tmp_path):
     assert {"live.dial", "live.numbox", "live.menu", "live.text"} <= live_objects  # automatable parameters
 
 
-@pytest.mark.parametrize("name", ["daw-diffusion.maxpat", "daw-diffusion-device.maxpat"])
-def test_max_patches_send_the_transports_tempo_and_meter_with_every_job(name):
+HOT_EVERY_INLET = ("pak",)  # Max objects whose every inlet sends (all others: the left one only)
+PARAMETERS = ("number", "flonum", "live.dial", "live.numbox", "live.menu", "textedit")
+MAX_PATCHES = ["daw-diffusion.maxpat", "daw-diffusion-device.maxpat"]
+
+
+def patch_graph(name: str, hot_only: bool = False) -> tuple[dict[str, dict], dict[str, set[str]]]:
+    """A Max patch's boxes by id, and where each box's cords lead (with `hot_only`: only cords
+    into inlets that make the receiving object send)."""
     patcher = json.loads((PATCHES / name).read_text())["patcher"]
     boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
     cords: dict[str, set[str]] = {}
     for line in patcher["lines"]:
-        cords.setdefault(line["patchline"]["source"][0], set()).add(line["patchline"]["destination"][0])
-    (transport,) = [i for i, b in boxes.items() if b.get("text") == "transport"]
-    seen, todo = set(), [transport]
-    while todo:  # everything downstream of the transport
+        (src, _), (dst, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
+        if not hot_only or inlet == 0 or boxes[dst].get("text", "").split()[:1] in [[n] for n in HOT_EVERY_INLET]:
+            cords.setdefault(src, set()).add(dst)
+    return boxes, cords
+
+
+def downstream(cords: dict[str, set[str]], start: str) -> set[str]:
+    """Every box a message from `start` can reach."""
+    seen, todo = set(), [start]
+    while todo:
         for nxt in cords.get(todo.pop(), ()):
             if nxt not in seen:
                 seen.add(nxt)
                 todo.append(nxt)
-    texts = [boxes[i].get("text", "") for i in seen]
+    return seen
+
+
+def is_request(box: dict) -> bool:
+    return box["maxclass"] == "message" and box.get("text", "").startswith("/diffusion/")
+
+
+@pytest.mark.parametrize("name", MAX_PATCHES)
+def test_max_patches_send_the_transports_tempo_and_meter_with_every_job(name):
+    boxes, cords = patch_graph(name)
+    (transport,) = [i for i, b in boxes.items() if b.get("text") == "transport"]
+    texts = [boxes[i].get("text", "") for i in downstream(cords, transport)]
     assert any("bpm $" in t and "beats_per_bar $" in t for t in texts), texts  # the keys message
     assert any(t.startswith("udpsend") for t in texts)  # ... on its way to the bridge
 
 
-@pytest.mark.parametrize("name", ["daw-diffusion.maxpat", "daw-diffusion-device.maxpat"])
+@pytest.mark.parametrize("name", MAX_PATCHES)
 def test_every_request_a_max_patch_builds_reaches_the_bridge(name):
-    patcher = json.loads((PATCHES / name).read_text())["patcher"]
-    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
-    cords: dict[str, set[str]] = {}
-    for line in patcher["lines"]:
-        cords.setdefault(line["patchline"]["source"][0], set()).add(line["patchline"]["destination"][0])
-
-    def reaches_udpsend(start: str) -> bool:
-        seen, todo = {start}, [start]
-        while todo:
-            for nxt in cords.get(todo.pop(), ()):
-                if boxes[nxt].get("text", "").startswith("udpsend"):
-                    return True
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return False
-
-    requests = {i: b["text"].split()[0] for i, b in boxes.items()
-                if b.get("maxclass") == "message" and b.get("text", "").startswith("/diffusion/")}
-    assert [r for i, r in requests.items() if not reaches_udpsend(i)] == []
+    boxes, cords = patch_graph(name)
+    requests = {i: b["text"].split()[0] for i, b in boxes.items() if is_request(b)}
+    unsent = [r for i, r in requests.items()
+              if not any(boxes[j].get("text", "").startswith("udpsend") for j in downstream(cords, i))]
+    assert unsent == []
     if name == "daw-diffusion.maxpat":
         assert {"/diffusion/style", "/diffusion/inpaint", "/diffusion/vary", "/diffusion/generate"} <= set(requests.values())
 
 
-HOT_EVERY_INLET = ("pak",)  # Max objects whose every inlet sends (all others: the left one only)
-PARAMETERS = ("number", "flonum", "live.dial", "live.numbox", "live.menu", "textedit")
-
-
-@pytest.mark.parametrize("name", ["daw-diffusion.maxpat", "daw-diffusion-device.maxpat"])
+@pytest.mark.parametrize("name", MAX_PATCHES)
 def test_turning_a_knob_or_setting_a_folder_never_sends_a_job(name):
     """Parameters are read when a task's button is pressed: from a number box, a dial, a menu or a
     path message, only cords into cold inlets lead towards a request (else every drag of a
     strength box would start a job)."""
-    patcher = json.loads((PATCHES / name).read_text())["patcher"]
-    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
-    hot: dict[str, set[str]] = {}
-    for line in patcher["lines"]:
-        (src, _), (dst, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
-        if inlet == 0 or boxes[dst].get("text", "").split()[:1] in [[n] for n in HOT_EVERY_INLET]:
-            hot.setdefault(src, set()).add(dst)
+    boxes, hot = patch_graph(name, hot_only=True)
     sources = [i for i, b in boxes.items() if b["maxclass"] in PARAMETERS
-               or (b["maxclass"] == "message" and not b.get("text", "").startswith("/diffusion/"))]
+               or (b["maxclass"] == "message" and not is_request(b))]
     for start in sources:
-        seen, todo = {start}, [start]
-        while todo:
-            for nxt in hot.get(todo.pop(), ()):
-                text = boxes[nxt].get("text", "")
-                assert not (boxes[nxt]["maxclass"] == "message" and text.startswith("/diffusion/")
-                            and "reply_port" not in text), f"{start} ({boxes[start]['maxclass']}) sends {text!r}"
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
+        sent = [boxes[i]["text"] for i in downstream(hot, start)
+                if is_request(boxes[i]) and "reply_port" not in boxes[i]["text"]]
+        assert sent == [], f"{start} ({boxes[start]['maxclass']}) sends {sent}"
 
 
 DRIVER = """#N canvas 0 0 500 300 12;

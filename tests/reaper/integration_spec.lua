@@ -57,26 +57,26 @@ describe("with the real command line and engine", function()
     assert.are.same({"daw-diffusion: style transfer"}, project.undo)
   end)
 
-  it("extend right makes the item and its new take longer by the setting", function()
-    local DD, project = setup()
-    project.ext["daw-diffusion/extend"] = "1"
-    local item = mock.add_item({file = WAV, position = 0, length = 2, offset = 1, source_length = 3})
+  -- Extend a 2 s item (1 s into the 3 s source) to the right with one setting, through the real CLI.
+  local function extended(options, setting, value, position)
+    local DD, project = setup(options)
+    project.ext["daw-diffusion/" .. setting] = value
+    local item = mock.add_item({file = WAV, position = position, length = 2, offset = 1, source_length = 3})
     mock.select(item)
     DD.extend("right")
     mock.run_deferred(0.1, 1200)
     assert.are.same({}, project.messages)
+    return item
+  end
+
+  it("extend right makes the item and its new take longer by the setting", function()
+    local item = extended({}, "extend", "1", 0)
     assert.are.equal(3, item.D_LENGTH)
     assert.are.equal(3 * 48000, (wav_info(item.takes[2].source.file)))
   end)
 
   it("extend by a bar at the project's tempo grows the item by that bar, to the sample", function()
-    local DD, project = setup({tempo = 97})
-    project.ext["daw-diffusion/extend_bars"] = "1"
-    local item = mock.add_item({file = WAV, position = 0.3, length = 2, offset = 1, source_length = 3})
-    mock.select(item)
-    DD.extend("right")
-    mock.run_deferred(0.1, 1200)
-    assert.are.same({}, project.messages)
+    local item = extended({tempo = 97}, "extend_bars", "1", 0.3)
     local bar = math.floor(4 * 60 * 48000 / 97 + 0.5)  -- 118763 samples
     assert.are.equal(2 * 48000 + bar, (wav_info(item.takes[2].source.file)))
     assert.are.equal(2 + bar / 48000, item.D_LENGTH)
