@@ -11,12 +11,16 @@ it from noise level `guide` (0: the copy alone).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.functional import conv1d
 
 from engine.metrics import chroma
+
+Signal = TypeVar("Signal", np.ndarray, Tensor)
 
 NEIGHBOURHOOD_SECONDS = 2.0  # audio compared on each side of the region
 MIN_PERIOD_SECONDS = 1.0  # no shorter loops than this (a beat or two at any usual tempo)
@@ -49,13 +53,14 @@ def side_distances(features: Tensor, known: Tensor, first: int, width: int, weig
     return torch.where(whole, distance, torch.inf)
 
 
-def best_offset(features: Tensor, known: Tensor, start: int, end: int, frame_rate: float) -> int | None:
-    """The offset in frames (positive: material from before) whose neighbourhood best matches
-    the neighbourhood of the region `[start, end)`; `features` `[F, T]`, `known` `[T]` bool.
+def best_offset(features: Tensor, known: Tensor, start: int, end: int, frame_rate: float,
+                neighbourhood: float = NEIGHBOURHOOD_SECONDS) -> int | None:
+    """The offset in frames (positive: material from before) whose `neighbourhood` seconds
+    best match those around the region `[start, end)`; `features` `[F, T]`, `known` `[T]` bool.
     Offsets compared on both sides win over those compared on one; None when no offset has
     known material both to copy and to compare."""
     frames, length = features.shape[-1], end - start
-    width = max(1, round(NEIGHBOURHOOD_SECONDS * frame_rate))
+    width = max(1, round(neighbourhood * frame_rate))
     offsets = torch.arange(-(frames - 1), frames)
     total, compared, sides = torch.zeros(offsets.shape), torch.zeros(offsets.shape, dtype=torch.long), 0
     for first, w, outward in ((start - min(width, start), min(width, start), False),
@@ -92,17 +97,17 @@ def copy_is_known(known: Tensor, start: int, end: int, offsets: Tensor) -> Tenso
     return bounded & (unknown_before[hi] == unknown_before[lo])
 
 
-def copy_fill(audio: np.ndarray, start: int, end: int, offset: int) -> np.ndarray:
-    """`[C, end - start]`: the samples `offset` before (negative: after) each one in the region,
-    repeating with period `|offset|` where that would read the region itself."""
-    out = audio.copy()
+def copy_fill(signal: Signal, start: int, end: int, offset: int) -> Signal:
+    """`[..., end - start]`: the samples (or frames) `offset` before (negative: after) each one
+    in the region, repeating with period `|offset|` where that would read the region itself."""
+    out = signal.clone() if isinstance(signal, Tensor) else signal.copy()
     if offset > 0:
         for t in range(start, end, offset):
             stop = min(end, t + offset)
-            out[:, t:stop] = out[:, t - offset: stop - offset]
+            out[..., t:stop] = out[..., t - offset: stop - offset]
     else:
         period = -offset
         for t in range(end, start, -period):
             lo = max(start, t - period)
-            out[:, lo:t] = out[:, lo + period: t + period]
-    return out[:, start:end]
+            out[..., lo:t] = out[..., lo + period: t + period]
+    return out[..., start:end]

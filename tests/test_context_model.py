@@ -68,6 +68,31 @@ def test_the_first_guesses_are_a_smooth_bridge_and_a_repeat():
     assert not nothing.any()
 
 
+def test_the_copy_guess_fills_a_gap_from_the_matching_period_and_never_sees_the_gap():
+    period = 100  # frames (1.16 s at hop 512): a loop the search can find
+    known = torch.randn(1, 2, 128, period).repeat(1, 1, 1, 5)[..., :448].contiguous()
+    is_known = torch.ones(448, dtype=torch.bool)
+    is_known[320:360] = False
+    copy = known_context(known, is_known, "copy")[0, :, 128:256]
+    repeat = known_context(known, is_known, "repeat")[0, :, 128:256]
+    assert torch.equal(copy[..., 320:360], known[0, ..., 320:360])  # the loop, continued exactly
+    assert not torch.equal(repeat[..., 320:360], known[0, ..., 320:360])  # loop-repeat misses the period
+    changed = known.clone()
+    changed[..., 320:360] = 99
+    assert torch.equal(known_context(changed, is_known, "copy")[0, :, 128:256], copy)
+
+
+def test_a_model_trained_with_the_copy_guess_says_so_in_its_checkpoint(tmp_path):
+    from dataclasses import replace
+    config = ModelConfig.preset("tiny-context")
+    config = replace(config, unet=replace(config.unet, context_guess="copy"))
+    path = save_checkpoint(MsaniiModel(config), tmp_path / "copy.safetensors")
+    model, _ = load_checkpoint(path)
+    assert model.unet.config.context_guess == "copy"
+    with pytest.raises(ValueError, match="context_guess"):
+        replace(config.unet, context_guess="noise")
+
+
 def test_training_masks_mix_every_edit_and_leave_context():
     generator = torch.Generator().manual_seed(0)
     unknown = draw_unknown(400, 448, 86.13, generator)

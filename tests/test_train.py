@@ -161,6 +161,15 @@ def test_a_committed_checkpoint_without_its_state_trains_on(trained, data, tmp_p
     assert diffusion(after) == diffusion(before)  # the U-Net's data statistics were not measured anew
 
 
+def test_a_copy_guess_for_a_model_without_context_is_refused_and_the_run_kept(trained, data, tmp_path):
+    shutil.copyfile(trained / "model.safetensors", tmp_path / "model.safetensors")
+    before = (tmp_path / "model.safetensors").read_bytes()
+    done = subprocess.run([CLI, "train", "diffusion", "--data", str(data), "--run-dir", str(tmp_path), "--preset", "tiny",
+                           "--max-steps", "1", "--context-guess", "copy", "--no-progress"], capture_output=True, text=True)
+    assert done.returncode != 0 and "no context input" in done.stdout + done.stderr
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+
+
 def test_diffusion_before_vocoder_is_refused(data, tmp_path):
     done = subprocess.run([CLI, "train", "diffusion", "--data", str(data), "--run-dir", str(tmp_path / "r"),
                            "--preset", "tiny", "--max-steps", "1"], capture_output=True, text=True)

@@ -4,8 +4,10 @@ of having to carry the context across the gap itself:
 
 - a smooth guess: each unknown run interpolated linearly between the mean of the known frames
   in the 0.74 s on either side (held flat where only one side is known);
-- a repeat guess: each run filled with the frames just before it, repeated (loop-repeat; after
-  it for a left extension).
+- a second guess, one of two kinds (the model's `context_guess` says which it learned with):
+  `repeat`, each run filled with the frames just before it, repeated (loop-repeat; after it for
+  a left extension); or `copy`, each run filled from the known frames whose surroundings best
+  match its own (`engine.guide`'s search on the mel alone), loop-repeat where nothing matches.
 
 Then the mask row (1 = known frame). `[B, C, F, T]` + `[T]` or `[B, T]` bool ->
 `[B, C, 2F + 1, T]`; where nothing is known both guesses are zeros (the data mean).
@@ -16,7 +18,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from engine.guide import best_offset, copy_fill
+
 EDGE_FRAMES = 64  # frames averaged at each side of a run for the smooth guess (0.74 s at hop 512: measured best)
+FRAME_RATE = 44100 / 512  # frames per second of the context models (EDGE_FRAMES assumes it too)
+COPY_NEIGHBOURHOOD = 0.5  # seconds compared on each side for the copy guess (training crops are 5 s)
 
 
 def unknown_runs(is_known: Tensor) -> list[tuple[int, int]]:
@@ -27,12 +33,13 @@ def unknown_runs(is_known: Tensor) -> list[tuple[int, int]]:
     return list(zip(starts, ends))
 
 
-def guesses(known: Tensor, is_known: Tensor) -> tuple[Tensor, Tensor]:
-    """The smooth and the repeat guess for one row: `known` `[C, F, T]`, `is_known` `[T]`."""
+def guesses(known: Tensor, is_known: Tensor, second: str = "repeat") -> tuple[Tensor, Tensor]:
+    """The smooth and the `second` guess for one row: `known` `[C, F, T]`, `is_known` `[T]`."""
     smooth, repeat = known * is_known, known * is_known
     frames = known.shape[-1]
     if not is_known.any():
         return smooth, repeat
+    features = smooth.mean(0).float().cpu() if second == "copy" else None
     for start, end in unknown_runs(is_known):
         length = end - start
         left = known[..., max(0, start - EDGE_FRAMES): start].mean(-1) if start > 0 else None
@@ -43,6 +50,11 @@ def guesses(known: Tensor, is_known: Tensor) -> tuple[Tensor, Tensor]:
             right = left
         ramp = (torch.arange(length, dtype=known.dtype, device=known.device) + 0.5) / length
         smooth[..., start:end] = left[..., None] + (right - left)[..., None] * ramp
+        offset = None if features is None else best_offset(features, is_known.cpu(), start, end, FRAME_RATE,
+                                                                 COPY_NEIGHBOURHOOD)
+        if offset is not None:
+            repeat[..., start:end] = copy_fill(repeat, start, end, offset)  # reads known frames only
+            continue
         if start > 0:  # the frames just before, repeated (earlier runs already filled)
             source = repeat[..., max(0, start - length): start]
         else:
@@ -52,10 +64,11 @@ def guesses(known: Tensor, is_known: Tensor) -> tuple[Tensor, Tensor]:
     return smooth, repeat
 
 
-def known_context(known: Tensor, is_known: Tensor) -> Tensor:
-    """The context input of a context-conditioned U-Net (see the module docstring)."""
+def known_context(known: Tensor, is_known: Tensor, second: str = "repeat") -> Tensor:
+    """The context input of a context-conditioned U-Net (see the module docstring); `second`
+    is the kind of second guess."""
     batch, channels, _, frames = known.shape
     rows = is_known.reshape(-1, frames).expand(batch, frames)
-    smooth, repeat = zip(*(guesses(known[b], rows[b]) for b in range(batch)))
+    smooth, repeat = zip(*(guesses(known[b], rows[b], second) for b in range(batch)))
     mask = rows.to(known.dtype)[:, None, None, :].expand(batch, channels, 1, frames)
     return torch.cat((torch.stack(smooth), torch.stack(repeat), mask), dim=2)

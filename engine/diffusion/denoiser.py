@@ -42,6 +42,11 @@ class Denoiser:
         """A context-conditioned U-Net (it sees the known mel and mask)."""
         return bool(getattr(getattr(self.unet, "config", None), "context", False))
 
+    @property
+    def context_guess(self) -> str:
+        """Which second first guess its context input was trained with (see `known_context`)."""
+        return str(getattr(getattr(self.unet, "config", None), "context_guess", "repeat"))
+
     def with_context(self, context: Tensor) -> "Denoiser":
         """The same denoiser, shown `context` (`known_context(...)` in diffusion space)."""
         return Denoiser(self.unet, self.schedule, self.prediction, self.cond, self.cond_mask,

@@ -106,7 +106,7 @@ class Diffuser:
             mask[:frames] = unknown.to(device)
             known_x = pad_frames(known.to(device))
             if getattr(denoiser, "takes_context", False):  # it sees the known frames directly
-                denoiser = denoiser.with_context(known_context(known_x, ~mask))
+                denoiser = denoiser.with_context(known_context(known_x, ~mask, denoiser.context_guess))
             denoiser = KnownRegion(denoiser, known_x, mask, self.generator)
 
         s = self.settings

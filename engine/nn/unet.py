@@ -9,7 +9,8 @@ is what classifier-free guidance contrasts against.
 
 A context-conditioned U-Net (`context=True`) also sees what is known, as inpainting image
 models do: `engine.diffusion.context.known_context` (the known mel with two first guesses for
-the unknown frames, and a mask row) enters beside the noisy mel, `[B, C, 2 * n_mels + 1,
+the unknown frames, and a mask row; `context_guess` says which second guess it learned with)
+enters beside the noisy mel, `[B, C, 2 * n_mels + 1,
 frames]`. Without a context it is given none (nothing known, zeros): generation, style transfer
 and interpolation.
 """
@@ -22,6 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from engine.nn.blocks import Block, downsample, timestep_features, upsample
+
+CONTEXT_GUESSES = ("repeat", "copy")
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,11 @@ class UNetConfig:
     n_block_layers: tuple[int, ...] = (2, 2, 2, 2, 2, 2, 2)
     d_cond: int = 0  # width of condition vectors; 0 = unconditional model
     context: bool = False  # sees the known mel and its mask (inpainting-style conditioning)
+    context_guess: str = "repeat"  # its second first guess: "repeat" (loop-repeat) or "copy" (best match)
 
     def __post_init__(self) -> None:
+        if self.context_guess not in CONTEXT_GUESSES:
+            raise ValueError(f"UNetConfig.context_guess must be one of {CONTEXT_GUESSES}, not {self.context_guess!r}")
         levels = len(self.d_multipliers)
         for name in ("has_attention", "has_resampling", "n_block_layers"):
             if len(getattr(self, name)) != levels:

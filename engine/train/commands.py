@@ -44,6 +44,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--fresh", action="store_true", help="start this stage's network anew (other parts kept)")
+    t.add_argument("--context-guess", choices=["repeat", "copy"],
+                   help="the context U-Net's second first guess: loop-repeat, or the best-matching copy (weights kept)")
     t.set_defaults(handler=train)
 
     e = sub.add_parser("evaluate", help="measure checkpoints on held-out tracks against baselines (JSON + PNG)")
@@ -84,7 +86,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
         ema_start=args.ema_start, max_steps=args.max_steps, time_budget=args.time_budget,
         checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,
-        progress=not args.no_progress, fresh=args.fresh))
+        progress=not args.no_progress, fresh=args.fresh,
+        context_guess=args.context_guess))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:

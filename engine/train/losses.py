@@ -35,11 +35,11 @@ def vocoder_loss(model: MsaniiModel, audio: Tensor, net: Callable[[Tensor], Tens
 def diffusion_loss(net: Callable[..., Tensor], spectral: MelSpectral, schedule: Schedule, audio: Tensor,
                    prediction: str, cond: Tensor | None = None, cond_mask: Tensor | None = None,
                    generator: torch.Generator | None = None, data: tuple[float, float] = (0.0, 1.0),
-                   unknown: Tensor | None = None) -> Tensor:
+                   unknown: Tensor | None = None, guess: str = "repeat") -> Tensor:
     """Mean squared error of the epsilon or v prediction at a uniformly drawn timestep, on
     (scaled mel - mean) / std with `data` = (mean, std). With `unknown` `[B, frames]` (a
     context-conditioned U-Net) the net sees the clean known frames and the mask, and only the
-    frames it must generate count."""
+    frames it must generate count; `guess` names its second first guess (`known_context`)."""
     with torch.no_grad():
         x0 = (spectral.encode(audio) - data[0]) / data[1]
     batch = x0.shape[0]
@@ -51,6 +51,6 @@ def diffusion_loss(net: Callable[..., Tensor], spectral: MelSpectral, schedule: 
     if unknown is None:
         return torch.mean((net(x_t, t.float(), cond, cond_mask).float() - target) ** 2)
     unknown = unknown.to(x0.device)
-    predicted = net(x_t, t.float(), cond, cond_mask, known_context(x0, ~unknown))
+    predicted = net(x_t, t.float(), cond, cond_mask, known_context(x0, ~unknown, guess))
     weight = unknown[:, None, None, :].to(x0.dtype).expand_as(target)
     return ((predicted.float() - target) ** 2 * weight).sum() / weight.sum().clamp(min=1)

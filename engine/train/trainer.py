@@ -61,6 +61,7 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
     fresh: bool = False  # start this stage's network from scratch (keeping the rest of the run)
+    context_guess: str | None = None  # switch a context U-Net's second guess ("repeat", "copy"), weights kept
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -90,6 +91,8 @@ class Trainer:
         self.state_path = c.run_dir / f"state-{c.stage}.pt"
         self.model, self.metadata = self.load_or_create()
         self.model.to(self.device)
+        if c.context_guess is not None:
+            self.switch_context_guess(c.context_guess)
         if c.fresh:  # e.g. retrain the vocoder of a finished run; the scalers stay as they are
             fresh = MsaniiModel(self.model.config)
             part = "vocoder" if c.stage == "vocoder" else "unet"
@@ -138,6 +141,15 @@ class Trainer:
         return MsaniiModel(ModelConfig.preset(c.preset, text_encoder=c.text_encoder)).train(), {
             "trained": {"unet": False, "vocoder": False}, "info": {}}
 
+    def switch_context_guess(self, guess: str) -> None:
+        """Train (on) with another second guess in the context input: same shape, same weights."""
+        config = self.model.config
+        if not config.unet.context:
+            raise ValueError(f"{self.model_path}: this U-Net has no context input to give a guess")
+        unet = replace(config.unet, context_guess=guess)
+        self.model.config = replace(config, unet=unet)
+        self.model.unet.config = unet
+
     def encode_captions(self, captions: list[str]) -> dict[str, tuple[torch.Tensor, int]]:
         """Every caption of the training split, embedded once (the encoder is frozen)."""
         name = self.model.config.conditioning.text_encoder
@@ -182,7 +194,7 @@ class Trainer:
                                        self.generator)
             return diffusion_loss(self.net, spectral, self.model.schedule, audio, config.diffusion.prediction,
                                   cond, mask, self.generator, (config.diffusion.data_mean, config.diffusion.data_std),
-                                  unknown)
+                                  unknown, config.unet.context_guess)
 
     def update_ema(self) -> None:
         c = self.config
