@@ -10,8 +10,7 @@ is what classifier-free guidance contrasts against.
 A context-conditioned U-Net (`context=True`) also sees what is known, as inpainting image
 models do: `engine.diffusion.context.known_context` (the known mel with two first guesses for
 the unknown frames, and a mask row; `context_guess` says which second guess it learned with)
-enters beside the noisy mel, `[B, C, 2 * n_mels + 1,
-frames]`. Without a context it is given none (nothing known, zeros): generation, style transfer
+enters beside the noisy mel, `[B, C, 2 * n_mels + 1, frames]`. Without a context it is given none (nothing known, zeros): generation, style transfer
 and interpolation.
 """
 
