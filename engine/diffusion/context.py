@@ -33,13 +33,13 @@ def unknown_runs(is_known: Tensor) -> list[tuple[int, int]]:
     return list(zip(starts, ends))
 
 
-def guesses(known: Tensor, is_known: Tensor, second: str = "repeat") -> tuple[Tensor, Tensor]:
-    """The smooth and the `second` guess for one row: `known` `[C, F, T]`, `is_known` `[T]`."""
-    smooth, repeat = known * is_known, known * is_known
+def guesses(known: Tensor, is_known: Tensor, kind: str = "repeat") -> tuple[Tensor, Tensor]:
+    """The smooth and the second guess (of `kind`) for one row: `known` `[C, F, T]`, `is_known` `[T]`."""
+    smooth, second = known * is_known, known * is_known
     frames = known.shape[-1]
     if not is_known.any():
-        return smooth, repeat
-    features = smooth.mean(0).float().cpu() if second == "copy" else None
+        return smooth, second
+    searched = (smooth.mean(0).float().cpu(), is_known.cpu()) if kind == "copy" else None
     for start, end in unknown_runs(is_known):
         length = end - start
         left = known[..., max(0, start - EDGE_FRAMES): start].mean(-1) if start > 0 else None
@@ -50,25 +50,24 @@ def guesses(known: Tensor, is_known: Tensor, second: str = "repeat") -> tuple[Te
             right = left
         ramp = (torch.arange(length, dtype=known.dtype, device=known.device) + 0.5) / length
         smooth[..., start:end] = left[..., None] + (right - left)[..., None] * ramp
-        offset = None if features is None else best_offset(features, is_known.cpu(), start, end, FRAME_RATE,
-                                                                 COPY_NEIGHBOURHOOD)
+        offset = None if searched is None else best_offset(*searched, start, end, FRAME_RATE, COPY_NEIGHBOURHOOD)
         if offset is not None:
-            repeat[..., start:end] = copy_fill(repeat, start, end, offset)  # reads known frames only
+            second[..., start:end] = copy_fill(second, start, end, offset)  # reads known frames only
             continue
         if start > 0:  # the frames just before, repeated (earlier runs already filled)
-            source = repeat[..., max(0, start - length): start]
+            source = second[..., max(0, start - length): start]
         else:
             source = known[..., end: min(frames, end + length)]
         reps = -(-length // source.shape[-1])
-        repeat[..., start:end] = source.repeat(1, 1, reps)[..., :length]
-    return smooth, repeat
+        second[..., start:end] = source.repeat(1, 1, reps)[..., :length]
+    return smooth, second
 
 
-def known_context(known: Tensor, is_known: Tensor, second: str = "repeat") -> Tensor:
-    """The context input of a context-conditioned U-Net (see the module docstring); `second`
-    is the kind of second guess."""
+def known_context(known: Tensor, is_known: Tensor, kind: str = "repeat") -> Tensor:
+    """The context input of a context-conditioned U-Net (see the module docstring); `kind` is
+    the kind of second guess."""
     batch, channels, _, frames = known.shape
     rows = is_known.reshape(-1, frames).expand(batch, frames)
-    smooth, repeat = zip(*(guesses(known[b], rows[b], second) for b in range(batch)))
+    smooth, second = zip(*(guesses(known[b], rows[b], kind) for b in range(batch)))
     mask = rows.to(known.dtype)[:, None, None, :].expand(batch, channels, 1, frames)
-    return torch.cat((torch.stack(smooth), torch.stack(repeat), mask), dim=2)
+    return torch.cat((torch.stack(smooth), torch.stack(second), mask), dim=2)
