@@ -21,9 +21,10 @@ from types import MethodType
 import torch
 import torchaudio
 
-from engine.demo import chord_progression
+from bridge.demo import chord_progression
 from engine.model import ModelConfig, MsaniiModel
-from engine.pipeline import MSANII_SETTINGS, Pipeline, RenderSettings
+from engine.pipeline import Pipeline
+from engine.settings import MSANII_SETTINGS, RenderSettings
 from report import median_time, publish
 
 

@@ -168,7 +168,7 @@ def run_bridge(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def engine_command(args: argparse.Namespace) -> list[str]:
-    command = [sys.executable, "-m", "engine.cli", "engine", "--bind", args.engine, "--device", args.device]
+    command = [sys.executable, "-m", "bridge.cli", "engine", "--bind", args.engine, "--device", args.device]
     return command + (["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])
 
 

@@ -20,12 +20,8 @@ from bridge.audiofile import AudioFileError, check_writable, read_audio, slice_s
 from bridge.store import RenderStore
 from engine.client import EngineClient, EngineUnreachable
 from engine.protocol import MAX_SECONDS, ProtocolError, check_audio_size
+from engine.tasks import TASKS
 
-# the names users type -> the engine's task names
-TASKS = {"generate": "generate", "style": "style_transfer", "style_transfer": "style_transfer", "vary": "vary",
-         "interpolate": "interpolate", "inpaint": "inpaint", "outpaint": "outpaint", "extend": "outpaint"}
-SOURCES = {"generate": 0, "style_transfer": 1, "vary": 1, "inpaint": 1, "outpaint": 1, "interpolate": 2}
-SHORT = {"style_transfer": "style"}  # task names in file names
 
 
 class JobError(Exception):
@@ -59,7 +55,7 @@ class Request:
     def inputs(self) -> list[tuple[np.ndarray, int]]:
         if self.audio:
             return list(self.audio)
-        need = SOURCES[self.task]
+        need = len(TASKS[self.task].inputs)
         if len(self.sources) != need:
             raise JobError("bad_arguments", f"{self.task} needs {need} audio file(s), got {len(self.sources)}")
         try:
@@ -149,7 +145,7 @@ class Jobs:
 
     def register(self, request: Request) -> Running:
         """Claim the request's tag (and a slot) now; `wait` then runs it."""
-        if request.task not in SOURCES:
+        if request.task not in TASKS:
             raise JobError("unknown_task", f"unknown task {request.task!r}; choose one of {', '.join(TASKS)}")
         exact = request.outputs(int(request.params.get("n_variations", 1)))
         for path in exact or ():
@@ -226,7 +222,7 @@ class Jobs:
                     path = write_audio(exact[k], audio, rate)
                 else:
                     tag = request.tag if len(message.audio) == 1 else f"{request.tag}_v{k + 1}"
-                    path = self.store.save(audio, rate, SHORT.get(request.task, request.task), tag, request.out_dir)
+                    path = self.store.save(audio, rate, TASKS[request.task].file_tag, tag, request.out_dir)
                 info = {key: value for key, value in about.items() if key != "seed"}
                 renders.append(Rendered(path.resolve(), audio.shape[1] / rate, about.get("seed"), rate,
                                         audio.shape[0], audio, info))

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from bridge.audiofile import write_text_atomic
-from bridge.jobs import TASKS, JobError, Jobs, Request, Source
+from bridge.jobs import JobError, Jobs, Request, Source
 from bridge.store import RenderStore
 from engine.client import CurveKeys, EngineClient
+from engine.tasks import NAMES, REQUIRED, parameters, task_named
 
 # exit codes, distinct so that scripts can tell what happened
 EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "unreachable": 3, "cancelled": 4, "busy": 5}
@@ -22,6 +23,7 @@ CODE_EXITS = {"failed": 1, "engine_lost": 1, "problems": 1, "unreachable": 3, "s
               "port_in_use": 3, "cancelled": 4, "busy": 5}  # every other code is bad input (2)
 SETTINGS = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds", "guide",
             "jump_length", "resample", "prompt", "guidance")
+INPUT_FLAGS = (("input", "offset", "length"), ("input_b", "offset_b", "length_b"))  # a task's audio inputs, in order
 
 
 def exit_code(code: str) -> int:
@@ -34,6 +36,25 @@ def parse_region(text: str) -> tuple[float, float]:
         return float(start), float(end)
     except ValueError:
         raise argparse.ArgumentTypeError(f"a region is START:END in seconds, not {text!r}") from None
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_task_parameters(parser: argparse.ArgumentParser) -> None:
+    """One flag per parameter of the task table, its help saying which tasks take it."""
+    g = parser.add_argument_group("task parameters (each task takes those named for it)")
+    for entries in parameters().values():
+        p = entries[0][1]
+        helps: dict[str, list[str]] = {}
+        for task, entry in entries:
+            helps.setdefault(entry.describe(), []).append(task.name)
+        text = "; ".join(f"{'/'.join(tasks)}: {h}" for h, tasks in helps.items())
+        if p.kind is list:
+            g.add_argument(flag(p.key), dest=p.key, type=parse_region, action="append", help=f"{text}: START:END, repeatable")
+        else:
+            g.add_argument(flag(p.key), dest=p.key, type=p.kind, choices=p.choices or None, help=text)
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +92,7 @@ def engine_client(args: argparse.Namespace) -> EngineClient:
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("render", help="run one task on audio files through the engine, write a new WAV")
-    r.add_argument("--task", required=True, choices=sorted(TASKS))
+    r.add_argument("--task", required=True, choices=sorted(NAMES))
     r.add_argument("--input", type=Path, help="source audio (all tasks but generate)")
     r.add_argument("--input-b", type=Path, help="second clip (interpolate)")
     r.add_argument("--offset", type=float, default=0.0, help="seconds into --input to start reading")
@@ -82,21 +103,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--output", type=Path, help="new WAV file (never overwritten)")
     out.add_argument("--out-dir", type=Path, help="folder for a new, uniquely named WAV (time_task_tag.wav)")
     r.add_argument("--tag", default="", help="names the result in --out-dir")
-    r.add_argument("--seconds", type=float, help="length to generate / to extend by")
-    t = r.add_argument_group("musical time (default: the tempo heard in --input)")
-    t.add_argument("--bars", type=float, help="generate/extend: length in bars instead of --seconds")
-    t.add_argument("--bpm", type=float, help="tempo in beats per minute")
-    t.add_argument("--beats-per-bar", type=int, help="meter: beats in a bar (default 4)")
-    t.add_argument("--beat-offset", type=float, help="seconds from the clip's start to a downbeat")
-    t.add_argument("--snap", choices=["beat", "bar"], help="inpaint: move each region to the nearest beat or bar lines")
-    r.add_argument("--channels", type=int, help="generate: channel count (default 2)")
-    r.add_argument("--sample-rate", type=int, help="generate: output sample rate")
-    r.add_argument("--variations", type=int, help="generate: number of variations")
-    r.add_argument("--strength", type=float, help="style/vary/interpolate: 0..1 (how far from the source)")
-    r.add_argument("--ratio", type=float, help="interpolate: 0 = first clip .. 1 = second")
-    r.add_argument("--region", type=parse_region, action="append", help="inpaint: START:END seconds (repeatable)")
-    r.add_argument("--mode", choices=["replace", "repaint"], help="inpaint/outpaint method")
-    r.add_argument("--direction", choices=["right", "left"], help="outpaint direction")
+    add_task_parameters(r)
     r.add_argument("--seed", type=int)
     r.add_argument("--progress-file", type=Path, help="keep 'fraction stage' up to date in this file")
     r.add_argument("--cancel-file", type=Path, help="cancel the job as soon as this file exists")
@@ -108,30 +115,23 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def request_from(args: argparse.Namespace) -> Request:
-    task = TASKS[args.task]
-    meter = ("bpm", "beats_per_bar", "beat_offset")
-    names = {"generate": ("seconds", "bars", "bpm", "beats_per_bar", "channels", "sample_rate"),
-             "style_transfer": ("strength",), "vary": ("strength",), "interpolate": ("ratio", "strength"),
-             "inpaint": ("mode", "snap", *meter), "outpaint": ("seconds", "bars", *meter, "direction", "mode")}
-    params = {k: getattr(args, k) for k in ("seed", *SETTINGS, *names[task]) if getattr(args, k) is not None}
-    if task in ("generate", "outpaint") and (args.seconds is None) == (args.bars is None):
+    task = task_named(args.task)
+    params = {k: getattr(args, k) for k in ("seed", *SETTINGS) if getattr(args, k) is not None}
+    for p in task.params:
+        value = getattr(args, p.key)
+        if value is None and p.default is REQUIRED:
+            raise JobError("bad_arguments", f"{args.task} needs {'at least one ' if p.kind is list else ''}{flag(p.key)}")
+        if value is not None:
+            params[p.name] = [list(v) for v in value] if p.kind is list else value
+    names = {p.name for p in task.params}
+    if {"seconds", "bars"} <= names and ("seconds" in params) == ("bars" in params):
         raise JobError("bad_arguments", f"{args.task} needs its length: --seconds or --bars (one of the two)")
-    if task == "generate" and args.variations is not None:
-        params["n_variations"] = args.variations
-    if task == "inpaint":
-        if not args.region:
-            raise JobError("bad_arguments", "inpaint needs at least one --region START:END")
-        params["regions"] = [list(r) for r in args.region]
     sources = []
-    if task != "generate":
-        if args.input is None:
-            raise JobError("bad_arguments", f"--input is needed for {args.task}")
-        sources.append(Source(args.input, args.offset, args.length))
-    if task == "interpolate":
-        if args.input_b is None:
-            raise JobError("bad_arguments", "--input-b is needed for interpolate")
-        sources.append(Source(args.input_b, args.offset_b, args.length_b))
-    return Request(task, params, tuple(sources), tag=args.tag, out_dir=args.out_dir, output=args.output)
+    for (path, offset, length), name in zip(INPUT_FLAGS, task.inputs):
+        if getattr(args, path) is None:
+            raise JobError("bad_arguments", f"{flag(path)} is needed for {args.task} (its {name})")
+        sources.append(Source(getattr(args, path), getattr(args, offset), getattr(args, length)))
+    return Request(task.name, params, tuple(sources), tag=args.tag, out_dir=args.out_dir, output=args.output)
 
 
 class ProgressSink:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -179,3 +180,9 @@ def estimate_meter(audio: np.ndarray, sample_rate: int, beats_per_bar: int = 4,
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def time_info(meter: Meter | None, **used: Any) -> dict[str, Any]:
+    """A result's report of its musical time: the meter and what was measured in it (None
+    values left out); empty without a meter."""
+    return {**meter.info(), **{k: v for k, v in used.items() if v is not None}} if meter else {}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.demo import chord_progression
+from bridge.demo import chord_progression
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline
 

@@ -7,7 +7,8 @@ from safetensors.torch import save_file
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.errors import CheckpointError
 from engine.model import ModelConfig
-from engine.pipeline import Pipeline, RenderSettings
+from engine.pipeline import Pipeline
+from engine.settings import RenderSettings
 
 from conftest import sine_mix, tiny_model
 

@@ -114,7 +114,7 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "interpolate", "--input", "{source}", "--ratio", "0.5"], "--input-b is needed"),
     (["--task", "outpaint", "--input", "{source}", "--seconds", "1", "--steps", "0"], "steps"),
     (["--task", "extend", "--input", "{source}"], "needs its length: --seconds or --bars"),
-    (["--task", "extend", "--input", "{source}", "--bars", "2", "--bpm", "900"], "bpm must be from 20 to 400"),
+    (["--task", "extend", "--input", "{source}", "--bars", "2", "--bpm", "900"], "bpm must be a number from 20 to 400"),
     (["--task", "extend", "--input", "{source}", "--bars", "1e6", "--bpm", "97"], "1e+06 bars at 97 BPM"),
     (["--task", "generate", "--bars", "2"], "a length in bars needs a tempo"),
     (["--task", "generate", "--seconds", "0.00001"], "seconds must be from 0.01"),

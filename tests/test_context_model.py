@@ -8,7 +8,8 @@ import torch
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.diffusion.context import known_context
 from engine.model import ModelConfig, MsaniiModel
-from engine.pipeline import Pipeline, RenderSettings
+from engine.pipeline import Pipeline
+from engine.settings import RenderSettings
 from engine.train.losses import diffusion_loss
 from engine.train.masks import draw_unknown
 

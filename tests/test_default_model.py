@@ -4,7 +4,8 @@ checkpoint is named."""
 import numpy as np
 
 from engine.checkpoint import read_metadata
-from engine.pipeline import DEFAULT_CHECKPOINT, Pipeline, RenderSettings
+from engine.pipeline import DEFAULT_CHECKPOINT, Pipeline
+from engine.settings import RenderSettings
 
 
 def test_the_default_model_ships_trained_and_small():

@@ -7,7 +7,7 @@ import torch
 
 from engine.errors import BadParameter
 from engine.guide import best_offset, copy_fill
-from engine.pipeline import RenderSettings
+from engine.settings import RenderSettings
 
 HOP = 1024  # the tiny model's
 BAR = 43 * HOP  # a whole number of frames, so a copy one period back is sample-exact

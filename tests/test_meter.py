@@ -9,7 +9,7 @@ import soundfile as sf
 
 from engine.errors import BadParameter
 from engine.meter import Meter, estimate_meter, meter_from
-from engine.pipeline import RenderSettings
+from engine.settings import RenderSettings
 from engine.train.fluidsynth import find_soundfont, render, write_groove
 
 
@@ -136,7 +136,7 @@ def test_snapped_inpaint_replaces_whole_bars_and_reports_them(pipeline, groove):
     ("outpaint", {"bars": 2, "seconds": 1.0}, "in seconds or in bars"),
     ("outpaint", {"bars": 0}, "bars must be a number above 0"),
     ("outpaint", {"bars": 9999, "bpm": 97.0}, "9999 bars at 97 BPM"),
-    ("outpaint", {"bars": 2, "bpm": 500.0}, "bpm must be from 20 to 400"),
+    ("outpaint", {"bars": 2, "bpm": 500.0}, "bpm must be a number from 20 to 400"),
     ("outpaint", {"bars": 2, "bpm": 97.0, "beats_per_bar": 0}, "beats_per_bar"),
     ("inpaint", {"regions": [(1.0, 2.0)], "snap": "bar", "bpm": 97.0, "beat_offset": -2.0}, "beat_offset"),
     ("inpaint", {"regions": [(1.0, 2.0)], "snap": "half"}, "snap must be one of beat, bar"),

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from engine.clip import Clip
 from engine.errors import BadAudio, BadParameter, Cancelled, UnknownSampler, UnknownTask
 from engine.metrics import seam_discontinuity
-from engine.pipeline import RenderSettings
+from engine.settings import RenderSettings
 
 from conftest import sine_mix
 
@@ -67,9 +68,9 @@ def test_strength_zero_returns_the_input_untouched(pipeline, chord):
 
 def test_interpolate_takes_the_first_clips_length_and_channels(pipeline, chord):
     short_mono = sine_mix(1.0, 48_000, 1)
-    render = pipeline.interpolate(chord, short_mono, 44_100, 0.5, 0.5, sample_rate_b=48_000, seed=2, settings=FAST)
+    render = pipeline.interpolate(chord, Clip(short_mono, 48_000), 44_100, 0.5, 0.5, seed=2, settings=FAST)
     assert render.audio.shape == chord.shape
-    towards_a = pipeline.interpolate(chord, short_mono, 44_100, 0.0, 0.5, sample_rate_b=48_000, seed=2, settings=FAST)
+    towards_a = pipeline.interpolate(chord, Clip(short_mono, 48_000), 44_100, 0.0, 0.5, seed=2, settings=FAST)
     assert not np.allclose(render.audio, towards_a.audio)
     with pytest.raises(BadAudio, match="channels"):
         pipeline.interpolate(chord, sine_mix(1.0, 44_100, 3), 44_100, 0.5, settings=FAST)
@@ -228,9 +229,11 @@ def test_unknown_task_sampler_and_parameter_are_named(pipeline, chord):
 
 
 def test_a_bug_inside_a_task_is_not_reported_as_bad_input(pipeline, chord, monkeypatch):
-    def broken(audio, sample_rate, strength=0.5, **options):
+    import engine.tasks.style_transfer
+
+    def broken(pipeline, job, audio, strength):
         raise TypeError("unsupported operand type(s)")
 
-    monkeypatch.setattr(pipeline, "style_transfer", broken)
+    monkeypatch.setattr(engine.tasks.style_transfer, "run", broken)
     with pytest.raises(TypeError):
         pipeline.run("style_transfer", audio=chord, sample_rate=44_100)

@@ -168,7 +168,7 @@ def test_serve_replaces_a_stale_engine_of_its_own_but_not_someone_elses(tiny_che
     # an engine exactly as serve starts one, left behind (as when serve dies where there is no parent-death signal)
     import sys
     import hashlib
-    command = [sys.executable, "-m", "engine.cli", "engine", "--bind", endpoint, "--device", "auto",
+    command = [sys.executable, "-m", "bridge.cli", "engine", "--bind", endpoint, "--device", "auto",
                "--checkpoint", str(tiny_checkpoint)]
     stale = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid_file = Path(tempfile.gettempdir()) / f"daw-diffusion-engine-{hashlib.sha1(endpoint.encode()).hexdigest()[:12]}.pid"

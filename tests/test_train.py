@@ -14,7 +14,8 @@ import torch
 
 from engine.checkpoint import read_metadata
 from engine.model import ModelConfig, MsaniiModel
-from engine.pipeline import Pipeline, RenderSettings
+from engine.pipeline import Pipeline
+from engine.settings import RenderSettings
 from engine.train.captions import RenderFacts, caption
 from engine.train.corpus import Collection
 from engine.train.losses import diffusion_loss, vocoder_loss
@@ -228,7 +229,7 @@ def test_torchrun_trains_with_two_processes(data, tmp_path):
     """DDP for real: two CPU processes (gloo) step together and rank 0 writes the checkpoint."""
     run = tmp_path / "ddp"
     torchrun = str(Path(sys.executable).with_name("torchrun"))
-    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "engine.cli", "train", "vocoder",
+    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bridge.cli", "train", "vocoder",
                            "--data", str(data), "--run-dir", str(run), "--preset", "tiny", "--batch-size", "2",
                            "--crop-frames", "32", "--max-steps", "3", "--no-progress"],
                           capture_output=True, text=True, timeout=600)

@@ -23,16 +23,16 @@ from typing import Any
 import zmq
 
 from engine import __version__
+from engine.clip import Clip
 from engine.errors import Cancelled, EngineError
 from engine.protocol import (MAX_MESSAGE_BYTES, MAX_SECONDS, SOCKET_BUFFER, VERSION, Message, ProtocolError, decode, encode,
                              error_frames, make_header)
 from engine.service.security import check_binding, curve_server
+from engine.tasks import TASKS
 
 log = logging.getLogger("daw-diffusion.engine")
 CONTROL = b"\x01"  # first byte of broker <-> worker control frames
 READY, HEARTBEAT = CONTROL + b"READY", CONTROL + b"HEARTBEAT"
-AUDIO_INPUTS = {"generate": (), "style_transfer": ("audio",), "vary": ("audio",), "inpaint": ("audio",),
-                "outpaint": ("audio",), "interpolate": ("a", "b")}
 
 
 @dataclass(frozen=True)
@@ -223,20 +223,16 @@ class EngineService:
         if self.stopping.is_set():
             raise ProtocolError("shutting_down", "the engine is shutting down")
         task, params = message.header["task"], dict(message.header["params"])
-        if task not in AUDIO_INPUTS:
-            raise ProtocolError("unknown_task", f"unknown task {task!r}; choose one of {', '.join(AUDIO_INPUTS)}")
-        names = AUDIO_INPUTS[task]
+        if task not in TASKS:
+            raise ProtocolError("unknown_task", f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        names = TASKS[task].inputs
         if len(message.audio) != len(names):
             raise ProtocolError("bad_message", f"{task} takes {len(names)} audio input(s), got {len(message.audio)}")
-        reserved = set(names) | {"progress", "cancel", "settings"} | ({"sample_rate", "sample_rate_b"} if names else set())
+        reserved = set(names) | {"progress", "cancel", "settings"} | ({"sample_rate"} if names else set())
         if reserved & set(params):
             raise ProtocolError("bad_parameter", f"parameters {sorted(reserved & set(params))} are set by the engine")
-        for name, (audio, _) in zip(names, message.audio):
-            params[name] = audio
-        if message.audio:
-            params["sample_rate"] = message.audio[0][1]
-        if task == "interpolate":
-            params["sample_rate_b"] = message.audio[1][1]
+        for name, (audio, rate) in zip(names, message.audio):
+            params[name] = Clip(audio, rate)
         job = Job(uuid.uuid4().hex[:16], peer, message.id, task, params)
         if self.config.connect and isinstance(message.header.get("job"), str):  # brokers name jobs
             job.id, job.token = message.header["job"], str(message.header.get("token", ""))

@@ -31,7 +31,8 @@ import soundfile as sf
 import torch
 
 from engine import metrics
-from engine.pipeline import Pipeline, RenderJob, RenderSettings
+from engine.pipeline import Pipeline
+from engine.settings import RenderSettings
 from engine.spectral import MelSpectral, SpectralConfig
 from engine.splice import splice
 from engine.train import baselines
@@ -208,8 +209,8 @@ class Evaluation:
         key = (name, seed, audio.shape[-1])
         if key not in self.floors:
             wave = pipeline.to_model(audio, RATE)
-            rebuilt = pipeline.vocode(pipeline.model.spectral.encode(wave), wave.shape[-1],
-                                      RenderJob(pipeline, seed=seed, settings=self.settings(pipeline)))
+            rebuilt = pipeline.vocode(pipeline.encode(wave), wave.shape[-1],
+                                      pipeline.job(seed=seed, settings=self.settings(pipeline)))
             self.floors[key] = pipeline.to_caller(rebuilt, RATE, audio.shape[-1])
         return self.floors[key]
 

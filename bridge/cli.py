@@ -1,0 +1,89 @@
+"""`daw-diffusion` command line: the model's commands (init, info, export), the bridge's (render,
+bridge, serve, doctor, demo), the service's (engine, broker, keys) and training's (prepare-data,
+train, evaluate). Each command's module adds its own parser; torch loads only in the handlers
+that need it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from bridge.audiofile import AudioFileError, write_text_atomic
+from bridge.jobs import JobError
+from bridge.render import EXIT, exit_code
+
+log = logging.getLogger("daw-diffusion")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="daw-diffusion", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from bridge import commands as bridge_commands
+    from bridge import demo
+    from engine import commands as model_commands
+    from engine.service import commands as service_commands
+    from engine.train import commands as train_commands
+
+    model_commands.add_commands(sub)
+    bridge_commands.add_commands(sub)
+    service_commands.add_commands(sub)
+    train_commands.add_commands(sub)
+    demo.add_command(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import zmq
+
+    from engine.errors import Cancelled, EngineError
+    from engine.service.security import SecurityError
+
+    args = build_parser().parse_args(argv)
+    result_file = getattr(args, "result_file", None)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = args.handler(args)
+    except JobError as exc:
+        return fail(exc.code, str(exc), exit_code(exc.code), result_file)
+    except Cancelled as exc:
+        return fail("cancelled", str(exc), EXIT["cancelled"], result_file)
+    except KeyboardInterrupt:
+        return fail("cancelled", "interrupted", EXIT["cancelled"], result_file)
+    except (EngineError, AudioFileError) as exc:
+        return fail(exc.code, str(exc), EXIT["bad_input"], result_file)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:  # e.g. no manifest
+        return fail("bad_input", str(exc), EXIT["bad_input"], result_file)
+    except SecurityError as exc:
+        return fail(exc.code, str(exc), EXIT["bad_input"], result_file)
+    except zmq.ZMQError as exc:  # e.g. address already in use
+        return fail("socket", f"{exc} ({getattr(args, 'bind', '')})", EXIT["unreachable"], result_file)
+    except Exception as exc:  # a failure we did not foresee: still one clear line
+        log.debug("render failed", exc_info=True)
+        return fail("failed", f"{type(exc).__name__}: {exc}", EXIT["failed"], result_file)
+    emit(result, result_file)
+    return EXIT["ok"]
+
+
+def emit(result: dict[str, Any], result_file: Path | None = None) -> None:
+    """The one JSON line: on stdout, and (atomically) in `--result-file` for scripts that poll."""
+    line = json.dumps(result)
+    print(line, flush=True)
+    if result_file is not None:
+        write_text_atomic(result_file, line + "\n")
+
+
+def fail(code: str, message: str, status: int, result_file: Path | None = None) -> int:
+    emit({"ok": False, "code": code, "message": message}, result_file)
+    print(f"daw-diffusion: {message}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

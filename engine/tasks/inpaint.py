@@ -1,0 +1,106 @@
+"""inpaint: regenerate regions given in seconds (moved to the nearest beat or bar lines with
+`snap`, at `bpm` or else at the tempo heard in the audio). Every other sample comes back
+bit-identical, with an equal-power crossfade inside each region's edges. Below `guide` 1 each
+region starts as the clip's best-matching copy (`engine.guide`), which the model refines from
+noise level `guide`, Griffin-Lim starting from its phase; at 0 the copy is the result."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine import guide as matching
+from engine.audio import check_audio
+from engine.clip import Clip
+from engine.diffusion import Diffuser
+from engine.geometry import frames_touching, group_spans, region_samples
+from engine.job import Render, RenderJob
+from engine.meter import meter_from, time_info
+from engine.splice import splice
+
+if TYPE_CHECKING:
+    from engine.pipeline import Pipeline
+
+
+def sample(diffuser: Diffuser, mel: Tensor, unknown: Tensor, mode: str,
+           draft: Tensor | None = None, guide: float = 1.0) -> Tensor:
+    """Regenerate the frames where `unknown` `[frames]` is True, keeping all others; from a
+    `draft` of the whole mel noised to `guide` of the schedule when given (SDEdit)."""
+    return diffuser.sample(tuple(mel.shape), start=guide if draft is not None else 1.0, init=draft,
+                           known=mel, unknown=unknown, mode=mode, device=mel.device)
+
+
+def run(pipeline: Pipeline, job: RenderJob, audio: Clip, regions: list, mode: str, snap: str | None,
+        bpm: float | None, beats_per_bar: int | None, beat_offset: float | None) -> Render:
+    rate = audio.rate
+    source = check_audio(audio.samples, rate)
+    spans = region_samples(regions, source.shape[-1], rate)
+    meter = None
+    if snap is not None or bpm is not None:
+        meter = meter_from(bpm, beats_per_bar, beat_offset, source, rate, downbeat=snap is not None)
+    if snap is not None and meter is not None:
+        duration = source.shape[-1] / rate
+        snapped = [meter.snap(a / rate, b / rate, snap, duration) for a, b in spans]
+        spans = sorted((round(a * rate), round(b * rate)) for a, b in snapped)
+    render = fill(pipeline, job, source, rate, spans, mode)
+    regions = [[round(a / rate, 6), round(b / rate, 6)] for a, b in spans]
+    return replace(render, info=time_info(meter, regions=regions))
+
+
+def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, spans: list[tuple[int, int]],
+         mode: str) -> Render:
+    """Inpaint the sample `spans` of `source` (checked, at `rate`), context group by context
+    group: each group is diffused once, with `context_seconds` of audio on either side."""
+    s, spectral = job.settings, pipeline.model.config.spectral
+    margin = round(s.context_seconds * rate)
+    groups = group_spans(spans, margin)
+    job.segments = len(groups)
+    fade = round(s.crossfade * rate)
+    scale = pipeline.sample_rate / rate
+    out = source
+    for group in groups:
+        lo, hi = max(0, group[0][0] - margin), min(source.shape[-1], group[-1][1] + margin)
+        wave = pipeline.to_model(source[:, lo:hi], rate)
+        mel = pipeline.encode(wave)
+        runs = [frames_touching(math.floor((a - lo) * scale), math.ceil((b - lo) * scale), mel.shape[-1],
+                                spectral.hop_length, spectral.n_fft) for a, b in group]
+        unknown = torch.stack(runs).any(0)
+        local = [(a - lo, b - lo) for a, b in group]
+        copy = draft(pipeline, source[:, lo:hi], local, runs, wave, mel, unknown, rate, fade) if s.guide < 1 else None
+        if copy is not None and s.guide == 0:
+            job.check_cancel()
+            job.report(1.0, "done")
+            patch = copy
+        else:  # the model, from the copy when there is one
+            start = pipeline.to_model(copy, rate) if copy is not None else None
+            init = pipeline.encode(start) if start is not None else None
+            mel = pipeline.sample(job, sample, mel, unknown, mode, init, s.guide)
+            patch = pipeline.to_caller(pipeline.vocode(mel, wave.shape[-1], job, start), rate, hi - lo)
+        for a, b in group:
+            out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
+    return Render(out, rate, job.seed)
+
+
+def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], runs: list[Tensor], wave: Tensor,
+          mel: Tensor, unknown: Tensor, rate: int, fade: int) -> np.ndarray | None:
+    """`audio` (the caller's; `wave` and `mel` are it at the model's rate) with each span
+    replaced by its best-matching copy, crossfaded in; None when some span has nothing in
+    reach to copy (the model then works alone)."""
+    spectral = pipeline.model.config.spectral
+    magnitude = pipeline.model.spectral.stft(wave[0]).abs()
+    features = matching.match_features(mel[0], magnitude, ~unknown, pipeline.sample_rate, spectral.n_fft)
+    frame_rate = pipeline.sample_rate / spectral.hop_length
+    hop = spectral.hop_length * rate / pipeline.sample_rate  # samples per frame at the caller's rate
+    out = audio.copy()
+    for (a, b), run_ in zip(spans, runs):
+        frames = torch.nonzero(run_).flatten()
+        offset = matching.best_offset(features, ~unknown, int(frames[0]), int(frames[-1]) + 1, frame_rate)
+        if offset is None:
+            return None
+        out = splice(out, matching.copy_fill(out, a, b, round(offset * hop)), a, b, fade)
+    return out
