@@ -1,5 +1,6 @@
 """The bridge's OSC address space: every request, its arguments and optional keys, and every
-reply. `docs/osc.md` lists the same tables (a test keeps them equal). Pure: no sockets here.
+reply. The tasks' addresses, arguments and keys derive from the task table (`engine.tasks`);
+`docs/osc.md` lists the same tables (a test keeps them equal). Pure: no sockets here.
 
 A request is `address tag positional... [key value]...`. Numbers may come as OSC ints or floats
 (Pure Data sends floats); a tag may be a string or a number.
@@ -10,6 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from bridge.errors import BridgeError
+from engine.tasks import TASKS, Param, Task, parameters
 
 
 @dataclass(frozen=True)
@@ -22,25 +26,87 @@ class Arg:
 
 @dataclass(frozen=True)
 class Address:
-    action: str            # what the bridge does: a task name, or cancel, status, ...
+    action: str            # what the bridge does: a task's name, or cancel, status, ...
     args: tuple[Arg, ...]  # positional arguments after the tag
     doc: str
 
 
-PATH, SECONDS = Arg("input_path", str, "audio file to edit"), Arg("seconds", float, "length in seconds")
-REQUESTS: dict[str, Address] = {
-    "/diffusion/generate": Address("generate", (SECONDS,), "new audio from noise (and a prompt)"),
-    "/diffusion/style": Address("style_transfer", (PATH, Arg("strength", float, "0 keeps the source .. 1 replaces it")),
-                                "style transfer (audio-to-audio)"),
-    "/diffusion/vary": Address("vary", (PATH, Arg("strength", float, "how far the variation strays: 0 .. 1")),
-                               "a variation of a loop: the same length to the sample, a seamless wrap"),
-    "/diffusion/interpolate": Address("interpolate", (Arg("path_a", str, "first clip"), Arg("path_b", str, "second clip"),
-                                                      Arg("ratio", float, "0 = first clip .. 1 = second")),
-                                      "a blend of two clips"),
-    "/diffusion/inpaint": Address("inpaint", (PATH, Arg("start_s", float, "region start"), Arg("end_s", float, "region end")),
-                                  "redo a region, keeping everything around it"),
-    "/diffusion/outpaint": Address("outpaint", (PATH, Arg("seconds", float, "how much to add")),
-                                   "extend a clip (`direction left` to extend before it)"),
+# -- the tasks' addresses, from the task table ----------------------------------------------
+# `/diffusion/<file tag>`: a path per audio input, then the task's first parameter (a list of
+# regions as one region's start and end); the other parameters are keys.
+REGION = (Arg("start_s", float, "region start (s)"), Arg("end_s", float, "region end (s)"))
+MUSICAL_TIME = ("bars", "bpm", "beats_per_bar", "beat_offset")  # the bridge resolves them (MIDI clock, meter)
+BRIDGE_NOTES = {  # what the bridge adds to the table's help
+    "bars": "at bpm, the MIDI clock's tempo, or the clip's", "bpm": "default: the MIDI clock's",
+    "beats_per_bar": "default: the bridge's --beats-per-bar", "beat_offset": "default: heard in the clip"}
+
+
+@dataclass(frozen=True)
+class Input:
+    """How one audio input of a task travels: its path argument and its slice keys."""
+    name: str    # the task table's name for it
+    path: str    # positional argument
+    offset: str  # key: seconds into the file
+    length: str  # key: seconds of the file
+
+
+def inputs(task: Task) -> tuple[Input, ...]:
+    """One input: `input_path`, `offset`, `length`; several: `path_<name>`, the first one's
+    slice keys plain and the others' suffixed (`offset_b`)."""
+    return tuple(Input(name, "input_path" if len(task.inputs) == 1 else f"path_{name}",
+                       "offset" + (f"_{name}" if k else ""), "length" + (f"_{name}" if k else ""))
+                 for k, name in enumerate(task.inputs))
+
+
+def explain(p: Param) -> str:
+    """A parameter's help, with its range, unit or choices."""
+    if p.choices:
+        return f"{p.describe()}: {', '.join(p.choices)}"
+    return p.describe() if p.range() or not p.unit else f"{p.help} ({p.unit})"
+
+
+def positional(task: Task) -> tuple[Arg, ...]:
+    first = task.params[0]
+    value = REGION if first.kind is list else (Arg(first.key, first.kind, explain(first)),)
+    return tuple(Arg(i.path, str, f"audio file ({i.name})") for i in inputs(task)) + value
+
+
+def task_params(task: Task, args: dict[str, Any]) -> dict[str, Any]:
+    """The engine parameter that a call's positional arguments give."""
+    first = task.params[0]
+    return {first.name: [[args["start_s"], args["end_s"]]] if first.kind is list else args[first.key]}
+
+
+def task_keys() -> dict[str, Arg]:
+    """Every task parameter that is not positional for all the tasks that take it."""
+    keys = {}
+    for name, entries in parameters().items():
+        helps: dict[str, list[str]] = {}  # help -> the tasks it is for
+        for task, p in entries:
+            if task.params[0] is not p:
+                helps.setdefault(explain(p), []).append(task.name)
+        if helps:
+            p = entries[0][1]
+            doc = "; ".join(f"{'/'.join(tasks)}: {h}" for h, tasks in helps.items())
+            keys[p.key] = Arg(p.key, p.kind, f"{doc} ({BRIDGE_NOTES[name]})" if name in BRIDGE_NOTES else doc)
+    return keys
+
+
+def slice_keys() -> dict[str, Arg]:
+    paths: dict[tuple[str, str], list[str]] = {}  # (offset key, length key) -> the path arguments they slice
+    for task in TASKS.values():
+        for i in inputs(task):
+            paths.setdefault((i.offset, i.length), []).append(i.path)
+    keys = {}
+    for (offset, length), names in paths.items():
+        files = " / ".join(dict.fromkeys(names))
+        keys[offset] = Arg(offset, float, f"seconds into {files} to start reading")
+        keys[length] = Arg(length, float, f"seconds of {files} to read")
+    return keys
+
+
+REQUESTS: dict[str, Address] = {f"/diffusion/{t.file_tag}": Address(t.name, positional(t), t.help) for t in TASKS.values()}
+REQUESTS.update({
     "/diffusion/live/transform": Address("live", (Arg("seconds", float, "how much of the live input"),
                                                   Arg("strength", float, "style strength 0..1")),
                                          "style-transfer the last seconds of the live input and play the result"),
@@ -56,10 +122,12 @@ REQUESTS: dict[str, Address] = {
     "/diffusion/midi/learn": Address("learn", (Arg("target", str, "an action (generate, transform, reroll, cancel) "
                                                               "or a parameter (strength, ratio, steps, guidance)"),),
                                      "bind the next MIDI note or controller to `target`"),
-}
+})
+LIVE_TASK = REQUESTS["/diffusion/style"].action  # what live/transform runs on the live input
 
-# optional `key value` pairs after the positional arguments
-KEYS: dict[str, Arg] = {k.name: k for k in (
+# optional `key value` pairs after the positional arguments: the render settings, the tasks'
+# other parameters, the input slices and the bridge's own
+SETTINGS: dict[str, Arg] = {k.name: k for k in (
     Arg("steps", int, "sampler steps"),
     Arg("seed", int, "same seed, same audio"),
     Arg("prompt", str, "text condition (empty: none)", may_be_empty=True),
@@ -69,28 +137,16 @@ KEYS: dict[str, Arg] = {k.name: k for k in (
     Arg("guide", float, "inpaint/outpaint: 0 = best-matching copy, 1 = model alone"),
     Arg("sampler", str, "dpmpp_2m or ddim"),
     Arg("griffin_lim_iters", int, "phase-recovery iterations"),
-    Arg("mode", str, "inpaint/outpaint method: replace or repaint"),
-    Arg("direction", str, "outpaint: right or left"),
-    Arg("strength", float, "interpolate: how far from the sources"),
-    Arg("channels", int, "generate: channel count"),
-    Arg("sample_rate", int, "generate: sample rate of the result"),
-    Arg("variations", int, "generate: number of variations (one done reply each)"),
-    Arg("offset", float, "seconds into the input file to start reading"),
-    Arg("length", float, "seconds of the input file to read"),
-    Arg("offset_b", float, "interpolate: seconds into path_b"),
-    Arg("length_b", float, "interpolate: seconds of path_b to read"),
-    Arg("bars", float, "a length in bars instead of seconds (at bpm, the MIDI clock's tempo, or the clip's)"),
-    Arg("bpm", float, "tempo (default: the MIDI clock's, else the one heard in the clip)"),
-    Arg("beats_per_bar", int, "meter: beats in a bar (default: the bridge's --beats-per-bar)"),
-    Arg("beat_offset", float, "seconds from the clip's start to a downbeat (default: heard)"),
-    Arg("snap", str, "inpaint: move the region to the nearest beat or bar lines"),
+)}
+OWN: dict[str, Arg] = {k.name: k for k in (
     Arg("out_dir", str, "folder for this result: inside the render folder (relative to it) or an --allow-dir"),
     Arg("reply_port", int, "UDP port for this request's replies"),
 )}
+KEYS: dict[str, Arg] = {**SETTINGS, **task_keys(), **slice_keys(), **OWN}
 # keys that are the engine's parameters under another name
-ENGINE_NAMES = {"context": "context_seconds", "variations": "n_variations"}
-BRIDGE_KEYS = {"offset", "length", "offset_b", "length_b", "bars", "bpm", "beats_per_bar", "beat_offset",
-               "out_dir", "reply_port"}
+ENGINE_NAMES = {"context": "context_seconds",
+                **{p.key: p.name for entries in parameters().values() for _, p in entries if p.key in KEYS and p.flag}}
+BRIDGE_KEYS = {*slice_keys(), *MUSICAL_TIME, *OWN}  # keys the bridge uses itself, never sent as they are
 
 REPLIES: dict[str, tuple[str, ...]] = {
     "/diffusion/accepted": ("tag", "queue_position"),
@@ -123,10 +179,8 @@ ERRORS = {
 }
 
 
-class OscError(Exception):
-    def __init__(self, code: str, message: str, tag: str = "") -> None:
-        super().__init__(message)
-        self.code, self.tag = code, tag
+class OscError(BridgeError):
+    """A request that does not fit the address table (`code`, `tag`: see `BridgeError`)."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The bridge's core: turns parsed requests (OSC, MIDI) into jobs, runs them in the background
-and reports each step to whoever asked (`report(address, *args)`, OSC replies)."""
+and reports each step to whoever asked, as typed events (`bridge.events`)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,13 +12,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.addresses import BRIDGE_KEYS, ENGINE_NAMES, Call
+from bridge.addresses import BRIDGE_KEYS, ENGINE_NAMES, LIVE_TASK, Call, inputs, task_params
 from bridge.audiofile import AudioFileError, read_audio
 from bridge.clock import Clock
+from bridge.events import Done, Event, Report
 from bridge.jobs import JobError, Jobs, Request, Running, Source
+from engine.tasks import TASKS, Task
 
 log = logging.getLogger("daw-diffusion.bridge")
-Report = Callable[..., None]  # report("/diffusion/done", tag, path, seconds)
 
 
 class Bridge:
@@ -38,6 +40,20 @@ class Bridge:
             self.live.close()
 
     # -- requests -------------------------------------------------------------------------------
+    def begin(self, call: Call, report: Report, triggered: float | None = None) -> None:
+        """Start the job a call asks for (a task, live/transform, reroll); refusals raise."""
+        JOB_ACTIONS[call.action](self, call, report, time.monotonic() if triggered is None else triggered)
+
+    def task_job(self, call: Call, report: Report, triggered: float) -> None:
+        self.start(self.request_for(call), report)
+
+    def live_job(self, call: Call, report: Report, triggered: float) -> None:
+        request = self.live_request(call.tag, call.args["seconds"], call.args["strength"], call.keys)
+        self.start(request, report, play=True, triggered=triggered)
+
+    def reroll_job(self, call: Call, report: Report, triggered: float) -> None:
+        self.start(self.jobs.reroll(call.tag), report)
+
     def seconds(self, seconds: float, keys: dict[str, Any]) -> float:
         """`seconds`, or `bars` at the MIDI clock's tempo (or the `bpm` key)."""
         if "bars" not in keys:
@@ -47,48 +63,39 @@ class Bridge:
             raise no_tempo()
         return keys["bars"] * bar
 
-    def musical_time(self, task: str, seconds: float, keys: dict[str, Any]) -> dict[str, Any]:
-        """The engine's length and tempo parameters: `seconds`, or `bars` at the `bpm` key or
-        the MIDI clock's tempo (the engine hears the clip's own when there is neither), in the
-        request's meter or the bridge's; for a snapped inpaint, the grid. Tempo keys that a
-        task has no use for are dropped (a patch may send them with every job)."""
-        params: dict[str, Any] = {}
-        if task in ("generate", "outpaint"):
-            if "bars" not in keys:
-                return {"seconds": seconds}
+    def musical_time(self, task: Task, params: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
+        """`params` with the engine's length and tempo parameters: `bars` instead of `seconds`
+        where the task takes a length, at the `bpm` key or the MIDI clock's tempo (the engine
+        hears the clip's own when there is neither), in the request's meter or the bridge's; for
+        a snapped edit, the grid. Tempo keys a task has no use for are dropped (a patch may send
+        them with every job)."""
+        takes = {p.name for p in task.params}
+        if "bars" in keys and "bars" in takes:
+            params.pop("seconds", None)
             params["bars"] = keys["bars"]
-        elif task != "inpaint" or "snap" not in keys:
+        elif "snap" not in keys or "snap" not in takes:
             return params
         bpm = keys.get("bpm") or self.clock.bpm()
         if bpm:
             params["bpm"] = bpm
-        elif task == "generate":
+        elif not task.inputs:  # no clip to hear a tempo in
             raise no_tempo()
         params["beats_per_bar"] = keys.get("beats_per_bar", self.clock.beats_per_bar)
-        if "beat_offset" in keys and task != "generate":
+        if "beat_offset" in keys and "beat_offset" in takes:
             params["beat_offset"] = keys["beat_offset"]
         return params
 
     def request_for(self, call: Call) -> Request:
-        """A job request from a parsed OSC call."""
-        a, keys, task = call.args, call.keys, call.action
-        params = engine_params(keys)
-        sources: list[Source] = []
-        if task in ("style_transfer", "vary", "inpaint", "outpaint"):
-            sources.append(Source(Path(a["input_path"]).expanduser(), keys.get("offset", 0.0), keys.get("length")))
-        if task == "interpolate":
-            sources += [Source(Path(a["path_a"]).expanduser(), keys.get("offset", 0.0), keys.get("length")),
-                        Source(Path(a["path_b"]).expanduser(), keys.get("offset_b", 0.0), keys.get("length_b"))]
-            params["ratio"] = a["ratio"]
+        """A job request from a parsed call to a task's address."""
+        task, keys = TASKS[call.action], call.keys
+        params = {**engine_params(keys), **task_params(task, call.args)}
+        sources = tuple(Source(Path(call.args[i.path]).expanduser(), keys.get(i.offset, 0.0), keys.get(i.length))
+                        for i in inputs(task))
         if self.confine_inputs:
             for source in sources:
                 self.inside_allowed(source.path, "input")
-        params.update(self.musical_time(task, a.get("seconds", 0.0), keys))
-        if task in ("style_transfer", "vary"):
-            params["strength"] = a["strength"]
-        if task == "inpaint":
-            params["regions"] = [[a["start_s"], a["end_s"]]]
-        return Request(task, params, tuple(sources), tag=call.tag, out_dir=self.out_dir(keys))
+        self.musical_time(task, params, keys)
+        return Request(task.name, params, sources, tag=call.tag, out_dir=self.out_dir(keys))
 
     def out_dir(self, keys: dict[str, Any]) -> Path | None:
         """The request's `out_dir`, relative to the render folder, confined to the allowed
@@ -115,7 +122,8 @@ class Bridge:
         audio = self.live.capture(seconds)
         if audio.shape[1] < round(0.5 * self.live.sample_rate):
             raise JobError("bad_audio", "less than half a second of live input recorded so far")
-        return Request("style_transfer", {**engine_params(keys), "strength": strength},
+        task = TASKS[LIVE_TASK]
+        return Request(task.name, {**engine_params(keys), **task_params(task, {"strength": strength})},
                        audio=((audio, self.live.sample_rate),), tag=tag, out_dir=self.out_dir(keys))
 
     def play_file(self, path: str) -> float:
@@ -138,32 +146,27 @@ class Bridge:
         self.pool.submit(self.run, running, report, play, triggered)
 
     def run(self, running: Running, report: Report, play: bool, triggered: float | None) -> None:
-        tag = running.request.tag
+        tag, clip = running.request.tag, None
 
-        def on_event(kind: str, **fields: Any) -> None:
-            if kind == "accepted":
-                report("/diffusion/accepted", tag, int(fields["position"]))
-            elif kind == "progress":
-                report("/diffusion/progress", tag, float(fields["fraction"]))
+        def forward(event: Event) -> None:  # a live job's first render plays (at the next bar) as it is told
+            nonlocal clip
+            if play and clip is None and isinstance(event, Done) and self.live is not None:
+                try:
+                    clip = self.live.play(event.audio, at=self.clock.next_bar(), tag=tag)
+                except Exception:
+                    log.exception("job %s: cannot play the result", tag)
+            report(event)
 
         try:
-            outcome = self.jobs.wait(running, on_event)
-            self.computed.append((tag, outcome.compute_seconds))
-            clip = None
-            if play and self.live is not None:
-                clip = self.live.play(outcome.renders[0].audio, at=self.clock.next_bar(), tag=tag)
-            for render in outcome.renders:
-                report("/diffusion/done", tag, str(render.path), float(render.seconds))
-            if clip is not None and triggered is not None and clip.started.wait(10):
-                self.latencies.append((clip.started_at - triggered, outcome.compute_seconds))
-        except JobError as exc:
-            if exc.code == "cancelled":
-                report("/diffusion/cancelled", tag)
-            else:
-                report("/diffusion/error", tag, exc.code, str(exc))
-        except Exception as exc:  # a bug: still an answer, and the bridge keeps running
+            outcome = self.jobs.wait(running, forward)  # reports how it ended, too
+        except JobError:
+            return
+        except Exception:  # a bug: answered as failed; the bridge keeps running
             log.exception("job %s failed", tag)
-            report("/diffusion/error", tag, "failed", f"{type(exc).__name__}: {exc}")
+            return
+        self.computed.append((tag, outcome.compute_seconds))
+        if clip is not None and triggered is not None and clip.started.wait(10):
+            self.latencies.append((clip.started_at - triggered, outcome.compute_seconds))
 
     def status(self) -> tuple[str, str, int, int]:
         """(engine state, device, engine queue, jobs running here)."""
@@ -172,6 +175,11 @@ class Bridge:
         except Exception:
             return "unreachable", "", 0, len(self.jobs.active)
         return "ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)), len(self.jobs.active)
+
+
+# what each job-starting action does (tasks by name; the OSC server and MIDI add their own)
+JOB_ACTIONS: dict[str, Callable[[Bridge, Call, Report, float], None]] = {
+    **{name: Bridge.task_job for name in TASKS}, "live": Bridge.live_job, "reroll": Bridge.reroll_job}
 
 
 def no_tempo() -> JobError:

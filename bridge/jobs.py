@@ -1,7 +1,8 @@
 """One job, from a request to files on disk: read the source slices, run the task on the engine,
 save every render. Shared by the `render` command, the OSC server, MIDI and live audio.
 
-Every way a job can end badly is a `JobError` with a short code and a sentence for a musician.
+Every way a job can end badly is a `JobError` with a short code and a sentence for a musician;
+each step reaches the caller as a typed event (`bridge.events`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,21 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from bridge.audiofile import AudioFileError, check_writable, read_audio, slice_shape, write_audio
+from bridge.errors import BridgeError
+from bridge.events import Accepted, Done, Progress, Report, ending, ignore
 from bridge.store import RenderStore
 from engine.client import EngineClient, EngineUnreachable
 from engine.protocol import MAX_SECONDS, ProtocolError, check_audio_size
 from engine.tasks import TASKS
 
 
-
-class JobError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class JobError(BridgeError):
+    """A job that cannot start or did not end well (`code`: bad_file, busy, cancelled, ...)."""
 
 
 @dataclass(frozen=True)
@@ -126,9 +126,6 @@ class Running:
         return self.cancelled_at is not None and time.monotonic() - self.cancelled_at > CANCEL_GRACE
 
 
-Events = Callable[..., None]  # on_event(kind, **fields): "accepted" (position), "progress" (fraction, stage)
-
-
 class Jobs:
     """Runs requests on the engine, several at once (each in its caller's thread), at most
     `max_active`; a tag names a running job so that it can be cancelled."""
@@ -140,8 +137,14 @@ class Jobs:
         self.finished: deque[tuple[Request, list[Rendered]]] = deque(maxlen=2)  # for `reroll` and `blend`
         self.heard = -1e9  # when the engine last answered
 
-    def run(self, request: Request, on_event: Events = lambda kind, **f: None) -> Outcome:
-        return self.wait(self.register(request), on_event)
+    def run(self, request: Request, on_event: Report = ignore) -> Outcome:
+        """Claim and run; every step, and how it ended (refused too), goes to `on_event`."""
+        try:
+            running = self.register(request)
+        except BaseException as exc:
+            on_event(ending(request.tag, exc))
+            raise
+        return self.wait(running, on_event)
 
     def register(self, request: Request) -> Running:
         """Claim the request's tag (and a slot) now; `wait` then runs it."""
@@ -168,14 +171,26 @@ class Jobs:
             running = self.active[request.tag] = Running(request)
         return running
 
-    def wait(self, running: Running, on_event: Events = lambda kind, **f: None) -> Outcome:
+    def wait(self, running: Running, on_event: Report = ignore) -> Outcome:
+        """Run a registered job: `Accepted`, `Progress`..., then a `Done` per render, or one
+        `Cancelled` or `Failed` (and the error raised)."""
+        tag = running.request.tag
         try:
-            return self.execute(running.request, running, on_event)
-        finally:
-            with self.lock:
-                self.active.pop(running.request.tag, None)
+            outcome = self.execute(running.request, running, on_event)
+        except BaseException as exc:  # a bug or an interrupt, too, is still an answer
+            self.release(tag)
+            on_event(ending(tag, exc))
+            raise
+        self.release(tag)  # before the news: a client may reuse the tag the moment it hears
+        for render in outcome.renders:
+            on_event(Done(tag, str(render.path), float(render.seconds), render.audio))
+        return outcome
 
-    def execute(self, request: Request, running: Running, on_event: Events) -> Outcome:
+    def release(self, tag: str) -> None:
+        with self.lock:
+            self.active.pop(tag, None)
+
+    def execute(self, request: Request, running: Running, on_event: Report) -> Outcome:
         audio = request.inputs()
         # fail fast rather than after the client's retries (no need when the engine spoke just now)
         if time.monotonic() - self.heard > 2.0 and not self.client.pinged(min(2.0, self.client.timeout)):
@@ -185,11 +200,11 @@ class Jobs:
                 self.heard = time.monotonic()
                 if message.type == "accepted":
                     running.job, running.token = message.header["job"], message.header.get("token", "")
-                    on_event("accepted", position=message.header["position"])
+                    on_event(Accepted(request.tag, int(message.header["position"])))
                     if running.cancelled:  # cancelled before the engine named the job
                         self.client.cancel(running.job, running.token)
                 elif message.type == "progress":
-                    on_event("progress", fraction=float(message.header["fraction"]), stage=message.header["stage"])
+                    on_event(Progress(request.tag, float(message.header["fraction"]), str(message.header["stage"])))
                 elif message.type == "error":
                     if running.cancelled and message.header["code"] == "engine_lost":
                         raise JobError("cancelled", "the job was cancelled (its engine had gone)")

@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bridge.errors import BridgeError
+
 log = logging.getLogger("daw-diffusion.live")
 
 
-class AudioDeviceError(Exception):
+class AudioDeviceError(BridgeError):
     """The audio device cannot be opened as asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("audio_device", message)
 
 
 class RingBuffer:

@@ -18,14 +18,25 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from bridge.app import Bridge, Report
+from bridge.addresses import Call, parse
+from bridge.app import Bridge
 from bridge.audiofile import write_text_atomic
-from bridge.jobs import JobError, Request, Source
+from bridge.errors import BridgeError
+from bridge.events import Failed, Report
+from bridge.jobs import JobError
+from engine.tasks import parameters
 
 log = logging.getLogger("daw-diffusion.midi")
-ACTIONS = ("generate", "transform", "reroll", "vary", "blend", "cancel")
+
+
+def task_range(name: str) -> tuple[float, float, bool]:
+    """A task parameter's range in the task table, as (low, high, whole numbers)."""
+    p = parameters()[name][0][1]
+    return p.low, p.high, p.kind is int
+
+
 # parameter -> (low, high, whole numbers) that a controller's 0..127 spans
-PARAMETERS = {"strength": (0.0, 1.0, False), "ratio": (0.0, 1.0, False),
+PARAMETERS = {"strength": task_range("strength"), "ratio": task_range("ratio"),
               "steps": (4, 100, True), "guidance": (0.0, 10.0, False)}
 APIS = {"auto": None, "jack": "UNIX_JACK", "alsa": "LINUX_ALSA", "coremidi": "MACOSX_CORE", "winmm": "WINDOWS_MM"}
 REALTIME = {"clock", "start", "stop", "continue", "songpos"}
@@ -226,43 +237,60 @@ class MidiListener:
         tag = f"midi-{action}-{self.count}"
         try:
             self.start(action, tag, now)
-        except JobError as exc:
-            self.report("/diffusion/error", tag, exc.code, str(exc))
-
-    def lengths(self, bars: float, seconds: float) -> tuple[dict[str, float], float]:
-        """In bars while a MIDI clock runs, else in seconds."""
-        return ({"bars": bars} if self.bridge.clock.bpm() else {}), seconds
-
-    def settings(self) -> dict[str, Any]:
-        values = {k: v for k, v in self.mapping.values.items() if k in ("steps", "guidance")}
-        return {**values, "prompt": self.mapping.prompt} if self.mapping.prompt else values
+        except BridgeError as exc:
+            self.report(Failed(tag, exc.code, str(exc)))
 
     def start(self, action: str, tag: str, now: float) -> None:
-        m, bridge = self.mapping, self.bridge
-        if action == "cancel":
-            bridge.jobs.cancel_all()
-        elif action == "generate":
-            keys, seconds = self.lengths(m.generate_bars, m.generate_seconds)
-            request = Request("generate", {**self.settings(), **bridge.musical_time("generate", seconds, keys)}, tag=tag)
-            bridge.start(request, self.report)
-        elif action == "transform":
-            keys, seconds = self.lengths(m.transform_bars, m.transform_seconds)
-            request = bridge.live_request(tag, seconds, float(m.values.get("strength", 0.5)), {**keys, **self.settings()})
-            bridge.start(request, self.report, play=True, triggered=now)
-        elif action == "reroll":
-            bridge.start(bridge.jobs.reroll(tag), self.report)
-        elif action == "vary":  # a variation of the last result, as a loop of the same length
-            recent = bridge.jobs.recent()
-            if not recent:
-                raise JobError("not_found", "vary needs a finished job to vary: run one first")
-            request = Request("vary", {**self.settings(), "strength": float(m.values.get("strength", 0.5))},
-                              (Source(recent[-1].path),), tag=tag)
-            bridge.start(request, self.report)
-        elif action == "blend":
-            recent = bridge.jobs.recent()
-            if len(recent) < 2:
-                raise JobError("not_found", "blend needs two finished jobs to morph between")
-            sources = (Source(recent[0].path), Source(recent[1].path))
-            request = Request("interpolate", {**self.settings(), "ratio": float(m.values.get("ratio", 0.5))},
-                              sources, tag=tag)
-            bridge.start(request, self.report)
+        call = ACTIONS[action](self, tag)
+        if call is not None:
+            self.bridge.begin(call, self.report, triggered=now)
+
+    def call(self, address: str, tag: str, *args: Any, bars: float | None = None) -> Call:
+        """The OSC request a pad stands for, checked as OSC's are, with the mapping's settings;
+        a length in `bars` while a MIDI clock runs."""
+        keys = {k: v for k, v in self.mapping.values.items() if k in ("steps", "guidance")}
+        if self.mapping.prompt:
+            keys["prompt"] = self.mapping.prompt
+        if bars is not None and self.bridge.clock.bpm():
+            keys["bars"] = bars
+        return parse(address, [tag, *args, *(x for pair in keys.items() for x in pair)])
+
+    def value(self, name: str) -> float:
+        return float(self.mapping.values.get(name, 0.5))
+
+    def recent(self, count: int, why: str) -> list[str]:
+        """The files of the last `count` finished jobs, oldest first."""
+        recent = self.bridge.jobs.recent()
+        if len(recent) < count:
+            raise JobError("not_found", why)
+        return [str(r.path) for r in recent[-count:]]
+
+    # -- pads (ACTIONS) -------------------------------------------------------------------------
+    def generate(self, tag: str) -> Call:
+        m = self.mapping
+        return self.call("/diffusion/generate", tag, m.generate_seconds, bars=m.generate_bars)
+
+    def transform(self, tag: str) -> Call:  # the live input, played back at the next bar
+        m = self.mapping
+        return self.call("/diffusion/live/transform", tag, m.transform_seconds, self.value("strength"),
+                         bars=m.transform_bars)
+
+    def vary(self, tag: str) -> Call:  # a variation of the last result, as a loop of the same length
+        last = self.recent(1, "vary needs a finished job to vary: run one first")
+        return self.call("/diffusion/vary", tag, *last, self.value("strength"))
+
+    def blend(self, tag: str) -> Call:
+        last_two = self.recent(2, "blend needs two finished jobs to morph between")
+        return self.call("/diffusion/interpolate", tag, *last_two, self.value("ratio"))
+
+    def reroll(self, tag: str) -> Call:
+        return self.call("/diffusion/reroll", tag)
+
+    def cancel(self, tag: str) -> None:
+        self.bridge.jobs.cancel_all()
+
+
+# what each pad does: the OSC request it stands for, or (cancel) its own work
+ACTIONS: dict[str, Callable[[MidiListener, str], Call | None]] = {
+    "generate": MidiListener.generate, "transform": MidiListener.transform, "reroll": MidiListener.reroll,
+    "vary": MidiListener.vary, "blend": MidiListener.blend, "cancel": MidiListener.cancel}

@@ -9,19 +9,27 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from bridge.addresses import REPLIES, Call, OscError, parse, tag_of
-from bridge.app import Bridge, Report
-from bridge.jobs import JobError
+from bridge.app import Bridge
+from bridge.errors import BridgeError
+from bridge.events import Accepted, Cancelled, Done, Event, Failed, Progress, Report
 
 log = logging.getLogger("daw-diffusion.osc")
 MAX_CLIENTS = 1024  # senders whose reply port is remembered (the least recent are forgotten)
+# the reply each bridge event becomes; its arguments are the event's fields named in REPLIES
+EVENT_REPLIES: dict[type, str] = {Accepted: "/diffusion/accepted", Progress: "/diffusion/progress",
+                                  Done: "/diffusion/done", Cancelled: "/diffusion/cancelled", Failed: "/diffusion/error"}
+
+
+def reply_for(event: Event) -> tuple[str, list[Any]]:
+    address = EVENT_REPLIES[type(event)]
+    return address, [getattr(event, name) for name in REPLIES[address]]
 
 
 def encode(address: str, *args: Any) -> bytes:
@@ -61,10 +69,14 @@ class OscServer:
             log.debug("reply to %s:%d lost: %s", *to, exc)
 
     def reporter(self, to: tuple[str, int]) -> Report:
-        return lambda address, *args: self.send(to, address, *args)
+        def report(event: Event) -> None:
+            address, args = reply_for(event)
+            self.send(to, address, *args)
+        return report
 
-    def announce(self, address: str, *args: Any) -> None:
+    def announce(self, event: Event) -> None:
         """Results of MIDI-triggered jobs go to every `--announce` target (and to the log)."""
+        address, args = reply_for(event)
         log.info("%s %s", address, " ".join(map(str, args)))
         for to in self.announce_to:
             self.send(to, address, *args)
@@ -104,54 +116,62 @@ class OscServer:
             self.malformed += 1
             if self.malformed <= 10 or self.malformed % 1000 == 0:
                 log.warning("malformed OSC packet from %s:%d (%d so far): %s", *sender, self.malformed, exc)
-            self.send(self.reply_address(sender), "/diffusion/error", "", "malformed", "that was not an OSC message")
+            self.reporter(self.reply_address(sender))(Failed("", "malformed", "that was not an OSC message"))
             return
         for message in messages:
             self.handle(message.address, list(message.params), sender)
 
     def handle(self, address: str, values: list[Any], sender: tuple[str, int]) -> None:
         to = self.reply_address(sender, values)
+        report = self.reporter(to)
         try:
-            self.dispatch(parse(address, values), sender, self.reporter(to))
-        except (OscError, JobError) as exc:
-            self.send(to, "/diffusion/error", tag_of(values), exc.code, str(exc))
+            call = parse(address, values)
+            ACTIONS.get(call.action, OscServer.begin)(self, call, sender, to)
+        except BridgeError as exc:
+            report(Failed(tag_of(values), exc.code, str(exc)))
         except Exception as exc:  # a bug must cost one request, not the server
             log.exception("%s failed", address)
-            self.send(to, "/diffusion/error", tag_of(values), "failed", f"{type(exc).__name__}: {exc}")
+            report(Failed(tag_of(values), "failed", f"{type(exc).__name__}: {exc}"))
 
-    def dispatch(self, call: Call, sender: tuple[str, int], report: Report) -> None:
-        action, tag = call.action, call.tag
-        if action == "ping":
-            report("/diffusion/pong", tag)
-        elif action == "reply_port":
-            if not 0 < call.args["port"] < 65536:
-                raise OscError("bad_arguments", f"port {call.args['port']} is not a UDP port", tag)
-            self.remember_reply_port(sender, call.args["port"])
-            self.send((sender[0], call.args["port"]), "/diffusion/pong", tag)
-        elif action == "status":
-            self.bridge.pool.submit(self.report_status, tag, report)
-        elif action == "cancel":
-            if not self.bridge.jobs.cancel(tag):
-                raise OscError("not_found", f"no running job is tagged {tag!r}", tag)
-        elif action == "reroll":
-            self.bridge.start(self.bridge.jobs.reroll(tag), report)
-        elif action == "live":
-            triggered = time.monotonic()
-            request = self.bridge.live_request(tag, call.args["seconds"], call.args["strength"], call.keys)
-            self.bridge.start(request, report, play=True, triggered=triggered)
-        elif action == "play":
-            seconds = self.bridge.play_file(call.args["input_path"])
-            report("/diffusion/done", tag, call.args["input_path"], seconds)
-        elif action == "learn":
-            if self.midi is None:
-                raise OscError("no_midi", "MIDI is off; start the bridge with --midi", tag)
-            self.midi.learn(call.args["target"], lambda kind, number: report(
-                "/diffusion/learned", tag, call.args["target"], kind, number))
-        else:
-            self.bridge.start(self.bridge.request_for(call), report)
+    # -- actions (in ACTIONS; every other one starts a job) ----------------------------------------
+    def begin(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        self.bridge.begin(call, self.reporter(to))
 
-    def report_status(self, tag: str, report: Report) -> None:
+    def ping(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        self.send(to, "/diffusion/pong", call.tag)
+
+    def set_reply_port(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        port = call.args["port"]
+        if not 0 < port < 65536:
+            raise OscError("bad_arguments", f"port {port} is not a UDP port", call.tag)
+        self.remember_reply_port(sender, port)
+        self.send((sender[0], port), "/diffusion/pong", call.tag)
+
+    def status(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        self.bridge.pool.submit(self.report_status, call.tag, to)
+
+    def cancel(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        if not self.bridge.jobs.cancel(call.tag):
+            raise OscError("not_found", f"no running job is tagged {call.tag!r}", call.tag)
+
+    def play(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        seconds = self.bridge.play_file(call.args["input_path"])
+        self.reporter(to)(Done(call.tag, call.args["input_path"], seconds))
+
+    def learn(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        if self.midi is None:
+            raise OscError("no_midi", "MIDI is off; start the bridge with --midi", call.tag)
+        target = call.args["target"]
+        self.midi.learn(target, lambda kind, number: self.send(to, "/diffusion/learned", call.tag, target, kind, number))
+
+    def report_status(self, tag: str, to: tuple[str, int]) -> None:
         engine, device, queued, running = self.bridge.status()
         live = self.bridge.live
-        report("/diffusion/status", tag, engine, device, queued, running,
-               float(self.bridge.clock.bpm() or 0.0), int(live.underruns if live else 0))
+        self.send(to, "/diffusion/status", tag, engine, device, queued, running,
+                  float(self.bridge.clock.bpm() or 0.0), int(live.underruns if live else 0))
+
+
+# what each of the server's own actions does; the others (tasks, live, reroll) start jobs
+ACTIONS: dict[str, Callable[[OscServer, Call, tuple[str, int], tuple[str, int]], None]] = {
+    "ping": OscServer.ping, "reply_port": OscServer.set_reply_port, "status": OscServer.status,
+    "cancel": OscServer.cancel, "play": OscServer.play, "learn": OscServer.learn}

@@ -9,13 +9,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bridge.audiofile import write_text_atomic
+from bridge.events import Accepted, Cancelled, Done, Event, Failed, Progress
 from bridge.jobs import JobError, Jobs, Request, Source
 from bridge.store import RenderStore
 from engine.client import CurveKeys, EngineClient
-from engine.tasks import NAMES, REQUIRED, parameters, task_named
+from engine.tasks import NAMES, REQUIRED, TASKS, parameters, task_named
 
 # exit codes, distinct so that scripts can tell what happened
 EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "unreachable": 3, "cancelled": 4, "busy": 5}
@@ -93,12 +94,11 @@ def engine_client(args: argparse.Namespace) -> EngineClient:
 def add_command(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("render", help="run one task on audio files through the engine, write a new WAV")
     r.add_argument("--task", required=True, choices=sorted(NAMES))
-    r.add_argument("--input", type=Path, help="source audio (all tasks but generate)")
-    r.add_argument("--input-b", type=Path, help="second clip (interpolate)")
-    r.add_argument("--offset", type=float, default=0.0, help="seconds into --input to start reading")
-    r.add_argument("--length", type=float, help="seconds of --input to read (default: to the end)")
-    r.add_argument("--offset-b", type=float, default=0.0, help="seconds into --input-b")
-    r.add_argument("--length-b", type=float, help="seconds of --input-b to read")
+    for k, (path, offset, length) in enumerate(INPUT_FLAGS):  # each task's inputs, by position
+        takers = ", ".join(f"{t.name}: {t.inputs[k]}" for t in TASKS.values() if len(t.inputs) > k)
+        r.add_argument(flag(path), type=Path, help=f"audio file ({takers})")
+        r.add_argument(flag(offset), type=float, default=0.0, help=f"seconds into {flag(path)} to start reading")
+        r.add_argument(flag(length), type=float, help=f"seconds of {flag(path)} to read (default: to the end)")
     out = r.add_mutually_exclusive_group(required=True)
     out.add_argument("--output", type=Path, help="new WAV file (never overwritten)")
     out.add_argument("--out-dir", type=Path, help="folder for a new, uniquely named WAV (time_task_tag.wav)")
@@ -134,8 +134,14 @@ def request_from(args: argparse.Namespace) -> Request:
     return Request(task.name, params, tuple(sources), tag=args.tag, out_dir=args.out_dir, output=args.output)
 
 
+# each event as the progress file's line: "fraction stage", "1.0000 done" or "error code"
+PROGRESS_LINES: dict[type, Callable[[Any], str]] = {
+    Accepted: lambda e: "0.0000 queued", Progress: lambda e: f"{e.fraction:.4f} {e.stage}",
+    Done: lambda e: "1.0000 done", Cancelled: lambda e: "error cancelled", Failed: lambda e: f"error {e.code}"}
+
+
 class ProgressSink:
-    """Terminal progress bar and/or a progress file rewritten atomically (throttled)."""
+    """Terminal progress bar and/or a progress file rewritten atomically (progress throttled)."""
 
     def __init__(self, path: Path | None, bar: bool) -> None:
         from tqdm import tqdm
@@ -143,14 +149,16 @@ class ProgressSink:
         self.path, self.last = path, 0.0
         self.bar = tqdm(total=100, unit="%", file=sys.stderr, leave=False) if bar else None
 
-    def __call__(self, kind: str, fraction: float = 0.0, stage: str = "queued", **_: Any) -> None:
-        if self.bar is not None:
+    def __call__(self, event: Event) -> None:
+        if self.bar is not None and isinstance(event, (Accepted, Progress)):
+            fraction, stage = (event.fraction, event.stage) if isinstance(event, Progress) else (0.0, "queued")
             self.bar.set_description(stage)
             self.bar.update(round(100 * fraction) - self.bar.n)
         now = time.monotonic()
-        if self.path is not None and (now - self.last > 0.1 or fraction >= 1 or kind == "accepted"):
-            self.last = now
-            self.write(f"{fraction:.4f} {stage}")
+        if isinstance(event, Progress) and event.fraction < 1 and now - self.last <= 0.1:
+            return
+        self.last = now
+        self.write(PROGRESS_LINES[type(event)](event))
 
     def write(self, line: str) -> None:
         if self.path is None:
@@ -185,11 +193,7 @@ def render(args: argparse.Namespace) -> dict[str, Any]:
     done = threading.Event()
     watch_for_cancel(jobs, request.tag, args.cancel_file, done)
     try:
-        outcome = jobs.run(request, sink)
-        sink.write("1.0000 done")
-    except BaseException as exc:
-        sink.write(f"error {getattr(exc, 'code', 'failed')}")
-        raise
+        outcome = jobs.run(request, sink)  # the sink hears how it ended, too
     finally:
         done.set()
         sink.close()

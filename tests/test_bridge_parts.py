@@ -153,3 +153,71 @@ def test_an_empty_prompt_is_accepted_other_empty_text_is_not():
     assert parse("/diffusion/generate", ["t", 4.0, "prompt", ""]).keys == {"prompt": ""}
     with pytest.raises(OscError):
         parse("/diffusion/generate", ["t", 4.0, "sampler", ""])
+
+
+class FakeEngine:
+    """An engine client that accepts a job, reports half way, then returns a result or an error."""
+
+    endpoint, timeout = "fake", 1.0
+
+    def __init__(self, error: str | None = None):
+        self.error = error
+
+    def pinged(self, timeout):
+        return True
+
+    def submit(self, task, params, audio, give_up):
+        from types import SimpleNamespace as Message
+
+        yield Message(type="accepted", header={"job": "j1", "position": 1})
+        yield Message(type="progress", header={"fraction": 0.5, "stage": "sampling"})
+        if self.error:
+            yield Message(type="error", header={"code": self.error, "message": "no good"})
+        yield Message(type="result", header={"job": "j1", "renders": [{"seed": 3}], "compute_seconds": 0.1},
+                      audio=[(np.full((1, 4800), 0.1, np.float32), 48_000)])
+
+
+def test_a_job_tells_its_steps_as_events_and_frees_its_tag_before_its_end():
+    import tempfile
+
+    from bridge.events import Accepted, Done, Failed, Progress
+    from bridge.jobs import JobError, Jobs, Request
+
+    with tempfile.TemporaryDirectory() as folder:
+        for error in (None, "bad_parameter"):
+            jobs, heard = Jobs(FakeEngine(error), RenderStore(folder)), []
+            record = lambda event: heard.append((event, event.tag in jobs.active))  # noqa: E731
+            try:
+                jobs.run(Request("generate", {"seconds": 0.1}, tag="t"), record)
+            except JobError as exc:
+                assert exc.code == error
+            steps = [event for event, _ in heard]
+            assert steps[:2] == [Accepted("t", 1), Progress("t", 0.5, "sampling")]
+            end, still_taken = heard[-1]
+            assert not still_taken  # a client may reuse the tag the moment it hears the end
+            if error:
+                assert end == Failed("t", error, "no good")
+            else:
+                assert isinstance(end, Done) and end.seconds == pytest.approx(0.1) and sf.info(end.output_path).frames == 4800
+
+
+def test_every_event_has_an_osc_reply_and_a_progress_line():
+    from typing import get_args
+
+    from bridge.events import Done, Event
+    from bridge.osc import EVENT_REPLIES, reply_for
+    from bridge.render import PROGRESS_LINES
+
+    assert set(EVENT_REPLIES) == set(get_args(Event)) == set(PROGRESS_LINES)
+    assert reply_for(Done("t", "/x.wav", 1.5)) == ("/diffusion/done", ["t", "/x.wav", 1.5])
+
+
+def test_every_task_has_an_osc_address_taking_its_inputs_and_parameters():
+    from bridge.addresses import KEYS, REQUESTS, inputs
+    from engine.tasks import TASKS
+
+    by_action = {address.action: address for address in REQUESTS.values()}
+    for task in TASKS.values():
+        names = {arg.name for arg in by_action[task.name].args} | set(KEYS)
+        assert {i.path for i in inputs(task)} | {i.offset for i in inputs(task)} <= names, task.name
+        assert all(p.key in names or p.kind is list for p in task.params), task.name
