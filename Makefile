@@ -21,6 +21,8 @@ demo: setup
 
 test: setup
 	.ci/peers
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 bench: setup

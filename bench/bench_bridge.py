@@ -28,9 +28,9 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from report import publish  # noqa: E402
-from conftest import CLI, free_port, sine_mix  # noqa: E402
+from helpers import CLI, free_port, sine_mix  # noqa: E402
 from osc_peers import Peer  # noqa: E402
+from report import publish  # noqa: E402
 
 FAST = {"steps": 1, "griffin_lim_iters": 1}
 

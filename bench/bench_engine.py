@@ -25,6 +25,7 @@ from bridge.demo import chord_progression
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline
 from engine.settings import MSANII_SETTINGS, RenderSettings
+
 from report import median_time, publish
 
 

@@ -21,6 +21,7 @@ import torch
 from engine.model import ModelConfig, MsaniiModel
 from engine.spectral import MelSpectral, SpectralConfig
 from engine.train.prepare import read_manifest
+
 from report import median_time, publish
 
 JUDGE = MelSpectral(SpectralConfig(hop_length=256))

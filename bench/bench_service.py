@@ -24,11 +24,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from report import publish  # noqa: E402
-from conftest import CLI, free_port, sine_mix  # noqa: E402
-
 from engine.client import EngineClient  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
+
+from helpers import CLI, free_port, sine_mix  # noqa: E402
+from report import publish  # noqa: E402
+
 
 def transport_overhead(repeats: int, params: dict, checkpoint: Path) -> dict:
     """The engine runs as its own process, as it does for users; the in-process call loads the

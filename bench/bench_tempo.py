@@ -22,6 +22,7 @@ import soundfile as sf
 
 from engine.meter import estimate_meter
 from engine.train.fluidsynth import find_soundfont, render, write_groove
+
 from report import publish
 
 OCTAVES = (0.5, 2.0, 1 / 3, 3.0)

@@ -15,11 +15,16 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+from bridge.errors import BridgeError
 
-class AudioFileError(Exception):
+
+class AudioFileError(BridgeError):
     """A file cannot be read as audio, or cannot be written where asked."""
 
     code = "bad_file"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_file", message)
 
 
 def read_audio(path: str | os.PathLike, offset: float = 0.0,

@@ -104,7 +104,8 @@ class BridgeProcess:
             live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device).start()
         self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live, tuple(args.allow_dir),
                              confine_inputs=not is_loopback(args.listen[0]))
-        self.osc = OscServer(self.bridge, *args.listen, reply_port=args.reply_port, announce=args.announce)
+        host, port = args.listen
+        self.osc = OscServer(self.bridge, host, port, reply_port=args.reply_port, announce=args.announce)
         self.midi = None
         if args.midi:
             from bridge.midi import MidiListener

@@ -123,12 +123,11 @@ def check_audio(args: argparse.Namespace) -> tuple[str, str]:
 
 def check_midi(args: argparse.Namespace) -> tuple[str, str]:
     try:
-        from bridge.commands import load_mapping
-        from bridge.midi import input_names
+        from bridge.midi import Mapping, input_names
     except ImportError as exc:
         return PROBLEM, f"MIDI libraries missing ({exc}); reinstall with `make setup`"
-    try:
-        mapping = load_mapping(args.midi_map) if args.midi_map and args.midi_map.exists() else None
+    try:  # only an existing file: the doctor writes nothing
+        mapping = Mapping.load(args.midi_map) if args.midi_map and args.midi_map.exists() else None
     except ValueError as exc:
         return PROBLEM, str(exc)
     systems = input_names(mapping.api if mapping else "auto")

@@ -16,7 +16,7 @@ from typing import Any, Callable
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from bridge.addresses import Call, parse
 from bridge.app import Bridge
@@ -32,7 +32,7 @@ log = logging.getLogger("daw-diffusion.midi")
 def task_range(name: str) -> tuple[float, float, bool]:
     """A task parameter's range in the task table, as (low, high, whole numbers)."""
     p = parameters()[name][0][1]
-    return p.low, p.high, p.kind is int
+    return p.low, p.high, p.kind is int  # type: ignore[return-value]  # both bounds set for these
 
 
 # parameter -> (low, high, whole numbers) that a controller's 0..127 spans
@@ -169,7 +169,8 @@ class MidiListener:
         else:
             raise ValueError(f"cannot open MIDI input {self.mapping.port!r} ({'; '.join(errors)})")
         self.worker.start()
-        log.info("MIDI input %r (%s)", self.port.name, "virtual" if self.mapping.virtual else "existing port")
+        log.info("MIDI input %r (%s)", self.port.name,  # type: ignore[attr-defined]  # opened above
+                 "virtual" if self.mapping.virtual else "existing port")
         return self
 
     def close(self) -> None:
@@ -215,7 +216,7 @@ class MidiListener:
             self.mapping.values[name] = scale(name, message.value)
 
     def bind(self, message: Any, is_note: bool) -> None:
-        target, done = self.learning
+        target, done = self.learning  # type: ignore[misc]  # called only while learning
         if (target in ACTIONS) != is_note:  # keep waiting for the right kind of message
             log.info("learn %s: waiting for a %s", target, "note" if target in ACTIONS else "controller")
             return
@@ -248,7 +249,7 @@ class MidiListener:
     def call(self, address: str, tag: str, *args: Any, bars: float | None = None) -> Call:
         """The OSC request a pad stands for, checked as OSC's are, with the mapping's settings;
         a length in `bars` while a MIDI clock runs."""
-        keys = {k: v for k, v in self.mapping.values.items() if k in ("steps", "guidance")}
+        keys: dict[str, Any] = {k: v for k, v in self.mapping.values.items() if k in ("steps", "guidance")}
         if self.mapping.prompt:
             keys["prompt"] = self.mapping.prompt
         if bars is not None and self.bridge.clock.bpm():

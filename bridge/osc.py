@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
@@ -39,7 +39,7 @@ def encode(address: str, *args: Any) -> bytes:
     return builder.build().dgram
 
 
-def reply_port_in(values: list[Any]) -> int | None:
+def reply_port_in(values: Sequence[Any]) -> int | None:
     """A `reply_port N` pair among the arguments, found even when the rest is wrong."""
     for key, value in zip(values, values[1:]):
         if key == "reply_port" and isinstance(value, (int, float)) and 0 < value < 65536 and float(value).is_integer():
@@ -49,7 +49,7 @@ def reply_port_in(values: list[Any]) -> int | None:
 
 class OscServer:
     def __init__(self, bridge: Bridge, host: str = "127.0.0.1", port: int = 9010, reply_port: int = 9011,
-                 announce: list[tuple[str, int]] = (), midi: Any = None) -> None:
+                 announce: Sequence[tuple[str, int]] = (), midi: Any = None) -> None:
         self.bridge, self.midi, self.default_reply = bridge, midi, reply_port
         self.announce_to = list(announce)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -100,7 +100,7 @@ class OscServer:
         self.stop()
         self.sock.close()
 
-    def reply_address(self, sender: tuple[str, int], values: list[Any] = ()) -> tuple[str, int]:
+    def reply_address(self, sender: tuple[str, int], values: Sequence[Any] = ()) -> tuple[str, int]:
         return sender[0], reply_port_in(values) or self.reply_ports.get(sender, self.default_reply)
 
     def remember_reply_port(self, sender: tuple[str, int], port: int) -> None:

@@ -11,20 +11,24 @@ heartbeat, so no job waits forever.
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Callable, Final, Iterator, Sequence
 
 import numpy as np
 import zmq
 
-from engine.protocol import (FINAL, SOCKET_BUFFER, Message, ProtocolError, check_audio_size, decode, encode,
-                             make_header)
+from engine.protocol import FINAL, SOCKET_BUFFER, Message, ProtocolError, check_audio_size, decode, encode, make_header
 
 
-GAVE_UP = object()  # what `_receive` returns when the caller stopped waiting
+class _Gave(enum.Enum):
+    UP = "gave up"
+
+
+GAVE_UP: Final = _Gave.UP  # what `_receive` returns when the caller stopped waiting
 
 
 class EngineUnreachable(Exception):
@@ -68,7 +72,7 @@ class EngineClient:
         sock.connect(self.endpoint)
         return sock
 
-    def _receive(self, sock: zmq.Socket, give_up: Callable[[], bool] | None = None) -> Message | object | None:
+    def _receive(self, sock: zmq.Socket, give_up: Callable[[], bool] | None = None) -> Message | _Gave | None:
         """The next message; None after `timeout` seconds of silence; GAVE_UP when `give_up()`."""
         deadline = time.monotonic() + self.timeout
         while True:
@@ -89,7 +93,7 @@ class EngineClient:
             try:
                 sock.send_multipart(frames)
                 reply = self._receive(sock)
-                if reply is not None:
+                if isinstance(reply, Message):  # never GAVE_UP: nothing gives up here
                     return reply
             finally:
                 sock.close()
@@ -121,7 +125,7 @@ class EngineClient:
         return self.request("fetch", job=job, token=token)
 
     # -- jobs -----------------------------------------------------------------------------------
-    def submit(self, task: str, params: dict | None = None, audio: list[tuple[np.ndarray, int]] = (), *,
+    def submit(self, task: str, params: dict | None = None, audio: Sequence[tuple[np.ndarray, int]] = (), *,
                job: str | None = None, token: str = "", give_up: Callable[[], bool] | None = None) -> Iterator[Message]:
         """Events of one job: accepted, progress..., then result, error or cancelled. With
         `job` and its `token`, picks up a job submitted earlier (after a disconnect) instead of
@@ -171,7 +175,7 @@ class EngineClient:
             sock.close()
 
     def run(self, task: str, params: dict | None = None,
-            audio: list[tuple[np.ndarray, int]] = ()) -> Message:
+            audio: Sequence[tuple[np.ndarray, int]] = ()) -> Message:
         """Submit and wait: the final message (result, error or cancelled)."""
         for message in self.submit(task, params, audio):
             if message.type in FINAL:
@@ -179,7 +183,7 @@ class EngineClient:
         raise ProtocolError("bad_message", "the job ended without a final message")
 
     async def asubmit(self, task: str, params: dict | None = None,
-                      audio: list[tuple[np.ndarray, int]] = ()) -> AsyncIterator[Message]:
+                      audio: Sequence[tuple[np.ndarray, int]] = ()) -> AsyncIterator[Message]:
         """`submit` for asyncio: the blocking socket work runs in a thread."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()

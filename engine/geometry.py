@@ -45,7 +45,7 @@ def length_samples(seconds: float | None, bars: float | None, meter: Meter | Non
     if (seconds is None) == (bars is None):
         raise BadParameter("give the length in seconds or in bars (one of the two)")
     if bars is None:
-        return round(check_seconds("seconds", seconds, maximum) * sample_rate)
+        return round(check_seconds("seconds", seconds, maximum) * sample_rate)  # type: ignore[arg-type]
     if meter is None:
         raise BadParameter("a length in bars needs a tempo: give bpm")
     samples = meter.samples(bars, sample_rate)

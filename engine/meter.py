@@ -84,7 +84,7 @@ def meter_from(bpm: float | None, beats_per_bar: int | None, beat_offset: float 
     given = Meter(120.0 if bpm is None else bpm, beats, beat_offset)  # what was given is checked first
     if audio is None or (bpm is not None and (beat_offset is not None or not downbeat)):
         return given if bpm is not None else None
-    heard = estimate_meter(audio, sample_rate, beats, bpm)
+    heard = estimate_meter(audio, sample_rate, beats, bpm)  # type: ignore[arg-type]  # given with the audio
     if heard is None:
         raise BadParameter("no steady beat could be heard in this audio; give its tempo (bpm)")
     if beat_offset is not None or not downbeat:

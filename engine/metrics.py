@@ -29,7 +29,7 @@ def seam_discontinuity(audio: np.ndarray, seam: int, n_fft: int = 256, hop: int 
 
 def spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:
     """||ref - est||_F / ||ref||_F over STFT magnitudes (lower is better)."""
-    return float(np.linalg.norm(reference - estimate) / max(np.linalg.norm(reference), 1e-12))
+    return float(np.linalg.norm(reference - estimate) / max(np.linalg.norm(reference), 1e-12))  # type: ignore[operator]
 
 
 def log_spectral_distance(reference: np.ndarray, estimate: np.ndarray) -> float:

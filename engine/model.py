@@ -70,7 +70,8 @@ class ModelConfig:
         """Rebuild from `to_dict()`; unknown keys raise TypeError. A section missing from an
         older file takes its defaults."""
         parts = {f.name: f.default_factory for f in fields(cls)}  # type: ignore[misc]
-        return cls(**{name: type(make())(**data.get(name, asdict(make()))) for name, make in parts.items()})
+        return cls(**{name: type(make())(**data.get(name, asdict(make())))  # type: ignore[operator]
+                      for name, make in parts.items()})
 
 
 class MsaniiModel(nn.Module):

@@ -178,9 +178,9 @@ class Pipeline:
                 raise BadParameter("this model was trained without text; leave the prompt out")
             cond, mask = text_encoder(name, str(self.device)).encode([settings.prompt])
         diffusion = self.model.config.diffusion
-        bounds = tuple((b - diffusion.data_mean) / diffusion.data_std for b in (-1.0, 1.0))
+        low, high = ((b - diffusion.data_mean) / diffusion.data_std for b in (-1.0, 1.0))
         return Denoiser(self.model.unet, self.model.schedule, diffusion.prediction, cond, mask,
-                        settings.guidance, bounds)
+                        settings.guidance, (low, high))
 
     def uses_vocoder(self, settings: RenderSettings) -> bool:
         if settings.magnitude == "auto":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -23,6 +23,10 @@ MAX_SECONDS = 20 * 60.0
 MAX_AUDIO_INPUTS = 2
 DTYPE = "<f4"
 SOCKET_BUFFER = 4 * 2**20  # kernel socket buffers that hold a 10 s stereo clip in one go
+
+# broker <-> engine control frames (a one-frame message, never a header: clients never see them)
+CONTROL = b"\x01"  # the first byte of every control frame
+READY, HEARTBEAT = CONTROL + b"READY", CONTROL + b"HEARTBEAT"
 
 # type -> (who sends it, required fields and their JSON types, whether PCM frames may follow)
 TYPES: dict[str, tuple[str, dict[str, type | tuple[type, ...]], bool]] = {
@@ -84,14 +88,14 @@ def make_header(type_: str, request_id: str = "", **fields: Any) -> dict[str, An
     return {"v": VERSION, "type": type_, "id": request_id, **fields}
 
 
-def encode(header: dict[str, Any], audio: list[tuple[np.ndarray, int]] = ()) -> list:
+def encode(header: dict[str, Any], audio: Sequence[tuple[np.ndarray, int]] = ()) -> list:
     """Header and `(array [C, S], sample_rate)` pairs -> frames (bytes, then buffers)."""
     descriptors, frames = [], []
     for array, rate in audio:
         data = np.ascontiguousarray(np.atleast_2d(array), dtype=DTYPE)
         descriptors.append({"sample_rate": int(rate), "channels": data.shape[0],
                             "frames": data.shape[1], "dtype": "float32"})
-        frames.append(memoryview(data).cast("B"))  # no copy: zmq sends straight from the array
+        frames.append(memoryview(data).cast("B"))  # type: ignore[arg-type]  # no copy: zmq sends from the array
     body = dict(header, audio=descriptors) if descriptors else dict(header)
     return [json.dumps(body, separators=(",", ":")).encode(), *frames]
 
@@ -157,7 +161,7 @@ def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[np
         raise ProtocolError("bad_message", "an audio descriptor must be an object")
     if descriptor.get("dtype") != "float32":
         raise ProtocolError("bad_message", f"audio dtype must be float32, not {descriptor.get('dtype')!r}")
-    values = [descriptor.get(k) for k in ("sample_rate", "channels", "frames")]
+    values: list[Any] = [descriptor.get(k) for k in ("sample_rate", "channels", "frames")]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
         raise ProtocolError("bad_message", "sample_rate, channels and frames must be positive integers")
     rate, channels, count = values

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torchaudio
 import torch.nn.functional as F
+import torchaudio
 from torch import Tensor, nn
 
 
@@ -49,6 +49,13 @@ class LearnedScaler(nn.Module):
     standardise with running mean/variance, then min-max to [-1, 1] with running min/max.
     Running statistics follow an exponential average whose momentum itself decays per `step()`.
     """
+
+    momentum: Tensor  # buffers, 0-d
+    mean: Tensor
+    var: Tensor
+    min: Tensor
+    max: Tensor
+    fitted: Tensor
 
     def __init__(self, config: SpectralConfig) -> None:
         super().__init__()
@@ -94,6 +101,10 @@ class LearnedScaler(nn.Module):
 
 class MelSpectral(nn.Module):
     """Analysis and resynthesis at the model's sample rate."""
+
+    mel_basis: Tensor  # buffers: [n_mels, n_freqs], [n_freqs, n_mels], [n_fft]
+    mel_pinv: Tensor
+    window: Tensor
 
     def __init__(self, config: SpectralConfig) -> None:
         super().__init__()

@@ -1,8 +1,6 @@
-import shutil
-import socket
+"""The tests' shared fixtures; the plain helpers they use are in helpers.py."""
+
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +8,11 @@ import pytest
 import torch
 
 from bridge.demo import chord_progression
-from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline
 
+from helpers import CLI, start_engine, tiny_model
+
 torch.set_num_threads(2)
-
-
-def tiny_model(seed: int = 0, d_cond: int = 0) -> MsaniiModel:
-    torch.manual_seed(seed)
-    return MsaniiModel(ModelConfig.preset("tiny", d_cond=d_cond))
 
 
 @pytest.fixture(scope="session")
@@ -34,48 +28,11 @@ def chord() -> np.ndarray:
     return chord_progression(3.0)
 
 
-def sine_mix(seconds: float, sample_rate: int, channels: int = 2) -> np.ndarray:
-    t = np.arange(round(seconds * sample_rate)) / sample_rate
-    rows = [0.2 * np.sin(2 * np.pi * (220 * (k + 1)) * t) + 0.1 * np.sin(2 * np.pi * 330 * t)
-            for k in range(channels)]
-    return np.stack(rows).astype(np.float32)
-
-
-CLI = str(Path(sys.executable).with_name("daw-diffusion"))
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def require(tool: str) -> str:
-    """An independent peer the tests need: missing means a broken CI, not a skip."""
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(f"{tool} is not installed (.ci/run installs it); these tests need the real program")
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     subprocess.run([CLI, "init", str(path), "--preset", "tiny"], check=True, capture_output=True)
     return path
-
-
-def start_engine(checkpoint: Path, endpoint: str | None = None) -> tuple[subprocess.Popen, str]:
-    """A real `daw-diffusion engine` process, once it answers: (process, endpoint)."""
-    from engine.client import EngineClient
-
-    endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not EngineClient(endpoint).pinged(0.5):
-        assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
-    return proc, endpoint
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typing import Any
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from conftest import CLI, free_port
+from helpers import CLI, free_port
 
 
 def osc(address: str, *args: Any) -> bytes:

@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from bridge.addresses import ERRORS, KEYS, REPLIES, REQUESTS
-from conftest import free_port, require, sine_mix
+
+from helpers import free_port, require, sine_mix
 from osc_peers import BridgeProcess, osc, read_until
 
 FAST = ["steps", 3, "griffin_lim_iters", 3]

@@ -10,7 +10,7 @@ from engine.model import ModelConfig
 from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 
-from conftest import sine_mix, tiny_model
+from helpers import sine_mix, tiny_model
 
 
 def test_round_trip_rebuilds_the_same_model_from_the_file_alone(tmp_path, chord):
@@ -103,7 +103,7 @@ def test_half_precision_checkpoint_loads_and_renders(tmp_path):
 def test_a_checkpoint_carries_the_render_settings_measured_best_for_it(tmp_path):
     import subprocess
 
-    from conftest import CLI
+    from helpers import CLI
 
     source = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
     shipped = tmp_path / "shipped.safetensors"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import CLI, free_port, sine_mix, start_engine
+from helpers import CLI, free_port, sine_mix, start_engine
 
 FAST = ["--steps", "3", "--griffin-lim-iters", "3"]
 

@@ -13,7 +13,7 @@ from engine.settings import RenderSettings
 from engine.train.losses import diffusion_loss
 from engine.train.masks import draw_unknown
 
-from conftest import sine_mix
+from helpers import sine_mix
 
 FAST = RenderSettings(steps=3, griffin_lim_iters=2)
 

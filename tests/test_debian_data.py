@@ -15,7 +15,7 @@ import soundfile as sf
 from engine.train import debian
 from engine.train.prepare import prepare_data, read_manifest
 
-from conftest import require, sine_mix
+from helpers import require, sine_mix
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 

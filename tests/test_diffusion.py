@@ -5,7 +5,7 @@ from engine.diffusion import Denoiser, Diffuser, SamplerSettings, Schedule, samp
 from engine.diffusion.samplers import repaint_path
 from engine.errors import BadParameter, UnknownSampler
 
-from conftest import tiny_model
+from helpers import tiny_model
 
 SCHEDULE = Schedule(1000)
 

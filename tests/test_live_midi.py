@@ -12,7 +12,7 @@ import pytest
 import rtmidi
 import soundfile as sf
 
-from conftest import free_port, require
+from helpers import free_port, require
 from osc_peers import BridgeProcess, Peer
 
 RATE = 44_100

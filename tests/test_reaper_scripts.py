@@ -8,7 +8,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from conftest import CLI, require, sine_mix
+from helpers import CLI, require, sine_mix
 
 ROOT = Path(__file__).resolve().parents[1]
 

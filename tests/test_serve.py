@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, free_port
 from engine.client import EngineClient
+
+from helpers import CLI, free_port
 from osc_peers import Peer
 
 
@@ -166,8 +167,8 @@ def test_sigkill_of_serve_takes_its_engine_along_and_the_next_serve_starts(tiny_
 def test_serve_replaces_a_stale_engine_of_its_own_but_not_someone_elses(tiny_checkpoint, tmp_path):
     endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
     # an engine exactly as serve starts one, left behind (as when serve dies where there is no parent-death signal)
-    import sys
     import hashlib
+    import sys
     command = [sys.executable, "-m", "bridge.cli", "engine", "--bind", endpoint, "--device", "auto",
                "--checkpoint", str(tiny_checkpoint)]
     stale = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -12,15 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
 from engine.pipeline import Pipeline
 from engine.protocol import VERSION, ProtocolError, decode, encode, make_header
-from engine.service.security import SecurityError, create_keys
 from engine.service import EngineService, ServiceConfig
+from engine.service.security import SecurityError, create_keys
 
-from conftest import CLI, free_port, sine_mix, tiny_model
+from helpers import CLI, free_port, sine_mix, tiny_model
 
 SLOW = {"steps": 1000, "griffin_lim_iters": 4}  # a few seconds on the tiny model
 
@@ -188,8 +189,10 @@ def ask(sock, frames, timeout=5000):
     ([b'{"v": 1, "type": "submit", "task": "generate"}'], "bad_message"),
     ([encode(make_header("submit", "x", task="style_transfer", params={}))[0][:-1] +
       b',"audio":[{"sample_rate":44100,"channels":2,"frames":100,"dtype":"float32"}]}', b"\0" * 10], "bad_message"),
-    ([b'{"v":1,"type":"submit","task":"style_transfer","params":{},"audio":[{"sample_rate":44100,"channels":1,"frames":2,"dtype":"int16"}]}', b"\0" * 4], "bad_message"),
-    ([b'{"v":1,"type":"submit","task":"generate","params":{},"audio":[{"sample_rate":44100,"channels":99,"frames":1,"dtype":"float32"}]}', b"\0" * 396], "too_large"),
+    ([b'{"v":1,"type":"submit","task":"style_transfer","params":{},'
+      b'"audio":[{"sample_rate":44100,"channels":1,"frames":2,"dtype":"int16"}]}', b"\0" * 4], "bad_message"),
+    ([b'{"v":1,"type":"submit","task":"generate","params":{},'
+      b'"audio":[{"sample_rate":44100,"channels":99,"frames":1,"dtype":"float32"}]}', b"\0" * 396], "too_large"),
     ([b"{" + b" " * 70_000 + b"}"], "too_large"),
     ([b"[" * 2000], "bad_message"),  # deep nesting: json.loads would raise RecursionError
     ([b'{"v":1,"type":"ping","x":' + b"[" * 5000 + b"]" * 5000 + b"}"], "bad_message"),
@@ -203,32 +206,35 @@ def test_malformed_messages_get_typed_errors(engine, frames, code):
     assert reply is not None and reply.type == "error" and reply.header["code"] == code
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(frames=st.lists(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
-                                 st.builds(lambda d: __import__("json").dumps(d).encode(),
-                                           st.dictionaries(st.sampled_from(["v", "type", "id", "task", "params", "job", "audio"]),
-                                                           st.one_of(st.integers(), st.text(max_size=10), st.none(),
-                                                                     st.sampled_from(["submit", "fetch", "cancel", "ping", 1])),
-                                                           max_size=6))),
-                       min_size=1, max_size=4))
-def test_fuzzed_messages_never_break_the_engine(fuzz_engine, frames):
-    sock = fuzz_engine["socket"]
-    sock.send_multipart(frames)
-    if sock.poll(2000):
-        reply = decode(sock.recv_multipart())
-        assert reply.type in ("error", "pong", "status", "cancelled", "accepted", "progress", "result")
+FUZZ_HEADERS = st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(
+    st.sampled_from(["v", "type", "id", "task", "params", "job", "audio"]),
+    st.one_of(st.integers(), st.text(max_size=10), st.none(), st.sampled_from(["submit", "fetch", "cancel", "ping", 1])),
+    max_size=6))
+FUZZ_FRAMES = st.lists(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode), FUZZ_HEADERS),
+                       min_size=1, max_size=4)
 
 
-@pytest.fixture(scope="module")
-def fuzz_engine():
+def test_every_fuzzed_message_gets_a_reply_and_a_job_runs_afterwards():
     running = Running()
     sock = raw_socket(running.endpoint)
-    yield {"socket": sock}
-    sock.close()
-    # after hundreds of malformed messages, a normal job still succeeds
-    final = running.client(timeout=30).run("style_transfer", {"strength": 0.3, "steps": 2}, [(sine_mix(1.0, 44_100), 44_100)])
-    running.close()
-    assert final.type == "result"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(frames=FUZZ_FRAMES)
+    def answered(frames):
+        sock.send_multipart(frames)
+        assert sock.poll(5000), f"no reply to {frames!r}"
+        reply = decode(sock.recv_multipart())
+        assert reply.type in ("error", "pong", "status", "cancelled", "accepted")
+
+    try:
+        answered()
+        # after hundreds of malformed messages, a normal job still succeeds
+        final = running.client(timeout=30).run("style_transfer", {"strength": 0.3, "steps": 2},
+                                               [(sine_mix(1.0, 44_100), 44_100)])
+        assert final.type == "result"
+    finally:
+        sock.close()
+        running.close()
 
 
 def test_importing_the_client_does_not_import_torch():

@@ -3,7 +3,7 @@ import torch
 
 from engine.spectral import MelSpectral, SpectralConfig
 
-from conftest import sine_mix
+from helpers import sine_mix
 
 
 @pytest.fixture(scope="module")

@@ -64,8 +64,9 @@ def test_the_inpaint_modes_are_the_samplers():
 
 
 def test_the_render_command_has_a_flag_for_every_parameter():
-    from bridge.render import add_command
     import argparse
+
+    from bridge.render import add_command
 
     parser = argparse.ArgumentParser()
     add_command(parser.add_subparsers())

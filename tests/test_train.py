@@ -21,7 +21,7 @@ from engine.train.corpus import Collection
 from engine.train.losses import diffusion_loss, vocoder_loss
 from engine.train.prepare import prepare_data, read_manifest
 
-from conftest import sine_mix
+from helpers import sine_mix
 
 CLI = str(Path(sys.executable).with_name("daw-diffusion"))
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"

@@ -49,7 +49,7 @@ def guesses(known: Tensor, is_known: Tensor, kind: str = "repeat") -> tuple[Tens
         if right is None:
             right = left
         ramp = (torch.arange(length, dtype=known.dtype, device=known.device) + 0.5) / length
-        smooth[..., start:end] = left[..., None] + (right - left)[..., None] * ramp
+        smooth[..., start:end] = left[..., None] + (right - left)[..., None] * ramp  # type: ignore[index, operator]
         offset = None if searched is None else best_offset(*searched, start, end, FRAME_RATE, COPY_NEIGHBOURHOOD)
         if offset is not None:
             second[..., start:end] = copy_fill(second, start, end, offset)  # reads known frames only

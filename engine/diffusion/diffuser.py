@@ -103,10 +103,11 @@ class Diffuser:
         denoiser = self.denoiser
         if known is not None:
             mask = torch.ones(frames + pad, dtype=torch.bool, device=device)
-            mask[:frames] = unknown.to(device)
+            mask[:frames] = unknown.to(device)  # type: ignore[union-attr]  # given with `known`
             known_x = pad_frames(known.to(device))
             if getattr(denoiser, "takes_context", False):  # it sees the known frames directly
-                denoiser = denoiser.with_context(known_context(known_x, ~mask, denoiser.context_guess))
+                denoiser = denoiser.with_context(  # type: ignore[attr-defined]
+                    known_context(known_x, ~mask, denoiser.context_guess))  # type: ignore[attr-defined]
             denoiser = KnownRegion(denoiser, known_x, mask, self.generator)
 
         s = self.settings
@@ -117,5 +118,5 @@ class Diffuser:
         out = run(denoiser, x, sigmas, generator=self.generator, callback=self.callback)
         out = out[..., :frames] * self.std + self.mean  # back to mel space
         if known is not None:
-            out = torch.where(unknown.to(device), out, known.to(device))
+            out = torch.where(unknown.to(device), out, known.to(device))  # type: ignore[union-attr]
         return out

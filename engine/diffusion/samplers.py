@@ -93,7 +93,8 @@ def sample_dpmpp_2m(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *,
 def repaint_path(steps: int, jump_length: int, resample: int) -> list[int]:
     """Indices into `sigmas` visited by RePaint (Lugmayr et al. 2022): go down, and at every
     `jump_length`-th step go back up `jump_length` steps, `resample - 1` times."""
-    path, i, jumps = [0], 0, {}
+    path, i = [0], 0
+    jumps: dict[int, int] = {}  # step -> times jumped back from it
     while i < steps:
         i += 1
         path.append(i)

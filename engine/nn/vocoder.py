@@ -34,7 +34,7 @@ class Vocoder(nn.Module):
         self.output = nn.Conv2d(config.d_model, config.n_freqs, kernel_size=1)
         if config.residual:
             nn.init.zeros_(self.output.weight)
-            nn.init.zeros_(self.output.bias)
+            nn.init.zeros_(self.output.bias)  # type: ignore[arg-type]  # a Conv2d made with a bias
 
     def forward(self, mel: Tensor) -> Tensor:
         """Natural-log magnitude, or with `residual` the correction to add to the analytic one."""

@@ -21,9 +21,20 @@ from pathlib import Path
 import zmq
 
 from engine import __version__
-from engine.protocol import FINAL, MAX_MESSAGE_BYTES, VERSION, ProtocolError, decode, encode, error_frames, make_header
+from engine.protocol import (
+    CONTROL,
+    FINAL,
+    HEARTBEAT,
+    MAX_MESSAGE_BYTES,
+    READY,
+    VERSION,
+    ProtocolError,
+    decode,
+    encode,
+    error_frames,
+    make_header,
+)
 from engine.service.security import check_binding, curve_server
-from engine.service.engine import CONTROL, HEARTBEAT, READY
 
 log = logging.getLogger("daw-diffusion.broker")
 
@@ -163,11 +174,12 @@ class Broker:
             return encode(make_header("accepted", header.get("id", ""), job=job.id, position=0, token=job.token))
         if job in self.queue:  # cancel before any engine saw it
             self.queue.remove(job)
-            self.finish(job, encode(make_header("cancelled", "", job=job.id)))
+            final = encode(make_header("cancelled", "", job=job.id))
+            self.finish(job, final)
             if job.client != client:
-                front.send_multipart([job.client, *job.final])
-            return job.final
-        back.send_multipart([job.engine, job.client, *body])
+                front.send_multipart([job.client, *final])
+            return final
+        back.send_multipart([job.engine, job.client, *body])  # type: ignore[list-item]  # a dispatched job
         return encode(make_header("cancelled", header.get("id", ""), job=job.id, pending=True))
 
     # -- engines --------------------------------------------------------------------------------
@@ -219,8 +231,9 @@ class Broker:
         if not self.engines:
             for job in [j for j in self.queue if now - j.waiting_since > self.config.orphan_timeout]:
                 self.queue.remove(job)
-                self.finish(job, error_frames("", "engine_lost", "no engine is left to run this job", job=job.id))
-                front.send_multipart([job.client, *job.final])
+                final = error_frames("", "engine_lost", "no engine is left to run this job", job=job.id)
+                self.finish(job, final)
+                front.send_multipart([job.client, *final])
         for job in [j for j in self.jobs.values() if j.final is not None and j.expires < now]:
             del self.jobs[job.id]
 

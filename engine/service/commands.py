@@ -55,8 +55,8 @@ def serve_until_signal(server: Any) -> None:
 
 def run_engine(args: argparse.Namespace) -> dict[str, Any]:
     from engine.pipeline import Pipeline
-    from engine.service.security import check_binding
     from engine.service import EngineService, ServiceConfig
+    from engine.service.security import check_binding
 
     config = ServiceConfig(bind=args.bind, connect=args.connect, queue_size=args.queue_size,
                            result_ttl=args.result_ttl, curve_secret=args.curve_secret,

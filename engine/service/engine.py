@@ -1,38 +1,48 @@
 """`daw-diffusion engine`: the model as a long-running ZeroMQ service.
 
 One thread owns the socket (ROUTER, or a DEALER to a broker in worker mode) and never waits on
-the model; one worker thread per device runs jobs from a bounded queue and hands events back
-over an inproc socket. Finished results are kept (bounded bytes, TTL) so a client that
-disconnected can `fetch` them; a fetch of a running job re-routes its remaining events to the
-fetching client. A job belongs to whoever holds the token its `accepted` carried: `fetch` and
-`cancel` need it, and `status` names no job.
+the model; one worker thread per device (`engine.service.worker`) runs jobs from a bounded queue
+(`engine.service.jobs`) and hands events back over an inproc socket. Finished results are kept
+(bounded bytes, TTL) so a client that disconnected can `fetch` them; a fetch of a running job
+re-routes its remaining events to the fetching client. A job belongs to whoever holds the token
+its `accepted` carried: `fetch` and `cancel` need it, and `status` names no job.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import zmq
 
 from engine import __version__
 from engine.clip import Clip
-from engine.errors import Cancelled, EngineError
-from engine.protocol import (MAX_MESSAGE_BYTES, MAX_SECONDS, SOCKET_BUFFER, VERSION, Message, ProtocolError, decode, encode,
-                             error_frames, make_header)
+from engine.protocol import (
+    CONTROL,
+    HEARTBEAT,
+    MAX_MESSAGE_BYTES,
+    MAX_SECONDS,
+    READY,
+    SOCKET_BUFFER,
+    VERSION,
+    Message,
+    ProtocolError,
+    decode,
+    encode,
+    error_frames,
+    make_header,
+)
+from engine.service.jobs import Job, JobTable
 from engine.service.security import check_binding, curve_server
+from engine.service.worker import work
 from engine.tasks import TASKS
 
 log = logging.getLogger("daw-diffusion.engine")
-CONTROL = b"\x01"  # first byte of broker <-> worker control frames
-READY, HEARTBEAT = CONTROL + b"READY", CONTROL + b"HEARTBEAT"
 
 
 @dataclass(frozen=True)
@@ -52,37 +62,20 @@ class ServiceConfig:
     shutdown_grace: float = 30.0  # seconds a running job may finish after SIGTERM
 
 
-@dataclass
-class Job:
-    id: str
-    peer: bytes
-    request_id: str
-    task: str
-    params: dict[str, Any]
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    cancel: threading.Event = field(default_factory=threading.Event)
-    state: str = "queued"  # queued, running, done
-    final: list[bytes] | None = None
-    expires: float = 0.0
-
-    @property
-    def size(self) -> int:
-        return sum(len(f) for f in self.final or ())
-
-
 class EngineService:
     def __init__(self, pipeline: Any, config: ServiceConfig = ServiceConfig(),
                  context: zmq.Context | None = None) -> None:
         self.pipeline, self.config = pipeline, config
         self.context = context or zmq.Context.instance()
-        self.jobs: dict[str, Job] = {}
-        self.pending: collections.deque[Job] = collections.deque()
-        self.lock = threading.Condition()
-        self.running: Job | None = None
+        self.table = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes)
         self.stopping = threading.Event()
         self.events_endpoint = f"inproc://engine-events-{uuid.uuid4().hex}"
         self.ready = threading.Event()
-        self.served = 0
+
+    @property
+    def served(self) -> int:
+        """Jobs that have ended (result, error or cancelled)."""
+        return self.table.served
 
     # -- lifecycle ------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -92,7 +85,8 @@ class EngineService:
         self.sock = sock
         events = self.context.socket(zmq.PULL)
         events.bind(self.events_endpoint)
-        self.worker = threading.Thread(target=self.work, name="engine-worker", daemon=True)
+        self.worker = threading.Thread(target=work, name="engine-worker", daemon=True, args=(
+            self.table, self.pipeline, self.context, self.events_endpoint, self.stopping, c.progress_interval))
         self.worker.start()
         self.ready.set()
         poller = zmq.Poller()
@@ -121,7 +115,7 @@ class EngineService:
                         self.sock = sock
                         poller.register(sock, zmq.POLLIN)
                         last_seen = now
-                self.expire(now)
+                self.table.expire(now)
             self.shut_down(sock, events)
         finally:
             self.stopping.set()
@@ -158,14 +152,13 @@ class EngineService:
 
     def shut_down(self, sock: zmq.Socket, events: zmq.Socket) -> None:
         """Cancel what is queued, give the running job a grace period, deliver final events."""
-        with self.lock:
-            queued, self.pending = list(self.pending), collections.deque()
-        for job in queued:
-            self.finish(job, encode(make_header("cancelled", job.request_id, job=job.id, reason="shutting down")))
-            self.send(sock, job.peer, job.final)
+        for job in self.table.drain():
+            self.table.finish(job, encode(make_header("cancelled", job.request_id, job=job.id,
+                                                      reason="shutting down")))
+            self.send(sock, job.peer, job.final or [])
         deadline = time.monotonic() + self.config.shutdown_grace
         while self.worker.is_alive():  # it exits once nothing runs
-            running = self.running
+            running = self.table.running
             if running is not None and time.monotonic() > deadline:
                 running.cancel.set()
             if events.poll(100):
@@ -174,7 +167,7 @@ class EngineService:
             self.forward(sock, events.recv_multipart(copy=False))
 
     # -- requests -------------------------------------------------------------------------------
-    def send(self, sock: zmq.Socket, peer: bytes, frames: list[bytes]) -> None:
+    def send(self, sock: zmq.Socket, peer: bytes, frames: Sequence[bytes | zmq.Frame]) -> None:
         """Never blocks the socket loop: a reply to a peer that is not reading is dropped."""
         try:
             sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK, copy=False)
@@ -207,16 +200,14 @@ class EngineService:
         return encode(make_header("pong", message.id))
 
     def on_status(self, peer: bytes, message: Message) -> list[bytes]:
-        with self.lock:
-            queued = len(self.pending)
-            done = sum(1 for j in self.jobs.values() if j.state == "done")
+        queued, done = self.table.counts()
         model = self.pipeline.model.config
         return encode(make_header(
             "status", message.id, version=__version__, protocol=VERSION, device=str(self.pipeline.device),
             model={"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
                    "trained": self.pipeline.metadata.get("trained", {})},
             queue={"queued": queued, "capacity": self.config.queue_size,
-                   "running": 1 if self.running else 0},
+                   "running": 1 if self.table.running else 0},
             jobs={"served": self.served, "results_kept": done}))
 
     def on_submit(self, peer: bytes, message: Message) -> list[bytes]:
@@ -236,118 +227,39 @@ class EngineService:
         job = Job(uuid.uuid4().hex[:16], peer, message.id, task, params)
         if self.config.connect and isinstance(message.header.get("job"), str):  # brokers name jobs
             job.id, job.token = message.header["job"], str(message.header.get("token", ""))
-        with self.lock:
-            if len(self.pending) >= self.config.queue_size:
-                raise ProtocolError("busy", f"{len(self.pending)} jobs are waiting; try again later")
-            if job.id in self.jobs:
-                raise ProtocolError("bad_message", f"job {job.id} exists already")
-            self.jobs[job.id] = job
-            self.pending.append(job)
-            position = len(self.pending) + (1 if self.running else 0)
-            self.lock.notify()
+        position = self.table.add(job)
         log.info("job %s: %s accepted (position %d)", job.id, task, position)
         return encode(make_header("accepted", message.id, job=job.id, position=position, token=job.token))
 
-    def on_cancel(self, peer: bytes, message: Message) -> list[bytes]:
+    def on_cancel(self, peer: bytes, message: Message) -> list[bytes] | None:
         """A queued job ends now (its submitter hears `cancelled`); a running one stops within
         one sampler step (`pending: true`); a finished one answers with how it ended."""
-        job = self.find(message.header["job"], message.header["token"])
-        with self.lock:
-            if job in self.pending:
-                self.pending.remove(job)
-                self.finish(job, encode(make_header("cancelled", job.request_id, job=job.id)))
+        table = self.table
+        job = table.find(message.header["job"], message.header["token"])
+        with table.lock:
+            if job in table.pending:
+                table.pending.remove(job)
+                table.finish(job, encode(make_header("cancelled", job.request_id, job=job.id)))
                 if job.peer != peer:
-                    self.send(self.sock, job.peer, job.final)
+                    self.send(self.sock, job.peer, job.final or [])
             elif job.state == "running":
                 job.cancel.set()
                 return encode(make_header("cancelled", message.id, job=job.id, pending=True))
         return job.final
 
-    def on_fetch(self, peer: bytes, message: Message) -> list[bytes]:
-        job = self.find(message.header["job"], message.header["token"])
-        with self.lock:
+    def on_fetch(self, peer: bytes, message: Message) -> list[bytes] | None:
+        table = self.table
+        job = table.find(message.header["job"], message.header["token"])
+        with table.lock:
             if job.state == "done":
                 return job.final
             job.peer = peer  # the rest of this job's events go to whoever fetched it
-            position = 0 if job.state == "running" else list(self.pending).index(job) + 1
+            position = 0 if job.state == "running" else list(table.pending).index(job) + 1
         return encode(make_header("accepted", message.id, job=job.id, position=position, token=job.token))
-
-    def find(self, job_id: str, token: str) -> Job:
-        """The job, for the holder of its token; anyone else learns nothing, not even that it exists."""
-        with self.lock:
-            job = self.jobs.get(job_id)
-        if job is None or not secrets.compare_digest(job.token.encode(), token.encode()):
-            raise ProtocolError("not_found", f"no job {job_id} for this token (unknown, or its result expired)")
-        return job
 
     # -- results --------------------------------------------------------------------------------
     def forward(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
         """An event from the worker: [job id, header, pcm...] -> to the job's current peer."""
-        job = self.jobs.get(frames[0].bytes.decode())
+        job = self.table.jobs.get(frames[0].bytes.decode())
         if job is not None:
             self.send(sock, job.peer, frames[1:])
-
-    def finish(self, job: Job, final: list[bytes]) -> None:
-        job.final, job.state = final, "done"
-        job.expires = time.monotonic() + self.config.result_ttl
-        self.served += 1
-
-    def expire(self, now: float) -> None:
-        """Drop results past their TTL, then the oldest while over the byte budget."""
-        with self.lock:
-            done = sorted((j for j in self.jobs.values() if j.state == "done"), key=lambda j: j.expires)
-            total = sum(j.size for j in done)
-            for job in done:
-                if job.expires <= now or total > self.config.max_result_bytes:
-                    total -= job.size
-                    del self.jobs[job.id]
-
-    # -- the worker -----------------------------------------------------------------------------
-    def work(self) -> None:
-        events = self.context.socket(zmq.PUSH)
-        events.connect(self.events_endpoint)
-        try:
-            while not self.stopping.is_set() or self.running:
-                with self.lock:
-                    if not self.pending:
-                        self.lock.wait(0.2)
-                        continue
-                    job = self.pending.popleft()
-                    job.state, self.running = "running", job
-                final = self.run_job(job, events)
-                with self.lock:
-                    self.finish(job, final)
-                    self.running = None
-                events.send_multipart([job.id.encode(), *final], copy=False)
-        finally:
-            events.close(linger=1000)
-
-    def run_job(self, job: Job, events: zmq.Socket) -> list[bytes]:
-        last = [0.0]
-
-        def progress(fraction: float, stage: str) -> None:
-            now = time.monotonic()
-            if now - last[0] >= self.config.progress_interval or fraction >= 1:
-                last[0] = now
-                events.send_multipart([job.id.encode(), *encode(make_header(
-                    "progress", job.request_id, job=job.id, fraction=round(fraction, 4), stage=stage))])
-
-        started = time.perf_counter()
-        try:
-            renders = self.pipeline.run(job.task, progress=progress, cancel=job.cancel.is_set, **job.params)
-        except Cancelled:
-            log.info("job %s cancelled", job.id)
-            return encode(make_header("cancelled", job.request_id, job=job.id))
-        except EngineError as exc:
-            log.info("job %s refused: %s", job.id, exc)
-            return error_frames(job.request_id, exc.code, str(exc), job=job.id)
-        except Exception as exc:  # a bug or an exhausted device: report it, keep serving
-            log.exception("job %s failed", job.id)
-            return error_frames(job.request_id, "failed", f"{type(exc).__name__}: {exc}", job=job.id)
-        finally:
-            job.params.clear()  # free the input audio
-        compute = time.perf_counter() - started
-        log.info("job %s done in %.2f s", job.id, compute)
-        return encode(make_header("result", job.request_id, job=job.id, compute_seconds=round(compute, 6),
-                                  renders=[{"seed": r.seed, **r.info} for r in renders]),
-                      [(r.audio, r.sample_rate) for r in renders])

@@ -1,0 +1,109 @@
+"""The engine's jobs: every request it accepted, queued, running or finished, under one lock.
+
+Finished results are kept (bounded bytes, TTL) so that a client that disconnected can `fetch`
+them. A job belongs to whoever holds the token its `accepted` carried.
+"""
+
+from __future__ import annotations
+
+import collections
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.protocol import ProtocolError
+
+
+@dataclass
+class Job:
+    id: str
+    peer: bytes
+    request_id: str
+    task: str
+    params: dict[str, Any]
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    cancel: threading.Event = field(default_factory=threading.Event)
+    state: str = "queued"  # queued, running, done
+    final: list[bytes] | None = None
+    expires: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return sum(len(f) for f in self.final or ())
+
+
+class JobTable:
+    """Jobs by id, the queue of those waiting and the one running. `lock` guards all three (callers
+    that read several of them at once hold it) and wakes the worker when a job arrives."""
+
+    def __init__(self, queue_size: int, result_ttl: float, max_result_bytes: int) -> None:
+        self.queue_size, self.result_ttl, self.max_result_bytes = queue_size, result_ttl, max_result_bytes
+        self.jobs: dict[str, Job] = {}
+        self.pending: collections.deque[Job] = collections.deque()
+        self.lock = threading.Condition()
+        self.running: Job | None = None
+        self.served = 0
+
+    def add(self, job: Job) -> int:
+        """Queue `job`; returns its place in line, the running job counted."""
+        with self.lock:
+            if len(self.pending) >= self.queue_size:
+                raise ProtocolError("busy", f"{len(self.pending)} jobs are waiting; try again later")
+            if job.id in self.jobs:
+                raise ProtocolError("bad_message", f"job {job.id} exists already")
+            self.jobs[job.id] = job
+            self.pending.append(job)
+            self.lock.notify()
+            return len(self.pending) + (1 if self.running else 0)
+
+    def find(self, job_id: str, token: str) -> Job:
+        """The job, for the holder of its token; anyone else learns nothing, not even that it exists."""
+        with self.lock:
+            job = self.jobs.get(job_id)
+        if job is None or not secrets.compare_digest(job.token.encode(), token.encode()):
+            raise ProtocolError("not_found", f"no job {job_id} for this token (unknown, or its result expired)")
+        return job
+
+    def counts(self) -> tuple[int, int]:
+        """(jobs queued, results kept)."""
+        with self.lock:
+            return len(self.pending), sum(1 for j in self.jobs.values() if j.state == "done")
+
+    def next(self, wait: float) -> Job | None:
+        """The next queued job, now running; None when none came within `wait` seconds."""
+        with self.lock:
+            if not self.pending:
+                self.lock.wait(wait)
+                return None
+            job = self.pending.popleft()
+            job.state, self.running = "running", job
+            return job
+
+    def ended(self, job: Job, final: list[bytes]) -> None:
+        """The running job is over; `final` is its last event."""
+        with self.lock:
+            self.finish(job, final)
+            self.running = None
+
+    def drain(self) -> list[Job]:
+        """Empty the queue; returns the jobs that were waiting."""
+        with self.lock:
+            queued, self.pending = list(self.pending), collections.deque()
+        return queued
+
+    def finish(self, job: Job, final: list[bytes]) -> None:
+        job.final, job.state = final, "done"
+        job.expires = time.monotonic() + self.result_ttl
+        self.served += 1
+
+    def expire(self, now: float) -> None:
+        """Drop results past their TTL, then the oldest while over the byte budget."""
+        with self.lock:
+            done = sorted((j for j in self.jobs.values() if j.state == "done"), key=lambda j: j.expires)
+            total = sum(j.size for j in done)
+            for job in done:
+                if job.expires <= now or total > self.max_result_bytes:
+                    total -= job.size
+                    del self.jobs[job.id]

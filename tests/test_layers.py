@@ -1,0 +1,56 @@
+"""The packages' layering, read from the source: the engine never imports the bridge, and no two
+modules import each other (directly or round a longer loop), at the top or inside a function."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Module -> the engine and bridge modules it imports (a package's name for its __init__)."""
+    files = {}
+    for package in ("engine", "bridge"):
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1] + [node.module or ""]) if node.level else node.module
+                base = (base or "").strip(".")
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and target not in files:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def test_the_engine_imports_nothing_from_the_bridge():
+    graph = module_imports()
+    assert not {(m, t) for m, ts in graph.items() if m.startswith("engine") for t in ts if t.startswith("bridge")}
+
+
+def test_no_modules_import_each_other():
+    graph = module_imports()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module == goal:
+                return True
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+        return False
+
+    assert [m for m in graph if reaches(m, m)] == []
