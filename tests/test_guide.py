@@ -66,6 +66,20 @@ def test_a_gap_in_a_loop_is_filled_from_the_loop(pipeline, guide):
         assert 0 < error < np.abs(audio[:, body]).mean()
 
 
+def test_a_gap_is_filled_from_a_repeat_further_away_than_the_models_context(pipeline):
+    t = np.arange(BAR) / 44_100
+    other = np.stack([np.sin(2 * np.pi * 311 * t) * np.exp(-2 * t) * 0.1] * 2).astype(np.float32)
+    verse = four_bar_loop(1)
+    audio = np.concatenate([other] * 2 + [verse] + [other] * 6 + [verse] + [other] * 2, axis=1)  # the verse 10 bars apart
+    start, end = 13 * BAR + BAR // 3, 14 * BAR + BAR // 2
+    damaged = audio.copy()
+    damaged[:, start:end] = 0
+    settings = RenderSettings(guide=0.0, context_seconds=4.0)
+    out = pipeline.inpaint(damaged, 44_100, [(start / 44_100, end / 44_100)], seed=0, settings=settings).audio
+    fade = round(settings.crossfade * 44_100)
+    assert np.array_equal(out[:, start + fade: end - fade], audio[:, start + fade: end - fade])  # the first verse's bars
+
+
 def test_an_extension_of_a_loop_goes_on_with_the_loop(pipeline):
     audio = four_bar_loop(2)
     settings = RenderSettings(guide=0.0)

@@ -2,7 +2,9 @@
 `snap`, at `bpm` or else at the tempo heard in the audio). Every other sample comes back
 bit-identical, with an equal-power crossfade inside each region's edges. Below `guide` 1 each
 region starts as the clip's best-matching copy (`engine.guide`), which the model refines from
-noise level `guide`, Griffin-Lim starting from its phase; at 0 the copy is the result."""
+noise level `guide`, Griffin-Lim starting from its phase; at 0 the copy is the result, and the
+search reaches `matching.SEARCH_SECONDS` on each side (a chorus a minute earlier), not only the
+model's context."""
 
 from __future__ import annotations
 
@@ -54,8 +56,16 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, regions: list, mode: st
 
 def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, spans: list[tuple[int, int]],
          mode: str) -> Render:
-    """Inpaint the sample `spans` of `source` (checked, at `rate`), context group by context
-    group: each group is diffused once, with `context_seconds` of audio on either side."""
+    """Inpaint the sample `spans` of `source` (checked, at `rate`): at `guide` 0 each with its
+    best-matching copy from up to `SEARCH_SECONDS` around it; otherwise (and where nothing in
+    reach can be copied) context group by context group, each group diffused once with
+    `context_seconds` of audio on either side."""
+    if job.settings.guide == 0:
+        source, spans = copy_in(pipeline, job, source, rate, spans)
+        if not spans:
+            job.check_cancel()
+            job.report(1.0, "done")
+            return Render(source, rate, job.seed)
     s, spectral = job.settings, pipeline.model.config.spectral
     margin = round(s.context_seconds * rate)
     groups = group_spans(spans, margin)
@@ -71,19 +81,42 @@ def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, span
                                 spectral.hop_length, spectral.n_fft) for a, b in group]
         unknown = torch.stack(runs).any(0)
         local = [(a - lo, b - lo) for a, b in group]
-        copy = draft(pipeline, source[:, lo:hi], local, runs, wave, mel, unknown, rate, fade) if s.guide < 1 else None
-        if copy is not None and s.guide == 0:
-            job.check_cancel()
-            job.report(1.0, "done")
-            patch = copy
-        else:  # the model, from the copy when there is one
-            start = pipeline.to_model(copy, rate) if copy is not None else None
-            init = pipeline.encode(start) if start is not None else None
-            mel = pipeline.sample(job, sample, mel, unknown, mode, init, s.guide)
-            patch = pipeline.to_caller(pipeline.vocode(mel, wave.shape[-1], job, start), rate, hi - lo)
+        copy = draft(pipeline, source[:, lo:hi], local, runs, wave, mel, unknown, rate, fade) if 0 < s.guide < 1 else None
+        start = pipeline.to_model(copy, rate) if copy is not None else None  # the model, from the copy if any
+        init = pipeline.encode(start) if start is not None else None
+        mel = pipeline.sample(job, sample, mel, unknown, mode, init, s.guide)
+        patch = pipeline.to_caller(pipeline.vocode(mel, wave.shape[-1], job, start), rate, hi - lo)
         for a, b in group:
             out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
     return Render(out, rate, job.seed)
+
+
+def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int,
+            spans: list[tuple[int, int]]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """`source` with each span replaced by its best-matching copy found within
+    `SEARCH_SECONDS` on either side (every span counts as unknown there), crossfaded in; and the
+    spans that had nothing in reach to copy."""
+    spectral = pipeline.model.config.spectral
+    reach, fade, scale = round(matching.SEARCH_SECONDS * rate), round(job.settings.crossfade * rate), pipeline.sample_rate / rate
+    merged = [span for group in group_spans(spans, 0) for span in group]
+    out, left = source, []
+    for a, b in merged:
+        job.check_cancel()
+        lo, hi = max(0, a - reach), min(source.shape[-1], b + reach)
+        wave = pipeline.to_model(source[:, lo:hi], rate)
+        mel = pipeline.encode(wave)
+
+        def run_of(c: int, d: int) -> Tensor:
+            return frames_touching(math.floor((max(c, lo) - lo) * scale), math.ceil((min(d, hi) - lo) * scale),
+                                   mel.shape[-1], spectral.hop_length, spectral.n_fft)
+
+        unknown = torch.stack([run_of(c, d) for c, d in merged if c < hi and d > lo]).any(0)
+        copy = draft(pipeline, source[:, lo:hi], [(a - lo, b - lo)], [run_of(a, b)], wave, mel, unknown, rate, fade)
+        if copy is None:
+            left.append((a, b))
+            continue
+        out = splice(out, copy[:, a - lo:b - lo], a, b, fade)
+    return out, left
 
 
 def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], runs: list[Tensor], wave: Tensor,
