@@ -102,6 +102,7 @@ def live_path(endpoint: str, repeats: int, folder: Path) -> dict | None:
         while subprocess.run(["jack_lsp"], capture_output=True).returncode:
             time.sleep(0.2)
         from bridge.live import LiveAudio
+        from engine.clip import Clip
 
         live = LiveAudio(10.0, 44_100, 2, device="system").start()
         ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
@@ -109,7 +110,7 @@ def live_path(endpoint: str, repeats: int, folder: Path) -> dict | None:
                             sorted(p for p in ports if p.startswith("PortAudio:in"))):
             subprocess.run(["jack_connect", out, inp], check=True)
         bridge, osc = make_bridge(endpoint, folder / "live", live)
-        live.play(sine_mix(30.0, 44_100))  # something to capture, looped back in
+        live.play(Clip(sine_mix(30.0, 44_100), 44_100))  # something to capture, looped back in
         time.sleep(2.5)
         for k in range(repeats + 2):
             triggered = time.monotonic()

@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from engine.client import EngineClient  # noqa: E402
+from engine.clip import Clip  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 
 from helpers import CLI, free_port, sine_mix  # noqa: E402
@@ -48,7 +49,7 @@ def transport_overhead(repeats: int, params: dict, checkpoint: Path) -> dict:
             pipeline.run("style_transfer", audio=audio, sample_rate=44_100, **params)
             local.append(time.perf_counter() - start)
             start = time.perf_counter()
-            final = client.run("style_transfer", params, [(audio, 44_100)])
+            final = client.run("style_transfer", params, {"audio": Clip(audio, 44_100)})
             remote.append(time.perf_counter() - start)
             assert final.type == "result"
     finally:

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from bridge.addresses import BRIDGE_KEYS, ENGINE_NAMES, LIVE_TASK, Call, inputs, task_params
 from bridge.audiofile import AudioFileError, read_audio
 from bridge.clock import Clock
 from bridge.events import Done, Event, Report
 from bridge.jobs import JobError, Jobs, Request, Running, Source
+from engine.clip import Clip
+from engine.errors import EngineError
 from engine.tasks import TASKS, Task
 
 log = logging.getLogger("daw-diffusion.bridge")
@@ -119,12 +119,12 @@ class Bridge:
             raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
         keys = keys or {}
         seconds = self.seconds(seconds, keys)
-        audio = self.live.capture(seconds)
-        if audio.shape[1] < round(0.5 * self.live.sample_rate):
+        clip = self.live.capture(seconds)
+        if clip.frames < round(0.5 * clip.rate):
             raise JobError("bad_audio", "less than half a second of live input recorded so far")
         task = TASKS[LIVE_TASK]
         return Request(task.name, {**engine_params(keys), **task_params(task, {"strength": strength})},
-                       audio=((audio, self.live.sample_rate),), tag=tag, out_dir=self.out_dir(keys))
+                       audio=(clip,), tag=tag, out_dir=self.out_dir(keys))
 
     def play_file(self, path: str) -> float:
         """Audition a file on the live output, at the next bar when a clock runs."""
@@ -133,11 +133,11 @@ class Bridge:
         if self.confine_inputs:
             self.inside_allowed(Path(path).expanduser(), "input")
         try:
-            audio, rate = read_audio(Path(path).expanduser())
-        except AudioFileError as exc:
+            clip = Clip(*read_audio(Path(path).expanduser()))
+        except (AudioFileError, EngineError) as exc:  # EngineError: a rate no clip can have
             raise JobError(exc.code, str(exc)) from None
-        self.live.play(stretch(audio, rate, self.live.sample_rate), at=self.clock.next_bar())
-        return audio.shape[1] / rate
+        self.live.play(clip, at=self.clock.next_bar())
+        return clip.seconds
 
     # -- running --------------------------------------------------------------------------------
     def start(self, request: Request, report: Report, play: bool = False, triggered: float | None = None) -> None:
@@ -150,9 +150,9 @@ class Bridge:
 
         def forward(event: Event) -> None:  # a live job's first render plays (at the next bar) as it is told
             nonlocal clip
-            if play and clip is None and isinstance(event, Done) and self.live is not None:
+            if play and clip is None and isinstance(event, Done) and event.clip is not None and self.live is not None:
                 try:
-                    clip = self.live.play(event.audio, at=self.clock.next_bar(), tag=tag)
+                    clip = self.live.play(event.clip, at=self.clock.next_bar(), tag=tag)
                 except Exception:
                     log.exception("job %s: cannot play the result", tag)
             report(event)
@@ -190,12 +190,3 @@ def engine_params(keys: dict[str, Any]) -> dict[str, Any]:
     """The optional keys that go to the engine, under the engine's names."""
     return {ENGINE_NAMES.get(k, k): v for k, v in keys.items() if k not in BRIDGE_KEYS}
 
-
-def stretch(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Linear-interpolation rate change, good enough to audition a file (renders of live input
-    already come back at the stream's rate and are played untouched)."""
-    if rate == target:
-        return audio
-    n = round(audio.shape[1] * target / rate)
-    x = np.arange(n) * (rate / target)
-    return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)

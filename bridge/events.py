@@ -8,9 +8,10 @@ Field names are the `/diffusion/...` replies' argument names (`addresses.REPLIES
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Callable, Union
 
 from bridge.errors import BridgeError
+from engine.clip import Clip
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Done:
     tag: str
     output_path: str
     seconds: float
-    audio: Any = field(default=None, repr=False, compare=False)  # [channels, samples], for live playback
+    clip: Clip | None = field(default=None, repr=False, compare=False)  # the render, for live playback
 
 
 @dataclass(frozen=True)

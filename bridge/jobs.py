@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bridge.audiofile import AudioFileError, check_writable, read_audio, slice_shape, write_audio
 from bridge.errors import BridgeError
 from bridge.events import Accepted, Done, Progress, Report, ending, ignore
 from bridge.store import RenderStore
-from engine.client import EngineClient, EngineUnreachable
+from engine.client import EngineClient, EngineUnreachable, renders
+from engine.clip import Clip
+from engine.errors import EngineError
 from engine.protocol import MAX_SECONDS, ProtocolError, check_audio_size
 from engine.tasks import TASKS
 
@@ -38,8 +38,8 @@ class Source:
     offset: float = 0.0
     length: float | None = None
 
-    def read(self) -> tuple[np.ndarray, int]:
-        return read_audio(self.path, self.offset, self.length)
+    def read(self) -> Clip:
+        return Clip(*read_audio(self.path, self.offset, self.length))
 
 
 @dataclass(frozen=True)
@@ -47,24 +47,25 @@ class Request:
     task: str                                   # an engine task name
     params: dict[str, Any] = field(default_factory=dict)  # engine parameters, flat
     sources: tuple[Source, ...] = ()
-    audio: tuple[tuple[np.ndarray, int], ...] = ()  # audio already in memory (live input)
+    audio: tuple[Clip, ...] = ()                 # audio already in memory (live input), instead of sources
     tag: str = ""
     out_dir: Path | None = None                 # the store's folder unless given
     output: Path | None = None                  # an exact file name instead of a store name
 
-    def inputs(self) -> list[tuple[np.ndarray, int]]:
+    def inputs(self) -> dict[str, Clip]:
+        """The task's audio inputs by name (the task table's), in the order given."""
+        names = TASKS[self.task].inputs
         if self.audio:
-            return list(self.audio)
-        need = len(TASKS[self.task].inputs)
-        if len(self.sources) != need:
-            raise JobError("bad_arguments", f"{self.task} needs {need} audio file(s), got {len(self.sources)}")
+            if len(self.audio) != len(names):
+                raise JobError("bad_arguments", f"{self.task} needs {len(names)} clip(s), got {len(self.audio)}")
+            return dict(zip(names, self.audio))
+        if len(self.sources) != len(names):
+            raise JobError("bad_arguments", f"{self.task} needs {len(names)} audio file(s), got {len(self.sources)}")
         try:
             if all(source.path.is_file() for source in self.sources):  # too big to send: say so before decoding
                 check_audio_size([slice_shape(s.path, s.offset, s.length) for s in self.sources])
-            return [source.read() for source in self.sources]
-        except AudioFileError as exc:
-            raise JobError(exc.code, str(exc)) from None
-        except ProtocolError as exc:
+            return {name: source.read() for name, source in zip(names, self.sources)}
+        except (AudioFileError, ProtocolError, EngineError) as exc:  # EngineError: a rate no clip can have
             raise JobError(exc.code, str(exc)) from None
 
     def output_bytes(self) -> int:
@@ -92,11 +93,8 @@ class Request:
 @dataclass(frozen=True)
 class Rendered:
     path: Path
-    seconds: float
+    clip: Clip = field(repr=False, compare=False)  # what was written, [channels, samples] at its rate
     seed: int | None
-    sample_rate: int
-    channels: int
-    audio: np.ndarray = field(repr=False, compare=False)
     info: dict[str, Any] = field(default_factory=dict)  # the engine's report: tempo, bars, snapped regions
 
 
@@ -183,7 +181,7 @@ class Jobs:
             raise
         self.release(tag)  # before the news: a client may reuse the tag the moment it hears
         for render in outcome.renders:
-            on_event(Done(tag, str(render.path), float(render.seconds), render.audio))
+            on_event(Done(tag, str(render.path), render.clip.seconds, render.clip))
         return outcome
 
     def release(self, tag: str) -> None:
@@ -228,22 +226,21 @@ class Jobs:
         return f"the engine at {self.client.endpoint} is not answering; start it with `daw-diffusion serve`"
 
     def save(self, request: Request, message: Any) -> list[Rendered]:
-        described = [r if isinstance(r, dict) else {} for r in message.header.get("renders", [])]
-        exact = request.outputs(len(message.audio))
-        renders = []
+        results = renders(message)
+        exact = request.outputs(len(results))
+        saved = []
         try:
-            for k, ((audio, rate), about) in enumerate(zip(message.audio, described)):
+            for k, (clip, about) in enumerate(results):
                 if exact:
-                    path = write_audio(exact[k], audio, rate)
+                    path = write_audio(exact[k], clip.samples, clip.rate)
                 else:
-                    tag = request.tag if len(message.audio) == 1 else f"{request.tag}_v{k + 1}"
-                    path = self.store.save(audio, rate, TASKS[request.task].file_tag, tag, request.out_dir)
+                    tag = request.tag if len(results) == 1 else f"{request.tag}_v{k + 1}"
+                    path = self.store.save(clip.samples, clip.rate, TASKS[request.task].file_tag, tag, request.out_dir)
                 info = {key: value for key, value in about.items() if key != "seed"}
-                renders.append(Rendered(path.resolve(), audio.shape[1] / rate, about.get("seed"), rate,
-                                        audio.shape[0], audio, info))
+                saved.append(Rendered(path.resolve(), clip, about.get("seed"), info))
         except AudioFileError as exc:
             raise JobError(exc.code, str(exc)) from None
-        return renders
+        return saved
 
     def cancel(self, tag: str) -> bool:
         """Ask the engine to stop the job tagged `tag`; False if no such job runs here."""

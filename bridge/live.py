@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bridge.errors import BridgeError
+from engine.clip import Clip
 
 log = logging.getLogger("daw-diffusion.live")
 
@@ -57,8 +58,10 @@ class RingBuffer:
 
 
 @dataclass
-class Clip:
-    audio: np.ndarray  # [channels, frames]
+class Scheduled:
+    """A clip on its way out: where it starts and how much of it has played."""
+
+    audio: np.ndarray  # [channels, frames] at the stream's rate
     start: int         # stream frame of its first sample
     tag: str = ""
     started_at: float | None = None  # monotonic time its first sample went out
@@ -83,7 +86,7 @@ class LiveAudio:
         self.output_latency = float(self.stream.latency[1])  # seconds from callback to the speaker
         self.channels = channels
         self.ring = RingBuffer(channels, int(seconds * self.sample_rate))
-        self.clips: list[Clip] = []
+        self.clips: list[Scheduled] = []
         self.lock = threading.Lock()
         self.frame = 0
         self.reference = (0, time.monotonic())  # (stream frame, monotonic time) at the last callback
@@ -113,7 +116,7 @@ class LiveAudio:
         self.frame += frames
         self.reference = (self.frame, now + frames / self.sample_rate)
 
-    def mix(self, clip: Clip, out: np.ndarray, now: float) -> None:
+    def mix(self, clip: Scheduled, out: np.ndarray, now: float) -> None:
         frames = len(out)
         begin = max(clip.start, self.frame) - self.frame  # where in this block the clip plays
         if begin >= frames:
@@ -128,19 +131,30 @@ class LiveAudio:
         if clip.played >= clip.audio.shape[1]:
             clip.done.set()
 
-    def capture(self, seconds: float) -> np.ndarray:
-        """`[channels, frames]` of the last `seconds` of input."""
-        return self.ring.latest(round(seconds * self.sample_rate))
+    def capture(self, seconds: float) -> Clip:
+        """The last `seconds` of input, `[channels, frames]` at the stream's rate."""
+        return Clip(self.ring.latest(round(seconds * self.sample_rate)), self.sample_rate)
 
     def frame_at(self, when: float) -> int:
         frame, then = self.reference
         return frame + max(0, round((when - then) * self.sample_rate))
 
-    def play(self, audio: np.ndarray, at: float | None = None, tag: str = "") -> Clip:
-        """Schedule `[channels, frames]` (at the stream's rate) to start at monotonic time `at`,
-        or as soon as possible."""
+    def play(self, clip: Clip, at: float | None = None, tag: str = "") -> Scheduled:
+        """Schedule `clip` (at the stream's rate, or stretched to it) to start at monotonic time
+        `at`, or as soon as possible."""
         start = self.frame_at(at) if at is not None else self.frame
-        clip = Clip(np.ascontiguousarray(audio, np.float32), start, tag)
+        audio = stretch(np.atleast_2d(clip.samples), clip.rate, self.sample_rate)
+        scheduled = Scheduled(np.ascontiguousarray(audio, np.float32), start, tag)
         with self.lock:
-            self.clips.append(clip)
-        return clip
+            self.clips.append(scheduled)
+        return scheduled
+
+
+def stretch(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Linear-interpolation rate change, good enough to audition a file (renders of live input
+    already come back at the stream's rate and are played untouched)."""
+    if rate == target:
+        return audio
+    n = round(audio.shape[1] * target / rate)
+    x = np.arange(n) * (rate / target)
+    return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)

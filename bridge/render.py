@@ -198,5 +198,5 @@ def render(args: argparse.Namespace) -> dict[str, Any]:
         done.set()
         sink.close()
     return {"ok": True, "task": request.task, "job": outcome.job, "compute_seconds": round(outcome.compute_seconds, 4),
-            "outputs": [{"path": str(r.path), "seconds": round(r.seconds, 6), "frames": r.audio.shape[1], "seed": r.seed,
-                         "sample_rate": r.sample_rate, "channels": r.channels, **r.info} for r in outcome.renders]}
+            "outputs": [{"path": str(r.path), "seconds": round(r.clip.seconds, 6), "frames": r.clip.frames, "seed": r.seed,
+                         "sample_rate": r.clip.rate, "channels": r.clip.channels, **r.info} for r in outcome.renders]}

@@ -16,12 +16,22 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Final, Iterator, Sequence
+from typing import Any, AsyncIterator, Callable, Final, Iterator, Mapping
 
-import numpy as np
 import zmq
 
-from engine.protocol import FINAL, SOCKET_BUFFER, Message, ProtocolError, check_audio_size, decode, encode, make_header
+from engine.clip import Clip
+from engine.protocol import (
+    FINAL,
+    SOCKET_BUFFER,
+    Message,
+    ProtocolError,
+    check_audio_size,
+    decode,
+    encode,
+    make_header,
+    render_name,
+)
 
 
 class _Gave(enum.Enum):
@@ -125,14 +135,16 @@ class EngineClient:
         return self.request("fetch", job=job, token=token)
 
     # -- jobs -----------------------------------------------------------------------------------
-    def submit(self, task: str, params: dict | None = None, audio: Sequence[tuple[np.ndarray, int]] = (), *,
+    def submit(self, task: str, params: dict | None = None, audio: Mapping[str, Clip] | None = None, *,
                job: str | None = None, token: str = "", give_up: Callable[[], bool] | None = None) -> Iterator[Message]:
-        """Events of one job: accepted, progress..., then result, error or cancelled. With
+        """Events of one job: accepted, progress..., then result, error or cancelled. `audio`
+        names the task's inputs (`{"audio": clip}`, `{"a": clip, "b": clip}`). With
         `job` and its `token`, picks up a job submitted earlier (after a disconnect) instead of
         submitting. `give_up()` true ends the wait at once with a local `cancelled` (a cancel
         the engine cannot confirm)."""
-        check_audio_size([(*np.atleast_2d(a).shape[-2:], rate) for a, rate in audio])
-        submit = encode(make_header("submit", uuid.uuid4().hex, task=task, params=params or {}), list(audio))
+        audio = dict(audio or {})
+        check_audio_size([(clip.channels, clip.frames, clip.rate) for clip in audio.values()])
+        submit = encode(make_header("submit", uuid.uuid4().hex, task=task, params=params or {}), audio)
 
         def ask() -> list:  # after a silence or a reconnect: is the job (or, before it has a name, the engine) there?
             if job:
@@ -174,8 +186,7 @@ class EngineClient:
         finally:
             sock.close()
 
-    def run(self, task: str, params: dict | None = None,
-            audio: Sequence[tuple[np.ndarray, int]] = ()) -> Message:
+    def run(self, task: str, params: dict | None = None, audio: Mapping[str, Clip] | None = None) -> Message:
         """Submit and wait: the final message (result, error or cancelled)."""
         for message in self.submit(task, params, audio):
             if message.type in FINAL:
@@ -183,7 +194,7 @@ class EngineClient:
         raise ProtocolError("bad_message", "the job ended without a final message")
 
     async def asubmit(self, task: str, params: dict | None = None,
-                      audio: Sequence[tuple[np.ndarray, int]] = ()) -> AsyncIterator[Message]:
+                      audio: Mapping[str, Clip] | None = None) -> AsyncIterator[Message]:
         """`submit` for asyncio: the blocking socket work runs in a thread."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -206,7 +217,11 @@ class EngineClient:
         await worker
 
 
-def renders(message: Message) -> list[tuple[np.ndarray, int, int]]:
-    """(audio [C, S], sample_rate, seed) for each render of a `result` message."""
-    seeds = [r.get("seed") for r in message.header.get("renders", [])]
-    return [(audio, rate, seed) for (audio, rate), seed in zip(message.audio, seeds)]
+def renders(message: Message) -> list[tuple[Clip, dict[str, Any]]]:
+    """(audio [C, S] at its rate, what the engine says of it: `seed`, tempo, ...) for each render
+    of a `result` message, its audio found by name."""
+    about = [r if isinstance(r, dict) else {} for r in message.header.get("renders", [])]
+    names = [render_name(k) for k in range(len(about))]
+    if sorted(names) != sorted(message.audio):
+        raise ProtocolError("bad_message", f"a result of {len(about)} render(s) carries audio {sorted(message.audio)}")
+    return [(message.audio[name], info) for name, info in zip(names, about)]

@@ -2,8 +2,10 @@
 
 A message is multipart: `[header, pcm_0, pcm_1, ...]`. The header is UTF-8 JSON:
 `{"v": VERSION, "type": ..., "id": request id, ...fields, "audio": [descriptor, ...]}`, one
-descriptor `{"sample_rate", "channels", "frames", "dtype": "float32"}` per PCM frame that
-follows; each PCM frame is raw little-endian float32, channels-first `[channels, frames]`.
+descriptor `{"name", "sample_rate", "channels", "frames", "dtype": "float32"}` per PCM frame that
+follows; each PCM frame is raw little-endian float32, channels-first `[channels, frames]`. Audio
+is named, never bound by position: a submit's inputs by the task table's names (`"audio"`, or
+`"a"` and `"b"`), a result's renders as `render_name(k)`. Both ends see it as `{name: Clip}`.
 Replies echo the request's `id`. `TYPES` below is the whole vocabulary.
 """
 
@@ -11,16 +13,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
-VERSION = 1
+from engine.clip import MAX_RATE, MIN_RATE, Clip
+
+VERSION = 2  # 2: audio named in its descriptor (1 bound it by position)
 MAX_HEADER_BYTES = 64 * 1024
 MAX_MESSAGE_BYTES = 256 * 2**20  # the engine drops larger messages unread: clients check first
 MAX_CHANNELS = 16
 MAX_SECONDS = 20 * 60.0
-MAX_AUDIO_INPUTS = 2
+MAX_AUDIO_INPUTS = 8  # PCM frames a submit may carry (the task table says which names)
+MAX_NAME = 64  # characters in an audio name
 DTYPE = "<f4"
 SOCKET_BUFFER = 4 * 2**20  # kernel socket buffers that hold a 10 s stereo clip in one go
 
@@ -73,7 +78,7 @@ class ProtocolError(Exception):
 @dataclass
 class Message:
     header: dict[str, Any]
-    audio: list[tuple[np.ndarray, int]] = field(default_factory=list)  # ([C, S] float32, rate)
+    audio: dict[str, Clip] = field(default_factory=dict)  # name -> [C, S] float32 at its rate, in frame order
 
     @property
     def type(self) -> str:
@@ -88,12 +93,17 @@ def make_header(type_: str, request_id: str = "", **fields: Any) -> dict[str, An
     return {"v": VERSION, "type": type_, "id": request_id, **fields}
 
 
-def encode(header: dict[str, Any], audio: Sequence[tuple[np.ndarray, int]] = ()) -> list:
-    """Header and `(array [C, S], sample_rate)` pairs -> frames (bytes, then buffers)."""
+def render_name(k: int) -> str:
+    """The name of a result's `k`-th render (0-based), the audio of `renders[k]`."""
+    return f"render_{k}"
+
+
+def encode(header: dict[str, Any], audio: Mapping[str, Clip] | None = None) -> list:
+    """Header and named clips (`{name: Clip [C, S]}`) -> frames (bytes, then buffers)."""
     descriptors, frames = [], []
-    for array, rate in audio:
-        data = np.ascontiguousarray(np.atleast_2d(array), dtype=DTYPE)
-        descriptors.append({"sample_rate": int(rate), "channels": data.shape[0],
+    for name, clip in (audio or {}).items():
+        data = np.ascontiguousarray(np.atleast_2d(clip.samples), dtype=DTYPE)
+        descriptors.append({"name": name, "sample_rate": int(clip.rate), "channels": data.shape[0],
                             "frames": data.shape[1], "dtype": "float32"})
         frames.append(memoryview(data).cast("B"))  # type: ignore[arg-type]  # no copy: zmq sends from the array
     body = dict(header, audio=descriptors) if descriptors else dict(header)
@@ -133,7 +143,8 @@ def decode(frames: list, max_seconds: float = MAX_SECONDS) -> Message:
     if not isinstance(header, dict):
         raise ProtocolError("bad_message", "the header must be a JSON object")
     if header.get("v") != VERSION:
-        raise ProtocolError("bad_version", f"protocol version {header.get('v')!r} is not spoken here; this engine speaks {VERSION}")
+        raise ProtocolError("bad_version", f"protocol version {header.get('v')!r} is not spoken here; this engine "
+                                           f"speaks {VERSION} (audio named in its descriptors): update the older end")
     kind = header.get("type")
     if kind not in TYPES:
         raise ProtocolError("unknown_type", f"unknown message type {kind!r}; known: {', '.join(TYPES)}")
@@ -152,13 +163,22 @@ def decode(frames: list, max_seconds: float = MAX_SECONDS) -> Message:
         raise ProtocolError("bad_message", f"{kind} carries no audio")
     if len(pcm) > MAX_AUDIO_INPUTS and kind == "submit":
         raise ProtocolError("bad_message", f"at most {MAX_AUDIO_INPUTS} audio inputs")
-    audio = [_decode_audio(d, frame, max_seconds) for d, frame in zip(descriptors, pcm)]
+    audio: dict[str, Clip] = {}
+    for descriptor, frame in zip(descriptors, pcm):
+        name, clip = _decode_audio(descriptor, frame, max_seconds)
+        if name in audio:
+            raise ProtocolError("bad_message", f"audio {name!r} is given twice")
+        audio[name] = clip
     return Message(header, audio)
 
 
-def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[str, Clip]:
     if not isinstance(descriptor, dict):
         raise ProtocolError("bad_message", "an audio descriptor must be an object")
+    name = descriptor.get("name")
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+        raise ProtocolError("bad_message", f"an audio descriptor needs a name (the task's input it is), "
+                                           f"a string of 1 to {MAX_NAME} characters, not {name!r:.80}")
     if descriptor.get("dtype") != "float32":
         raise ProtocolError("bad_message", f"audio dtype must be float32, not {descriptor.get('dtype')!r}")
     values: list[Any] = [descriptor.get(k) for k in ("sample_rate", "channels", "frames")]
@@ -167,14 +187,14 @@ def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[np
     rate, channels, count = values
     if channels > MAX_CHANNELS:
         raise ProtocolError("too_large", f"{channels} channels; at most {MAX_CHANNELS}")
-    if not 4_000 <= rate <= 768_000:
+    if not MIN_RATE <= rate <= MAX_RATE:
         raise ProtocolError("bad_message", f"sample rate {rate} Hz is not plausible")
     if count > max_seconds * rate:
         raise ProtocolError("too_large", f"{count / rate:.0f} s of audio; at most {max_seconds:.0f} s")
     if len(frame) != channels * count * 4:
         raise ProtocolError("bad_message", f"PCM frame has {len(frame)} bytes; the descriptor says {channels * count * 4}")
     # a read-only view of the received buffer: no copy (callers copy when they need to write)
-    return np.frombuffer(frame, dtype=DTYPE).reshape(channels, count), rate
+    return name, Clip(np.frombuffer(frame, dtype=DTYPE).reshape(channels, count), rate)
 
 
 def _type_name(kinds: type | tuple[type, ...]) -> str:

@@ -14,6 +14,7 @@ from bridge.clock import Clock
 from bridge.live import RingBuffer
 from bridge.midi import Mapping, scale
 from bridge.store import RenderStore
+from engine.clip import Clip
 
 
 def test_pure_data_floats_count_as_numbers_and_tags():
@@ -174,7 +175,7 @@ class FakeEngine:
         if self.error:
             yield Message(type="error", header={"code": self.error, "message": "no good"})
         yield Message(type="result", header={"job": "j1", "renders": [{"seed": 3}], "compute_seconds": 0.1},
-                      audio=[(np.full((1, 4800), 0.1, np.float32), 48_000)])
+                      audio={"render_0": Clip(np.full((1, 4800), 0.1, np.float32), 48_000)})
 
 
 def test_a_job_tells_its_steps_as_events_and_frees_its_tag_before_its_end():

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
+from engine.clip import Clip
 from engine.pipeline import Pipeline
 from engine.protocol import VERSION, ProtocolError, decode, encode, make_header
 from engine.service import EngineService, ServiceConfig
@@ -66,7 +67,7 @@ def test_several_clients_at_once_each_get_their_own_result(engine):
     def job(k):
         audio = sine_mix(1.0 + 0.25 * k, 44_100)
         final = engine.client(timeout=30).run("style_transfer", {"strength": 0.5, "seed": k, "steps": 3},
-                                              [(audio, 44_100)])
+                                              {"audio": Clip(audio, 44_100)})
         results[k] = final
 
     threads = [threading.Thread(target=job, args=(k,)) for k in range(4)]
@@ -75,8 +76,9 @@ def test_several_clients_at_once_each_get_their_own_result(engine):
     assert sorted(results) == [0, 1, 2, 3]
     for k, final in results.items():
         assert final.type == "result"
-        (audio, rate, seed), = renders(final)
-        assert audio.shape == (2, round((1.0 + 0.25 * k) * 44_100)) and seed == k
+        (clip, about), = renders(final)
+        assert clip.samples.shape == (2, round((1.0 + 0.25 * k) * 44_100)) and clip.rate == 44_100
+        assert about["seed"] == k
 
 
 def test_progress_arrives_and_cancel_takes_effect_mid_job(engine):
@@ -103,9 +105,9 @@ def test_a_client_that_disconnects_fetches_its_result_later(engine):
     while (reply := client.fetch(job, token)).type == "accepted":
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    assert reply.type == "result" and renders(reply)[0][2] == 3
+    assert reply.type == "result" and renders(reply)[0][1]["seed"] == 3
     again = client.fetch(job, token)  # results are kept: fetching twice is fine
-    assert np.array_equal(renders(again)[0][0], renders(reply)[0][0])
+    assert np.array_equal(renders(again)[0][0].samples, renders(reply)[0][0].samples)
 
 
 def test_resuming_a_running_job_routes_its_events_to_the_new_client(engine):
@@ -133,7 +135,7 @@ def test_only_the_submitter_can_fetch_or_cancel_a_job_and_status_names_none(engi
     unknown = other.fetch("0" * 16, token)  # an unknown job reads the same as someone else's
     assert unknown.header["code"] == "not_found"
     rest = [m for m in events]  # the owner still gets its result
-    assert rest[-1].type == "result" and renders(rest[-1])[0][2] == 4
+    assert rest[-1].type == "result" and renders(rest[-1])[0][1]["seed"] == 4
 
 
 def test_a_full_queue_answers_busy():
@@ -153,16 +155,16 @@ def test_a_full_queue_answers_busy():
 
 
 @pytest.mark.parametrize("task, params, audio, code", [
-    ("frobnicate", {}, [], "unknown_task"),
-    ("generate", {"seconds": -1}, [], "bad_parameter"),
-    ("generate", {"seconds": 1, "colour": "blue"}, [], "bad_parameter"),
-    ("generate", {"seconds": 1, "seed": "seven"}, [], "bad_parameter"),
-    ("generate", {"seconds": 1, "steps": "many"}, [], "bad_parameter"),
-    ("generate", {"seconds": 1, "settings": {"steps": 2}}, [], "bad_parameter"),
-    ("style_transfer", {"strength": 0.5}, [], "bad_message"),
-    ("style_transfer", {"strength": 0.5}, [(np.full((2, 44_100), np.nan, np.float32), 44_100)], "bad_audio"),
-    ("style_transfer", {"strength": 0.5}, [(np.zeros((2, 44_100), np.float32), 44_100)], "bad_audio"),
-    ("inpaint", {"regions": [[2.0, 1.0]]}, [(sine_mix(1.0, 44_100), 44_100)], "bad_parameter"),
+    ("frobnicate", {}, {}, "unknown_task"),
+    ("generate", {"seconds": -1}, {}, "bad_parameter"),
+    ("generate", {"seconds": 1, "colour": "blue"}, {}, "bad_parameter"),
+    ("generate", {"seconds": 1, "seed": "seven"}, {}, "bad_parameter"),
+    ("generate", {"seconds": 1, "steps": "many"}, {}, "bad_parameter"),
+    ("generate", {"seconds": 1, "settings": {"steps": 2}}, {}, "bad_parameter"),
+    ("style_transfer", {"strength": 0.5}, {}, "bad_message"),
+    ("style_transfer", {"strength": 0.5}, {"audio": Clip(np.full((2, 44_100), np.nan, np.float32), 44_100)}, "bad_audio"),
+    ("style_transfer", {"strength": 0.5}, {"audio": Clip(np.zeros((2, 44_100), np.float32), 44_100)}, "bad_audio"),
+    ("inpaint", {"regions": [[2.0, 1.0]]}, {"audio": Clip(sine_mix(1.0, 44_100), 44_100)}, "bad_parameter"),
 ])
 def test_bad_jobs_get_typed_errors(engine, task, params, audio, code):
     reply = engine.client().run(task, params, audio)
@@ -185,25 +187,96 @@ def ask(sock, frames, timeout=5000):
     ([b"not json"], "bad_message"),
     ([b"[1, 2]"], "bad_message"),
     ([b'{"v": 99, "type": "ping"}'], "bad_version"),
-    ([b'{"v": 1, "type": "teleport"}'], "unknown_type"),
-    ([b'{"v": 1, "type": "submit", "task": "generate"}'], "bad_message"),
+    ([b'{"v": 2, "type": "teleport"}'], "unknown_type"),
+    ([b'{"v": 2, "type": "submit", "task": "generate"}'], "bad_message"),
     ([encode(make_header("submit", "x", task="style_transfer", params={}))[0][:-1] +
-      b',"audio":[{"sample_rate":44100,"channels":2,"frames":100,"dtype":"float32"}]}', b"\0" * 10], "bad_message"),
-    ([b'{"v":1,"type":"submit","task":"style_transfer","params":{},'
-      b'"audio":[{"sample_rate":44100,"channels":1,"frames":2,"dtype":"int16"}]}', b"\0" * 4], "bad_message"),
-    ([b'{"v":1,"type":"submit","task":"generate","params":{},'
-      b'"audio":[{"sample_rate":44100,"channels":99,"frames":1,"dtype":"float32"}]}', b"\0" * 396], "too_large"),
+      b',"audio":[{"name":"audio","sample_rate":44100,"channels":2,"frames":100,"dtype":"float32"}]}', b"\0" * 10],
+     "bad_message"),
+    ([b'{"v":2,"type":"submit","task":"style_transfer","params":{},'
+      b'"audio":[{"name":"audio","sample_rate":44100,"channels":1,"frames":2,"dtype":"int16"}]}', b"\0" * 4], "bad_message"),
+    ([b'{"v":2,"type":"submit","task":"generate","params":{},'
+      b'"audio":[{"name":"audio","sample_rate":44100,"channels":99,"frames":1,"dtype":"float32"}]}', b"\0" * 396],
+     "too_large"),
+    ([b'{"v":2,"type":"submit","task":"style_transfer","params":{},'  # no name: which input is it?
+      b'"audio":[{"sample_rate":44100,"channels":1,"frames":1,"dtype":"float32"}]}', b"\0" * 4], "bad_message"),
+    ([b'{"v":2,"type":"submit","task":"style_transfer","params":{},'
+      b'"audio":[{"name":7,"sample_rate":44100,"channels":1,"frames":1,"dtype":"float32"}]}', b"\0" * 4], "bad_message"),
     ([b"{" + b" " * 70_000 + b"}"], "too_large"),
     ([b"[" * 2000], "bad_message"),  # deep nesting: json.loads would raise RecursionError
-    ([b'{"v":1,"type":"ping","x":' + b"[" * 5000 + b"]" * 5000 + b"}"], "bad_message"),
-    ([b'{"v": 1, "type": "fetch", "job": "nope", "token": "t"}'], "not_found"),
-    ([b'{"v": 1, "type": "cancel", "job": "nope"}'], "bad_message"),  # no token
-    (['{"v": 1, "type": "fetch", "job": "nope", "token": "\u00e9\u6f22"}'.encode()], "not_found"),  # not ASCII
-    ([b'{"v": 1, "type": "pong"}'], "unknown_type"),
+    ([b'{"v":2,"type":"ping","x":' + b"[" * 5000 + b"]" * 5000 + b"}"], "bad_message"),
+    ([b'{"v": 2, "type": "fetch", "job": "nope", "token": "t"}'], "not_found"),
+    ([b'{"v": 2, "type": "cancel", "job": "nope"}'], "bad_message"),  # no token
+    (['{"v": 2, "type": "fetch", "job": "nope", "token": "\u00e9\u6f22"}'.encode()], "not_found"),  # not ASCII
+    ([b'{"v": 2, "type": "pong"}'], "unknown_type"),
 ])
 def test_malformed_messages_get_typed_errors(engine, frames, code):
     reply = ask(raw_socket(engine.endpoint), frames)
     assert reply is not None and reply.type == "error" and reply.header["code"] == code
+
+
+def test_named_clips_survive_the_wire_and_duplicated_names_are_refused():
+    a, b = Clip(sine_mix(0.1, 44_100), 44_100), Clip(sine_mix(0.2, 48_000, channels=1)[0], 48_000)
+    message = decode(encode(make_header("submit", "x", task="interpolate", params={}), {"b": b, "a": a}))
+    assert list(message.audio) == ["b", "a"]  # named, in the order sent
+    assert message.audio["a"].rate == 44_100 and np.array_equal(message.audio["a"].samples, a.samples)
+    assert message.audio["b"].samples.shape == (1, 9_600) and message.audio["b"].rate == 48_000
+    header, *pcm = encode(make_header("submit", "x", task="interpolate", params={}), {"a": a, "b": a})
+    with pytest.raises(ProtocolError, match="given twice") as twice:
+        decode([header.replace(b'"name":"b"', b'"name":"a"'), *pcm])
+    assert twice.value.code == "bad_message"
+
+
+def clip(seconds=1.0):
+    return Clip(sine_mix(seconds, 44_100), 44_100)
+
+
+def duplicated(task, name):
+    """A submit whose two PCM frames both say they are `name` (a client's dict cannot send it)."""
+    header, *pcm = encode(make_header("submit", "dup", task=task, params={"strength": 0.5}),
+                          {name: clip(), "other": clip()})
+    return [header.replace(b'"name":"other"', f'"name":"{name}"'.encode()), *pcm]
+
+
+@pytest.mark.parametrize("task, audio, says", [
+    ("style_transfer", {"sound": clip()}, "no input named 'sound'"),  # an unknown name
+    ("style_transfer", {"audio": clip(), "reference": clip()}, "no input named 'reference'"),  # one too many
+    ("interpolate", {"a": clip()}, "'b' missing"),  # a missing input
+    ("interpolate", {"a": clip(), "c": clip()}, "'b' missing; no input named 'c'"),
+    ("generate", {"audio": clip()}, "generate takes no audio"),
+])
+def test_audio_inputs_with_wrong_names_get_typed_errors_and_the_engine_keeps_serving(engine, task, audio, says):
+    reply = engine.client().run(task, {"strength": 0.5} if task == "style_transfer" else {}, audio)
+    assert reply.type == "error" and reply.header["code"] == "bad_message", reply.header
+    assert says in reply.header["message"]
+    assert engine.client().ping()
+
+
+@pytest.mark.parametrize("task, name", [("style_transfer", "audio"), ("interpolate", "a")])
+def test_a_duplicated_input_name_gets_a_typed_error_and_the_engine_keeps_serving(engine, task, name):
+    reply = ask(raw_socket(engine.endpoint), duplicated(task, name))
+    assert reply is not None and reply.type == "error" and reply.header["code"] == "bad_message"
+    assert f"audio {name!r} is given twice" in reply.header["message"]
+    assert engine.client().ping()
+
+
+def test_a_version_1_message_is_refused_with_the_version_this_engine_speaks(engine):
+    v1 = [b'{"v":1,"type":"submit","id":"old","task":"style_transfer","params":{},'  # inputs by position
+          b'"audio":[{"sample_rate":44100,"channels":1,"frames":1,"dtype":"float32"}]}', b"\0" * 4]
+    reply = ask(raw_socket(engine.endpoint), v1)
+    assert reply is not None and reply.type == "error" and reply.header["code"] == "bad_version"
+    assert f"speaks {VERSION}" in reply.header["message"] and VERSION == 2
+    assert engine.client().ping()
+
+
+def test_inputs_are_bound_by_name_not_by_the_order_they_travel_in(engine):
+    a, b = clip(1.0), Clip(sine_mix(0.6, 44_100)[:, ::-1].copy() * 0.5, 44_100)
+    params = {"ratio": 0.3, "seed": 5, "steps": 2, "griffin_lim_iters": 2}
+    in_order = engine.client(timeout=30).run("interpolate", params, {"a": a, "b": b})
+    swapped = engine.client(timeout=30).run("interpolate", params, {"b": b, "a": a})
+    assert in_order.type == swapped.type == "result", (in_order.header, swapped.header)
+    (out, _), = renders(in_order)
+    assert out.samples.shape == a.samples.shape  # at the first clip's length: "a" is the first clip
+    assert np.array_equal(out.samples, renders(swapped)[0][0].samples)
 
 
 FUZZ_HEADERS = st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(
@@ -230,7 +303,7 @@ def test_every_fuzzed_message_gets_a_reply_and_a_job_runs_afterwards():
         answered()
         # after hundreds of malformed messages, a normal job still succeeds
         final = running.client(timeout=30).run("style_transfer", {"strength": 0.3, "steps": 2},
-                                               [(sine_mix(1.0, 44_100), 44_100)])
+                                               {"audio": Clip(sine_mix(1.0, 44_100), 44_100)})
         assert final.type == "result"
     finally:
         sock.close()
@@ -325,7 +398,7 @@ def test_broker_survives_an_engine_killed_mid_job(checkpoint):
         victim.send_signal(signal.SIGKILL)
         final = [m for m in events][-1]
         assert final.type == "result" and final.header["job"] == job
-        assert renders(final)[0][2] == 9
+        assert renders(final)[0][1]["seed"] == 9
         broker.send_signal(signal.SIGTERM)
         log = broker.communicate(timeout=30)[1]
         assert "1 job(s) go to another engine" in log  # it really was re-run elsewhere
@@ -350,7 +423,7 @@ def test_client_retries_until_a_restarted_engine_answers(checkpoint):
     proc = start("engine", "--bind", endpoint, "--checkpoint", str(checkpoint))
     try:
         asking.join(60)
-        assert answers and answers[0].type == "result" and renders(answers[0])[0][2] == 4
+        assert answers and answers[0].type == "result" and renders(answers[0])[0][1]["seed"] == 4
     finally:
         proc.kill()
 
@@ -366,7 +439,7 @@ def test_asyncio_clients_run_jobs_concurrently(engine):
 
     first, second = asyncio.run(both())
     assert first[-1].type == second[-1].type == "result"
-    assert renders(first[-1])[0][2] == 1 and renders(second[-1])[0][2] == 2
+    assert renders(first[-1])[0][1]["seed"] == 1 and renders(second[-1])[0][1]["seed"] == 2
 
 
 def test_a_flood_of_submits_is_answered_and_the_engine_keeps_serving():
@@ -400,6 +473,6 @@ def test_a_taken_port_exits_with_its_own_code(engine, checkpoint):
 def test_a_client_refuses_audio_over_the_message_limit_before_sending(engine):
     twelve_minutes = np.zeros((2, 12 * 60 * 48_000), np.float32)  # 276 MB: zeros the kernel never backs
     with pytest.raises(ProtocolError, match="select a shorter part") as refused:
-        next(engine.client().submit("style_transfer", {"strength": 0.5}, [(twelve_minutes, 48_000)]))
+        next(engine.client().submit("style_transfer", {"strength": 0.5}, {"audio": Clip(twelve_minutes, 48_000)}))
     assert refused.value.code == "too_large"
     assert engine.client().ping()

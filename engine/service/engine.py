@@ -217,13 +217,11 @@ class EngineService:
         if task not in TASKS:
             raise ProtocolError("unknown_task", f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
         names = TASKS[task].inputs
-        if len(message.audio) != len(names):
-            raise ProtocolError("bad_message", f"{task} takes {len(names)} audio input(s), got {len(message.audio)}")
+        check_inputs(task, names, message.audio)
         reserved = set(names) | {"progress", "cancel", "settings"} | ({"sample_rate"} if names else set())
         if reserved & set(params):
             raise ProtocolError("bad_parameter", f"parameters {sorted(reserved & set(params))} are set by the engine")
-        for name, (audio, rate) in zip(names, message.audio):
-            params[name] = Clip(audio, rate)
+        params.update(message.audio)  # bound by name: the tasks take their inputs as keyword arguments
         job = Job(uuid.uuid4().hex[:16], peer, message.id, task, params)
         if self.config.connect and isinstance(message.header.get("job"), str):  # brokers name jobs
             job.id, job.token = message.header["job"], str(message.header.get("token", ""))
@@ -263,3 +261,15 @@ class EngineService:
         job = self.table.jobs.get(frames[0].bytes.decode())
         if job is not None:
             self.send(sock, job.peer, frames[1:])
+
+
+def check_inputs(task: str, names: tuple[str, ...], audio: dict[str, Clip]) -> None:
+    """Refuse audio that is not exactly the task's named inputs (duplicates never reach here:
+    `decode` refuses them)."""
+    unknown = [name for name in audio if name not in names]
+    missing = [name for name in names if name not in audio]
+    if unknown or missing:
+        takes = f"audio {', '.join(repr(n) for n in names)}" if names else "no audio"
+        problems = ([f"{', '.join(repr(n) for n in missing)} missing"] if missing else []) + \
+                   ([f"no input named {', '.join(repr(n[:40]) for n in unknown)}"] if unknown else [])
+        raise ProtocolError("bad_message", f"{task} takes {takes}: {'; '.join(problems)}")

@@ -11,8 +11,9 @@ from typing import Any
 
 import zmq
 
+from engine.clip import Clip
 from engine.errors import Cancelled, EngineError
-from engine.protocol import encode, error_frames, make_header
+from engine.protocol import encode, error_frames, make_header, render_name
 from engine.service.jobs import Job, JobTable
 
 log = logging.getLogger("daw-diffusion.engine")
@@ -65,4 +66,4 @@ def run_job(pipeline: Any, job: Job, events: zmq.Socket, progress_interval: floa
     log.info("job %s done in %.2f s", job.id, compute)
     return encode(make_header("result", job.request_id, job=job.id, compute_seconds=round(compute, 6),
                               renders=[{"seed": r.seed, **r.info} for r in renders]),
-                  [(r.audio, r.sample_rate) for r in renders])
+                  {render_name(k): Clip(r.audio, r.sample_rate) for k, r in enumerate(renders)})
