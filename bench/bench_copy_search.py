@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from report import publish
 
 from engine import guide
 from engine.pipeline import Pipeline
@@ -20,6 +19,8 @@ from engine.splice import splice
 from engine.train import baselines
 from engine.train.evaluate import JUDGE, chroma, load_clips, log_mel, region_scores
 from engine.train.prepare import read_manifest
+
+from report import publish
 
 RATE = 44_100
 REACHES = {"copy, 8 s around": 8.0, "copy, 60 s around": 60.0}
