@@ -17,8 +17,9 @@ from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 from engine.splice import splice
 from engine.train import baselines
-from engine.train.evaluate import JUDGE, chroma, load_clips, log_mel, region_scores
+from engine.train.evaluate import load_clips
 from engine.train.prepare import read_manifest
+from engine.train.scores import JUDGE, chroma, log_mel, region_scores
 
 from report import publish
 

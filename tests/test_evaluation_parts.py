@@ -5,7 +5,7 @@ import pytest
 
 from engine import metrics
 from engine.train import baselines
-from engine.train.evaluate import JUDGE, chroma, region_scores
+from engine.train.scores import JUDGE, chroma, region_scores
 
 RATE = 44_100
 
@@ -48,7 +48,7 @@ def test_structure_measures_tell_music_from_noise():
     clicks = noise * 0.01
     clicks[:, :: RATE // 2] = 0.9  # a beat at 120 BPM
     assert metrics.chroma_peak(chroma(tone(440, 4.0))) > 4 * metrics.chroma_peak(chroma(noise))
-    from engine.train.evaluate import log_mel
+    from engine.train.scores import log_mel
 
     beat = metrics.onset_envelope(log_mel(clicks).mean(0))
     flat = metrics.onset_envelope(log_mel(noise).mean(0))

@@ -78,7 +78,8 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.train.trainer import TrainConfig, train as run
+    from engine.train.config import TrainConfig
+    from engine.train.trainer import train as run
 
     encoder = "" if args.text_encoder == "none" else args.text_encoder
     return run(TrainConfig(
@@ -91,7 +92,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.train.evaluate import EvalConfig, evaluate as run
+    from engine.train.evaluate import EvalConfig
+    from engine.train.evaluate import evaluate as run
 
     def seconds(text: str) -> tuple[float, ...]:
         return tuple(float(s) for s in text.split(",") if s)

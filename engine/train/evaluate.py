@@ -1,8 +1,8 @@
 """`daw-diffusion evaluate`: how good checkpoints are on held-out real tracks, side by side and
 against what a musician could do without them.
 
-Every measurement is made on the output audio with one fixed analysis (`JUDGE`: n_fft 2048, hop
-512, 128 mels), so models of different hops are judged alike. Writes `metrics.json`,
+Every measurement is made on the output audio with one fixed analysis (`scores.JUDGE`), so
+models of different hops are judged alike. Writes `metrics.json`,
 `report.md`, `spectrograms.png` and `curves.png`:
 - inpainting (gaps in the middle of 20 s clips) and extension (to the right of 10 s): log-mel
   L1 in the region (dB), chroma correlation with the truth, seam discontinuity; against
@@ -28,20 +28,17 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from engine import metrics
 from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
-from engine.spectral import MelSpectral, SpectralConfig
 from engine.splice import splice
 from engine.train import baselines
 from engine.train.prepare import read_manifest
+from engine.train.report import beats, report
+from engine.train.scores import JUDGE, RATE, chroma, frame_features, log_mel, mean_rows, region_scores, structure
 
 log = logging.getLogger(__name__)
-JUDGE = MelSpectral(SpectralConfig(hop_length=512))
-TO_DB = 20 / np.log(10)  # natural-log magnitude -> dB
-RATE = 44_100
 
 
 @dataclass(frozen=True)
@@ -87,54 +84,6 @@ def load_clips(entries: list[dict], count: int, seconds: float, seed: int) -> li
         clips.append((np.ascontiguousarray(audio.T), entry["caption"]))
     return clips
 
-
-# -- features -------------------------------------------------------------------------------
-def log_mel(audio: np.ndarray) -> np.ndarray:
-    return JUDGE.log_mel(torch.from_numpy(np.ascontiguousarray(audio))).numpy()
-
-
-def chroma(audio: np.ndarray) -> np.ndarray:
-    magnitude = JUDGE.stft(torch.from_numpy(np.ascontiguousarray(audio))).abs().numpy()
-    return metrics.chroma(magnitude.reshape(-1, *magnitude.shape[-2:]).mean(0), RATE, 2048)
-
-
-def inside(start: int, end: int) -> slice:
-    """Judge frames whose whole window lies inside samples `[start, end)`."""
-    hop, half = JUDGE.config.hop_length, JUDGE.config.n_fft // 2
-    first, last = -(-(start + half) // hop), (end - half) // hop
-    return slice(first, max(first + 1, last + 1))
-
-
-def region_scores(truth: np.ndarray, out: np.ndarray, start: int, end: int,
-                  truth_features: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
-    """L1 (dB) and chroma correlation in the region, seam discontinuity at its inner edges;
-    `truth_features` = (log_mel(truth), chroma(truth)) when already computed."""
-    frames = inside(start, end)
-    truth_mel, truth_chroma = truth_features or (log_mel(truth), chroma(truth))
-    l1 = float(np.abs(log_mel(out)[..., frames] - truth_mel[..., frames]).mean() * TO_DB)
-    corr = metrics.correlation(truth_chroma[:, frames], chroma(out)[:, frames])
-    seams = [s for s in (start, end) if 0 < s < truth.shape[-1]]
-    seam = float(np.mean([metrics.seam_discontinuity(out, s) for s in seams]))
-    return {"log_mel_l1_db": l1, "chroma_correlation": corr, "seam": seam}
-
-
-def structure(audio: np.ndarray) -> dict:
-    """Tonal and rhythmic structure, and the amplitude ripple at both models' frame rates
-    (hop 1024: 43 Hz, hop 512: 86 Hz)."""
-    envelope = metrics.onset_envelope(log_mel(audio).mean(0))
-    return {"chroma_peak": metrics.chroma_peak(chroma(audio)), "onset_peakiness": metrics.onset_peakiness(envelope),
-            "onset_autocorrelation": metrics.onset_autocorrelation(envelope, RATE / JUDGE.config.hop_length),
-            "ripple_43hz_db": metrics.frame_ripple_db(audio, RATE, RATE / 1024),
-            "ripple_86hz_db": metrics.frame_ripple_db(audio, RATE, RATE / 512)}
-
-
-def mean_rows(rows: list[dict]) -> dict:
-    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-
-
-def frame_features(audios: list[np.ndarray]) -> np.ndarray:
-    """Per-frame log-mel vectors `[N, 128]` of every channel of every clip."""
-    return np.concatenate([np.moveaxis(log_mel(a), -1, -2).reshape(-1, 128) for a in audios])
 
 
 class Evaluation:
@@ -336,53 +285,6 @@ class Evaluation:
         plot_spectrograms(self.examples, self.clips[0][0], out / "spectrograms.png", log_mel)
         plot_curves(results, out / "curves.png")
         return results
-
-
-def beats(results: dict, model: str, case: str, rivals: tuple[str, ...]) -> bool:
-    """Lower L1 and higher chroma correlation than every rival in `case`."""
-    rows = results["regions"][case]
-    return all(rows[model]["log_mel_l1_db"] < rows[r]["log_mel_l1_db"]
-               and rows[model]["chroma_correlation"] > rows[r]["chroma_correlation"] for r in rivals)
-
-
-def report(r: dict) -> str:
-    """The numbers of `metrics.json` as markdown tables."""
-    settings = "; ".join(f"{name}: {s['sampler']} {s['steps']} steps, {s['griffin_lim_iters']} Griffin-Lim iterations, "
-                         f"{s['context_seconds']:g} s of context, guide {s['guide']:g}" for name, s in r["settings"].items())
-    lines = [f"Held-out clips: {len(r['clips'])} × {r['clips'][0]['seconds']:g} s from different tracks. "
-             f"Each model at its own defaults ({settings}).", "",
-             "| region | method | log-mel L1 (dB) | chroma corr. | seam |", "|---|---|---:|---:|---:|"]
-    for case, rows in r["regions"].items():
-        for method, m in sorted(rows.items(), key=lambda kv: kv[1]["log_mel_l1_db"]):
-            lines.append(f"| {case} | {method} | {m['log_mel_l1_db']:.2f} | {m['chroma_correlation']:.3f} | {m['seam']:.2f} |")
-    lines += ["", "| generation | Fréchet distance | chroma peak | onset peakiness | onset autocorr. "
-              "| ripple 43 Hz (dB) | ripple 86 Hz (dB) |", "|---|---:|---:|---:|---:|---:|---:|"]
-    generation = r["generation"]
-    rows = {**generation.get("yardsticks", {}), **{k: v for k, v in generation.items() if k != "yardsticks"}}
-    for name, m in rows.items():
-        fd = f"{m['frechet_distance']:.1f}" if "frechet_distance" in m else "—"
-        lines.append(f"| {name} | {fd} | {m['chroma_peak']:.2f} | {m['onset_peakiness']:.2f} | "
-                     f"{m['onset_autocorrelation']:.3f} | {m['ripple_43hz_db']:.1f} | {m['ripple_86hz_db']:.1f} |")
-    lines += ["", "| style strength | " + " | ".join(f"{n}: chroma / onset corr." for n in r["style_transfer"]) + " |",
-              "|---:|" + "---:|" * len(r["style_transfer"])]
-    for i, strength in enumerate(next(iter(r["style_transfer"].values()))):
-        cells = [f"{rows_[i]['chroma_correlation']:.3f} / {rows_[i]['onset_correlation']:.3f}"
-                 for rows_ in r["style_transfer"].values()]
-        lines.append(f"| {strength['strength']:.1f} | " + " | ".join(cells) + " |")
-    if r.get("guide_curve"):
-        lines += ["", "| guide | gap 2 s L1 / chroma | extension 2 s L1 / chroma |", "|---:|---:|---:|"]
-        for row in r["guide_curve"]:
-            g, e = row["gap_2s"], row["extension_2s"]
-            lines.append(f"| {row['guide']:.2f} | {g['log_mel_l1_db']:.2f} / {g['chroma_correlation']:.3f} | "
-                         f"{e['log_mel_l1_db']:.2f} / {e['chroma_correlation']:.3f} |")
-    if r["training_curve"]:
-        lines += ["", "| training (s) | steps | gap 2 s L1 / chroma | extension 2 s L1 / chroma | generation FD |",
-                  "|---:|---:|---:|---:|---:|"]
-        for row in r["training_curve"]:
-            g, e = row["gap_2s"], row["extension_2s"]
-            lines.append(f"| {row['train_seconds']} | {row['steps']} | {g['log_mel_l1_db']:.2f} / {g['chroma_correlation']:.3f} | "
-                         f"{e['log_mel_l1_db']:.2f} / {e['chroma_correlation']:.3f} | {row['generation_frechet_distance']:.1f} |")
-    return "\n".join(lines) + "\n"
 
 
 def evaluate(config: EvalConfig) -> dict:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import platform
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -28,46 +27,13 @@ from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import pick_device
 from engine.text import text_encoder
+from engine.train.config import TrainConfig, hardware
 from engine.train.data import CropSampler
 from engine.train.losses import diffusion_loss, vocoder_loss
 from engine.train.masks import draw_unknown
 from engine.train.prepare import read_manifest
 
 log = logging.getLogger(__name__)
-STAGES = ("vocoder", "diffusion")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    stage: str
-    data_dir: Path
-    run_dir: Path
-    preset: str = "real"
-    text_encoder: str = "all-MiniLM-L6-v2"  # "" trains an unconditional model
-    batch_size: int = 8
-    crop_frames: int = 128
-    lr: float = 2e-4
-    beta1: float = 0.5
-    warmup_steps: int = 500  # lr rises linearly from a third to full over these steps
-    ema_decay: float = 0.995
-    ema_start: int = 1000
-    ema_every: int = 10
-    grad_clip: float = 1.0
-    max_steps: int = 1_000_000
-    time_budget: float | None = None  # seconds of training in this invocation
-    checkpoint_every: float = 300.0  # seconds between checkpoints
-    snapshot_every: float | None = None  # seconds of training between kept copies (quality-vs-time curve)
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = True
-    fresh: bool = False  # start this stage's network from scratch (keeping the rest of the run)
-    context_guess: str | None = None  # switch a context U-Net's second guess ("repeat", "copy"), weights kept
-
-    def __post_init__(self) -> None:
-        if self.stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, not {self.stage!r}")
-
-
 def save_atomic(obj: object, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
@@ -337,12 +303,6 @@ class Trainer:
         self.runs = state.get("runs") or [{"date": "", "first_step": 0, "steps": self.step, "seconds": round(self.elapsed, 1),
                                            "device": str(self.device), "hardware": hardware(), "world_size": self.world}]
         log.info("resumed %s training at step %d (%.0f s so far)", self.config.stage, self.step, self.elapsed)
-
-
-def hardware() -> str:
-    """What trained: CPU architecture and cores, and the GPU when there is one."""
-    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{platform.machine()} {os.cpu_count()} cores{gpu}"
 
 
 def train(config: TrainConfig) -> dict:
