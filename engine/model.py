@@ -4,7 +4,7 @@ schedule, built from one frozen `ModelConfig` so a checkpoint can rebuild it fro
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -83,7 +83,7 @@ class MsaniiModel(nn.Module):
         self.vocoder = Vocoder(config.vocoder)
         self.schedule = Schedule(config.diffusion.train_steps)
 
-    def vocoder_log_magnitude(self, mel: Tensor, net: nn.Module | None = None) -> Tensor:
+    def vocoder_log_magnitude(self, mel: Tensor, net: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         """Scaled mel `[B, C, F, T]` -> the vocoder's natural-log STFT magnitude. `net` stands
         in for `self.vocoder` when training wraps it (DDP)."""
         out = (net or self.vocoder)(mel).float()

@@ -43,8 +43,8 @@ class CropSampler:
         crops = [self.crop() for _ in range(size)]
         return torch.from_numpy(np.stack([c[0] for c in crops])), [c[1] for c in crops]
 
-    def state(self) -> object:
+    def state(self) -> tuple:
         return self.rng.getstate()
 
-    def restore(self, state: object) -> None:
+    def restore(self, state: tuple) -> None:
         self.rng.setstate(state)

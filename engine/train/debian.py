@@ -54,7 +54,11 @@ class Track:
         return f"debian/{self.package}/{self.name}"
 
     def open(self) -> BinaryIO:
-        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        if self.path is None:
+            raise ValueError(f"{self.piece}: neither bytes nor a file")
+        return self.path.open("rb")
 
 
 def fetch(package: str, cache: Path) -> Path:

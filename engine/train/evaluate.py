@@ -25,6 +25,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -69,7 +70,7 @@ def load_clips(entries: list[dict], count: int, seconds: float, seed: int) -> li
     for entry in usable:
         by_group.setdefault(entry.get("package", entry["source"]), []).append(entry)
     order = [rng.permutation(len(group)).tolist() for group in by_group.values()]
-    picks = []
+    picks: list[dict] = []
     while len(picks) < min(count, len(usable)):
         for group, indices in zip(by_group.values(), order):
             if indices and len(picks) < count:
@@ -197,7 +198,7 @@ class Evaluation:
         reference_frames = frame_features(reference)
         rng = np.random.default_rng(c.seed)
         noise = [baselines.noise_like(a, a.shape[-1], JUDGE, int(rng.integers(1 << 30))) for a in reference]
-        result = {"yardsticks": {
+        result: dict[str, dict] = {"yardsticks": {
             "training music": {"frechet_distance": metrics.frechet_distance(frame_features([a for a, _ in self.train]),
                                                                             reference_frames),
                                **mean_rows([structure(a) for a, _ in self.train])},
@@ -255,7 +256,10 @@ class Evaluation:
             return []
         rows = []
         for path in sorted(folder.glob("model-*-*s.safetensors"), key=lambda p: int(p.stem.split("-")[1])):
-            steps, seconds = re.match(r"model-(\d+)-(\d+)s", path.stem).groups()
+            named = re.match(r"model-(\d+)-(\d+)s", path.stem)
+            if named is None:  # the glob above admits only such names
+                continue
+            steps, seconds = named.groups()
             pipeline = {"snapshot": Pipeline.from_checkpoint(path, self.config.device)}
             regions = self.regions(pipeline, gaps=(2.0,), extensions=(2.0,), guide=1.0)  # what training changes
             generated = self.generation(pipeline)["snapshot, no prompt"]
@@ -270,7 +274,7 @@ class Evaluation:
         out = self.config.out_dir
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        results = {"checkpoints": {self.name(p): str(p) for p in self.config.checkpoints},
+        results: dict[str, Any] = {"checkpoints": {self.name(p): str(p) for p in self.config.checkpoints},
                    "clips": [{"caption": t, "seconds": a.shape[-1] / RATE} for a, t in self.clips],
                    "settings": {name: {k: v for k, v in vars(self.settings(p)).items() if k != "prompt"}
                                 for name, p in self.pipelines.items()}}

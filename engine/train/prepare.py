@@ -59,8 +59,7 @@ def held_out(piece_id: str, fraction: float) -> bool:
 
 def finish_audio(audio: np.ndarray, rate: int, max_seconds: float) -> np.ndarray:
     """`[C, S]` -> stereo at 44.1 kHz, leading/trailing silence trimmed, cropped, peak 0.9."""
-    wave = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-    wave = resample(wave, rate, SAMPLE_RATE).numpy()
+    wave = resample(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), rate, SAMPLE_RATE).numpy()
     if wave.shape[0] == 1:
         wave = np.repeat(wave, 2, axis=0)
     wave = wave[:2]

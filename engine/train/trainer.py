@@ -74,7 +74,8 @@ class Trainer:
         self.sampler = CropSampler(entries, c.crop_frames, self.model.config.spectral, c.seed * 1000 + self.rank)
         self.generator = torch.Generator().manual_seed(c.seed * 1000 + self.rank)
         self.captions = self.encode_captions(sorted({e["caption"] for e in entries}))
-        self.step, self.elapsed, self.losses = 0, 0.0, []
+        self.step, self.elapsed = 0, 0.0
+        self.losses: list[float] = []
         self.runs: list[dict] = []  # one entry per invocation: steps, seconds, hardware
         self.stop_requested = False
         if self.state_path.is_file():
@@ -170,8 +171,8 @@ class Trainer:
         with torch.no_grad():
             for averaged, current in zip(self.ema.parameters(), self.module.parameters()):
                 averaged.lerp_(current, 1 - decay)
-            for averaged, current in zip(self.ema.buffers(), self.module.buffers()):
-                averaged.copy_(current)
+            for kept, buffer in zip(self.ema.buffers(), self.module.buffers()):
+                kept.copy_(buffer)
 
     def should_stop(self, started: float) -> bool:
         c = self.config
