@@ -24,7 +24,7 @@ Signal = TypeVar("Signal", np.ndarray, Tensor)
 
 NEIGHBOURHOOD_SECONDS = 2.0  # audio compared on each side of the region
 MIN_PERIOD_SECONDS = 1.0  # no shorter loops than this (a beat or two at any usual tempo)
-SEARCH_SECONDS = 60.0  # how far a copy may come from, on each side of a region (an earlier chorus)
+SEARCH_SECONDS = 60.0  # how far a gap's copy may come from, on each side (an earlier chorus)
 
 
 def match_features(mel: Tensor, magnitude: Tensor, known: Tensor, sample_rate: int, n_fft: int) -> Tensor:

@@ -3,8 +3,8 @@
 bit-identical, with an equal-power crossfade inside each region's edges. Below `guide` 1 each
 region starts as the clip's best-matching copy (`engine.guide`), which the model refines from
 noise level `guide`, Griffin-Lim starting from its phase; at 0 the copy is the result, and the
-search reaches `matching.SEARCH_SECONDS` on each side (a chorus a minute earlier), not only the
-model's context."""
+search for a gap reaches `matching.SEARCH_SECONDS` on each side (a chorus a minute earlier), not
+only the model's context."""
 
 from __future__ import annotations
 
@@ -55,13 +55,13 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, regions: list, mode: st
 
 
 def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, spans: list[tuple[int, int]],
-         mode: str) -> Render:
+         mode: str, reach: float | None = None) -> Render:
     """Inpaint the sample `spans` of `source` (checked, at `rate`): at `guide` 0 each with its
-    best-matching copy from up to `SEARCH_SECONDS` around it; otherwise (and where nothing in
+    best-matching copy from up to `reach` seconds around it (default `SEARCH_SECONDS`); otherwise (and where nothing in
     reach can be copied) context group by context group, each group diffused once with
     `context_seconds` of audio on either side."""
     if job.settings.guide == 0:
-        source, spans = copy_in(pipeline, job, source, rate, spans)
+        source, spans = copy_in(pipeline, job, source, rate, spans, matching.SEARCH_SECONDS if reach is None else reach)
         if not spans:
             job.check_cancel()
             job.report(1.0, "done")
@@ -91,13 +91,13 @@ def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, span
     return Render(out, rate, job.seed)
 
 
-def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int,
-            spans: list[tuple[int, int]]) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """`source` with each span replaced by its best-matching copy found within
-    `SEARCH_SECONDS` on either side (every span counts as unknown there), crossfaded in; and the
-    spans that had nothing in reach to copy."""
+def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, spans: list[tuple[int, int]],
+            seconds: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """`source` with each span replaced by its best-matching copy found within `seconds` on
+    either side (every span counts as unknown there), crossfaded in; and the spans that had
+    nothing in reach to copy."""
     spectral = pipeline.model.config.spectral
-    reach, fade, scale = round(matching.SEARCH_SECONDS * rate), round(job.settings.crossfade * rate), pipeline.sample_rate / rate
+    reach, fade, scale = round(seconds * rate), round(job.settings.crossfade * rate), pipeline.sample_rate / rate
     merged = [span for group in group_spans(spans, 0) for span in group]
     out, left = source, []
     for a, b in merged:

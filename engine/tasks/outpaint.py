@@ -74,7 +74,8 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, seconds: float | None, 
                                "beyond its context; extend in steps, or with guide 1 (the model alone)")
         padded = np.concatenate((source, silence) if right else (silence, source), axis=1)
         span = (samples - fade, samples + grow) if right else (0, grow + fade)
-        return replace(inpaint.fill(pipeline, job, padded, rate, [span], mode), info=info)
+        # one side to compare: a search wider than the context found copies with rougher seams (benchmarks.md)
+        return replace(inpaint.fill(pipeline, job, padded, rate, [span], mode, s.context_seconds), info=info)
     return replace(continue_alone(pipeline, job, source, rate, grow, right, mode, fade), info=info)
 
 
