@@ -15,6 +15,7 @@ import json
 import platform
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import MethodType
 
@@ -29,8 +30,10 @@ from engine.settings import MSANII_SETTINGS, RenderSettings
 from report import median_time, publish
 
 
-def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, generator=None):
-    """torchaudio's Griffin-Lim, the implementation Msanii's settings were published with."""
+def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, generator=None, start=None,
+                          linked=False):
+    """torchaudio's Griffin-Lim, the implementation Msanii's settings were published with (from
+    random phase, channels on their own: it has no `start` or `linked`)."""
     c = self.config
     return torchaudio.functional.griffinlim(
         magnitude, torch.hann_window(c.n_fft), c.n_fft, c.hop_length, c.n_fft, 1.0, n_iter,
@@ -67,6 +70,10 @@ def main() -> None:
         "interpolate (0.5, 0.6)": lambda s: pipeline.interpolate(clip, other, sr, 0.5, 0.6, seed=0, settings=s),
         "inpaint 2 s (replace)": lambda s: pipeline.inpaint(clip, sr, [(4.0, 6.0)], seed=0, settings=s),
         "outpaint +5 s": lambda s: pipeline.outpaint(clip, sr, 5.0, seed=0, settings=s),
+        # the same edits with the model doing them in both columns (the defaults above copy)
+        "inpaint 2 s, model alone": lambda s: pipeline.inpaint(clip, sr, [(4.0, 6.0)], seed=0,
+                                                               settings=replace(s, guide=1.0)),
+        "outpaint +5 s, model alone": lambda s: pipeline.outpaint(clip, sr, 5.0, seed=0, settings=replace(s, guide=1.0)),
     }
     with torch.inference_mode():
         forward = median_time(lambda: pipeline.model.unet(x, t), 10 * args.repeats)

@@ -52,4 +52,4 @@ class RenderSettings:
         return SamplerSettings(self.sampler, self.steps, self.eta, self.jump_length, self.resample)
 
 
-MSANII_SETTINGS = RenderSettings(sampler="ddim", steps=200, griffin_lim_iters=200)
+MSANII_SETTINGS = RenderSettings(sampler="ddim", steps=200, griffin_lim_iters=200, guide=1.0)  # the model alone: no copy
