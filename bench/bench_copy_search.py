@@ -26,10 +26,10 @@ from report import publish
 
 RATE = 44_100
 REACHES = {"copy, 8 s around": 8.0, "copy, 60 s around": 60.0}
-CASES = [("gap", s) for s in (0.5, 1.0, 2.0, 4.0)]
+GAPS = (0.5, 1.0, 2.0, 4.0)  # seconds
 
 
-def fills(pipeline: Pipeline, audio: np.ndarray, kind: str, start: int, end: int, seed: int) -> dict[str, np.ndarray]:
+def fills(pipeline: Pipeline, audio: np.ndarray, start: int, end: int, seed: int) -> dict[str, np.ndarray]:
     """Each method's version of `audio` with `[start, end)` made anew (nothing sees the truth)."""
     fade = round(RenderSettings().crossfade * RATE)
     known = audio.copy()
@@ -37,17 +37,12 @@ def fills(pipeline: Pipeline, audio: np.ndarray, kind: str, start: int, end: int
     out = {}
     for name, reach in REACHES.items():
         guide.SEARCH_SECONDS = reach
-        if kind == "gap":
-            rendered = pipeline.inpaint(known, RATE, [(start / RATE, end / RATE)], seed=seed).audio
-            out[name] = splice(audio, rendered[:, start:end], start, end, fade)
-        else:
-            rendered = pipeline.outpaint(audio[:, :start], RATE, (end - start) / RATE, seed=seed).audio
-            out[name] = np.concatenate((rendered, audio[:, rendered.shape[-1]:]), axis=-1)
-    before = known[:, :start] if kind == "extension" else known
+        rendered = pipeline.inpaint(known, RATE, [(start / RATE, end / RATE)], seed=seed).audio
+        out[name] = splice(audio, rendered[:, start:end], start, end, fade)
     patches = {"loop-repeat": baselines.loop_repeat(known, start, end),
-               "shaped noise": baselines.shaped_noise(before, start, end, JUDGE, round(4 * RATE), seed)}
+               "shaped noise": baselines.shaped_noise(known, start, end, JUDGE, round(4 * RATE), seed)}
     for name, patch in patches.items():
-        out[name] = splice(audio, patch, start, end, fade, fade_end=kind == "gap")
+        out[name] = splice(audio, patch, start, end, fade)
     return out
 
 
@@ -65,11 +60,11 @@ def main() -> None:
     for k, (audio, _) in enumerate(clips):
         truth = (log_mel(audio), chroma(audio))
         middle = audio.shape[-1] // 2
-        for kind, seconds in CASES:
-            start = middle - round(seconds * RATE / 2) if kind == "gap" else middle
+        for seconds in GAPS:
+            start = middle - round(seconds * RATE / 2)
             end = start + round(seconds * RATE)
-            for name, out in fills(pipeline, audio, kind, start, end, k).items():
-                rows.setdefault((f"{kind} {seconds:g} s", name), []).append(region_scores(audio, out, start, end, truth))
+            for name, out in fills(pipeline, audio, start, end, k).items():
+                rows.setdefault((f"gap {seconds:g} s", name), []).append(region_scores(audio, out, start, end, truth))
     lines = [f"Copy search reach, {len(clips)} held-out clips of {args.clip_seconds:g} s (edits in the middle), "
              "bundled model's analysis; lower L1 and higher chroma are better.", "",
              "| region | method | log-mel L1 (dB) | chroma corr. | seam |", "|---|---|---:|---:|---:|"]

@@ -5,7 +5,7 @@ For a region to fill, every offset `p` is scored by how well the audio around th
 matches the audio around the region shifted by `p` (mel and chroma frames, nearer frames
 weighing more, both sides where both are known); the best offset's material is copied in. A
 copy that would read the region itself repeats with period `p`, as a loop does (an extension
-longer than the context it continues). `Pipeline` crossfades the copy in, and the model refines
+longer than the context it continues). `engine.tasks.inpaint` crossfades the copy in, and the model refines
 it from noise level `guide` (0: the copy alone).
 """
 

@@ -126,3 +126,11 @@ def test_with_nothing_known_to_copy_the_model_works_alone(pipeline, chord):
     whole = pipeline.inpaint(chord, 44_100, [(0.0, chord.shape[-1] / 44_100)], seed=1, settings=settings).audio
     assert whole.shape == chord.shape and np.abs(whole).max() > 1e-4  # rendered, not left silent
     assert not np.allclose(whole, chord)
+
+
+def test_a_region_shorter_than_a_sample_at_either_end_is_no_crash(pipeline, chord):
+    settings = RenderSettings(guide=0.0, steps=2, griffin_lim_iters=2)
+    duration = chord.shape[-1] / 44_100
+    for region in ((0.0, 1e-6), (duration - 1e-6, duration)):
+        out = pipeline.inpaint(chord, 44_100, [region], seed=0, settings=settings).audio
+        assert out.shape == chord.shape

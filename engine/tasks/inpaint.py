@@ -3,7 +3,7 @@
 bit-identical, with an equal-power crossfade inside each region's edges. Below `guide` 1 each
 region starts as the clip's best-matching copy (`engine.guide`), which the model refines from
 noise level `guide`, Griffin-Lim starting from its phase; at 0 the copy is the result, and the
-search for a gap reaches `matching.SEARCH_SECONDS` on each side (a chorus a minute earlier), not
+search for a gap reaches `engine.guide.SEARCH_SECONDS` on each side (a chorus a minute earlier), not
 only the model's context."""
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, s
     either side (every span counts as unknown there), crossfaded in; and the spans that had
     nothing in reach to copy."""
     spectral = pipeline.model.config.spectral
-    reach, fade, scale = round(seconds * rate), round(job.settings.crossfade * rate), pipeline.sample_rate / rate
+    fade, scale = round(job.settings.crossfade * rate), pipeline.sample_rate / rate
+    # the copy may come from `seconds` away, so the window also holds what it is compared by
+    reach = round((seconds + matching.NEIGHBOURHOOD_SECONDS) * rate) + spectral.n_fft
     merged = [span for group in group_spans(spans, 0) for span in group]
     out, left = source, []
     for a, b in merged:
@@ -110,7 +112,7 @@ def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, s
             return frames_touching(math.floor((max(c, lo) - lo) * scale), math.ceil((min(d, hi) - lo) * scale),
                                    mel.shape[-1], spectral.hop_length, spectral.n_fft)
 
-        unknown = torch.stack([run_of(c, d) for c, d in merged if c < hi and d > lo]).any(0)
+        unknown = torch.stack([run_of(a, b)] + [run_of(c, d) for c, d in merged if c < hi and d > lo]).any(0)
         copy = draft(pipeline, source[:, lo:hi], [(a - lo, b - lo)], [run_of(a, b)], wave, mel, unknown, rate, fade)
         if copy is None:
             left.append((a, b))
