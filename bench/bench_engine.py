@@ -22,7 +22,7 @@ from types import MethodType
 import torch
 import torchaudio
 
-from bridge.demo import chord_progression
+from engine.demo import chord_progression
 from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline
 from engine.settings import MSANII_SETTINGS, RenderSettings

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.demo import chord_progression
+from engine.demo import chord_progression
 from engine.pipeline import Pipeline
 
 from helpers import CLI, start_engine, tiny_model

@@ -54,3 +54,11 @@ def test_no_modules_import_each_other():
         return False
 
     assert [m for m in graph if reaches(m, m)] == []
+
+
+def test_no_bridge_module_imports_torch_even_inside_a_function():
+    for path in (ROOT / "bridge").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "torch" or n.startswith("torch.") for n in names), path
