@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from bridge.audiofile import AudioFileError, write_text_atomic
-from bridge.jobs import JobError
+from bridge.audiofile import write_text_atomic
+from bridge.errors import BridgeError
 from bridge.render import EXIT, exit_code
 
 log = logging.getLogger("daw-diffusion")
@@ -50,13 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         result = args.handler(args)
-    except JobError as exc:
+    except BridgeError as exc:  # a job's error, or an unreadable or unwritable file
         return fail(exc.code, str(exc), exit_code(exc.code), result_file)
     except Cancelled as exc:
         return fail("cancelled", str(exc), EXIT["cancelled"], result_file)
     except KeyboardInterrupt:
         return fail("cancelled", "interrupted", EXIT["cancelled"], result_file)
-    except (EngineError, AudioFileError) as exc:
+    except EngineError as exc:
         return fail(exc.code, str(exc), EXIT["bad_input"], result_file)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:  # e.g. no manifest
         return fail("bad_input", str(exc), EXIT["bad_input"], result_file)

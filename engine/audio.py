@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torchaudio
 
+from engine.clip import MAX_RATE, MIN_RATE
 from engine.errors import BadAudio, BadParameter
 
 MAX_CHANNELS = 16
@@ -15,8 +16,8 @@ SILENCE_PEAK = 1e-6  # about -120 dBFS: below this the input is digital silence
 
 
 def check_sample_rate(sample_rate: int) -> int:
-    if not isinstance(sample_rate, (int, np.integer)) or not 4_000 <= sample_rate <= 768_000:
-        raise BadParameter(f"sample rate must be a whole number of Hz between 4000 and 768000, not {sample_rate!r}")
+    if not isinstance(sample_rate, (int, np.integer)) or not MIN_RATE <= sample_rate <= MAX_RATE:
+        raise BadParameter(f"sample rate must be a whole number of Hz between {MIN_RATE} and {MAX_RATE}, not {sample_rate!r}")
     return int(sample_rate)
 
 

@@ -74,17 +74,22 @@ def region_samples(regions: Any, samples: int, sample_rate: int) -> list[tuple[i
     return sorted(spans)
 
 
-def group_spans(spans: list[tuple[int, int]], margin: int) -> list[list[tuple[int, int]]]:
-    """Merge overlapping spans, then group those whose context windows (± margin) overlap,
-    so each group is diffused once."""
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` (sorted by start) with the overlapping or touching ones merged."""
     merged: list[tuple[int, int]] = []
     for a, b in spans:
         if merged and a <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], b))
         else:
             merged.append((a, b))
+    return merged
+
+
+def group_spans(spans: list[tuple[int, int]], margin: int) -> list[list[tuple[int, int]]]:
+    """Merge overlapping spans, then group those whose context windows (± margin) overlap,
+    so each group is diffused once."""
     groups: list[list[tuple[int, int]]] = []
-    for span in merged:
+    for span in merge_spans(spans):
         if groups and span[0] - margin <= groups[-1][-1][1] + margin:
             groups[-1].append(span)
         else:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from engine.clip import MAX_RATE, MIN_RATE
 from engine.errors import BadParameter, UnknownTask
 from engine.meter import MAX_BPM, MIN_BPM, SNAPS
 
@@ -124,7 +125,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("generate", "new music from noise (and a prompt)", (), (
         SECONDS, BARS, BPM, BEATS_PER_BAR,
         Param("channels", int, "channel count", 2, 1, 16),
-        Param("sample_rate", int, "sample rate of the result; the model's if not given", None, 4_000, 768_000, unit="Hz"),
+        Param("sample_rate", int, "sample rate of the result; the model's if not given", None, MIN_RATE, MAX_RATE, unit="Hz"),
         Param("n_variations", int, "how many; variation k has seed + k", 1, 1, 16, flag="variations")),
          example=(("seconds", 8.0),)),
     Task("style_transfer", "re-imagine a clip (audio-to-audio)", ("audio",), (

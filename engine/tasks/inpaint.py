@@ -20,7 +20,7 @@ from engine import guide as matching
 from engine.audio import check_audio
 from engine.clip import Clip
 from engine.diffusion import Diffuser
-from engine.geometry import frames_touching, group_spans, region_samples
+from engine.geometry import frames_touching, group_spans, merge_spans, region_samples
 from engine.job import Render, RenderJob
 from engine.meter import meter_from, time_info
 from engine.splice import splice
@@ -100,7 +100,7 @@ def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, s
     fade, scale = round(job.settings.crossfade * rate), pipeline.sample_rate / rate
     # the copy may come from `seconds` away, so the window also holds what it is compared by
     reach = round((seconds + matching.NEIGHBOURHOOD_SECONDS) * rate) + spectral.n_fft
-    merged = [span for group in group_spans(spans, 0) for span in group]
+    merged = merge_spans(spans)
     out, left = source, []
     for a, b in merged:
         job.check_cancel()
