@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
 from engine.clip import Clip
 from engine.pipeline import Pipeline
-from engine.protocol import VERSION, ProtocolError, decode, encode, make_header
+from engine.protocol import MAX_HEADER_BYTES, VERSION, ProtocolError, decode, encode, make_header
 from engine.service import EngineService, ServiceConfig
+from engine.service.broker import Broker, BrokerConfig
 from engine.service.security import SecurityError, create_keys
 
 from helpers import CLI, free_port, sine_mix, tiny_model
@@ -171,10 +172,10 @@ def test_bad_jobs_get_typed_errors(engine, task, params, audio, code):
     assert reply.type == "error" and reply.header["code"] == code, reply.header
 
 
-def raw_socket(endpoint):
-    sock = zmq.Context.instance().socket(zmq.DEALER)
+def raw_socket(endpoint, kind=zmq.DEALER, bind=False):
+    sock = zmq.Context.instance().socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(endpoint)
+    sock.bind(endpoint) if bind else sock.connect(endpoint)
     return sock
 
 
@@ -405,6 +406,95 @@ def test_broker_survives_an_engine_killed_mid_job(checkpoint):
     finally:
         for p in [broker, *engines]:
             p.kill()
+
+
+class Brokered:
+    """A broker and one engine working for it, each in a thread of this process, on real TCP ports."""
+
+    def __init__(self):
+        self.endpoint, backend = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+        self.broker = Broker(BrokerConfig(frontend=self.endpoint, backend=backend), context=zmq.Context())
+        self.engine = EngineService(Pipeline(tiny_model()), ServiceConfig(connect=backend), context=zmq.Context())
+        self.threads = [threading.Thread(target=s.serve, daemon=True) for s in (self.broker, self.engine)]
+        [t.start() for t in self.threads]
+        deadline = time.monotonic() + 10
+        while self.client().status()["engines"] < 1:
+            assert time.monotonic() < deadline, "the engine did not register"
+            time.sleep(0.1)
+
+    def client(self, **kw) -> EngineClient:
+        return EngineClient(self.endpoint, timeout=kw.pop("timeout", 5.0), **kw)
+
+    def close(self):
+        self.engine.stop()
+        self.broker.stop()
+        for thread in self.threads:
+            thread.join(20)
+            assert not thread.is_alive()
+
+
+@pytest.fixture
+def brokered():
+    running = Brokered()
+    yield running
+    running.close()
+
+
+def within(seconds: float):
+    """A `give_up` for `submit`: true once `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    return lambda: time.monotonic() > deadline
+
+
+@pytest.mark.parametrize("task, audio, code, says", [  # refusals only the engine can make: the broker knows no tasks
+    ("frobnicate", {}, "unknown_task", "unknown task 'frobnicate'"),
+    ("style_transfer", {"sound": clip()}, "bad_message", "no input named 'sound'"),
+])
+def test_an_engine_refusing_a_brokered_job_reaches_the_client_and_ends_the_job(brokered, task, audio, code, says):
+    client = brokered.client()
+    events = list(client.submit(task, {"strength": 0.5}, audio, give_up=within(5)))
+    accepted, refusal = events[0].header, events[-1]
+    assert refusal.type == "error" and refusal.header["code"] == code, refusal.header
+    assert says in refusal.header["message"]
+    ended = client.fetch(accepted["job"], accepted["token"])  # the broker's table ended the job with it
+    assert ended.type == "error" and ended.header["code"] == code
+    assert client.status()["running"] == 0
+    final = brokered.client(timeout=30).run("generate", {"seconds": 0.5, "steps": 2, "seed": 1})
+    assert final.type == "result" and renders(final)[0][1]["seed"] == 1
+
+
+def test_a_submit_the_broker_would_name_past_the_header_limit_is_refused_there(brokered):
+    # the job's name and token make the header longer: past the limit, the engine could not read it
+    bare = len(encode(make_header("submit", "0" * 32, task="generate", params={"note": ""}))[0])
+    note = "x" * (MAX_HEADER_BYTES - bare)  # a header of exactly the limit, as the client sends it
+    refusal = list(brokered.client().submit("generate", {"note": note}, give_up=within(5)))[-1]
+    assert refusal.type == "error" and refusal.header["code"] == "too_large", refusal.header
+    assert brokered.client().status()["running"] == 0
+
+
+def test_a_job_its_broker_sends_again_is_resumed_not_refused():
+    # an engine that reconnects (a new identity) may be sent a job it still holds; a raw ROUTER plays the broker
+    backend = f"tcp://127.0.0.1:{free_port()}"
+    broker = raw_socket(backend, zmq.ROUTER, bind=True)
+    service = EngineService(Pipeline(tiny_model()), ServiceConfig(connect=backend), context=zmq.Context())
+    thread = threading.Thread(target=service.serve, daemon=True)
+    thread.start()
+    try:
+        assert broker.poll(10_000)
+        engine = broker.recv_multipart()[0]  # its READY
+        for request_id in ("first", "again"):
+            submit = make_header("submit", request_id, task="generate", params={"seconds": 1.0, **SLOW}, job="j", token="t")
+            broker.send_multipart([engine, b"client", *encode(submit)])
+        replies = {}
+        while len(replies) < 2 and broker.poll(5000):
+            reply = decode(broker.recv_multipart()[2:])
+            replies.setdefault(reply.id, reply)  # (the job's progress aside)
+        assert replies["again"].type == "accepted" and replies["again"].header["job"] == "j", replies["again"].header
+        broker.send_multipart([engine, b"client", *encode(make_header("cancel", "stop", job="j", token="t"))])
+    finally:
+        service.stop()
+        thread.join(20)
+        broker.close()
 
 
 def cpu_seconds(pid: int) -> float:

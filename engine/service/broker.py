@@ -25,6 +25,7 @@ from engine.protocol import (
     CONTROL,
     FINAL,
     HEARTBEAT,
+    MAX_HEADER_BYTES,
     MAX_MESSAGE_BYTES,
     READY,
     VERSION,
@@ -158,6 +159,9 @@ class Broker:
             raise ProtocolError("busy", f"{len(self.queue)} jobs are waiting; try again later")
         job = BrokeredJob(uuid.uuid4().hex[:16], client, [])
         job.request = [json.dumps(dict(header, job=job.id, token=job.token), separators=(",", ":")).encode(), *body[1:]]
+        if len(job.request[0]) > MAX_HEADER_BYTES:  # named, it is longer: no engine would read it
+            raise ProtocolError("too_large", f"header of {len(job.request[0])} bytes with the job's name and token; "
+                                             f"at most {MAX_HEADER_BYTES}")
         self.jobs[job.id] = job
         self.queue.append(job)
         return encode(make_header("accepted", header.get("id", ""), job=job.id, position=len(self.queue), token=job.token))

@@ -181,20 +181,25 @@ class EngineService:
             log.warning("dropped a message without a peer and a header")
             return
         peer, body = frames[0].bytes, frames[1:]
-        request_id = ""
+        request_id, job = "", {}
         try:
             if sum(len(f) for f in body) > self.config.max_message_bytes:
                 raise ProtocolError("too_large", "message over the engine's size limit")
             message = decode(body, self.config.max_seconds)
-            request_id = message.id
+            request_id, job = message.id, self.brokered_job(message)
             reply = getattr(self, f"on_{message.type}", None)
             if reply is None:
                 raise ProtocolError("unknown_type", f"{message.type} is not a request")
             out = reply(peer, message)
         except ProtocolError as exc:
-            out = error_frames(request_id, exc.code, str(exc))
+            out = error_frames(request_id, exc.code, str(exc), **job)
         if out:
             self.send(sock, peer, out)
+
+    def brokered_job(self, message: Message) -> dict[str, str]:
+        """The job a broker's submit names: a refusal names it too, as the broker routes by job."""
+        job = message.header.get("job")
+        return {"job": job} if self.config.connect and message.type == "submit" and isinstance(job, str) else {}
 
     def on_ping(self, peer: bytes, message: Message) -> list[bytes]:
         return encode(make_header("pong", message.id))
@@ -210,9 +215,12 @@ class EngineService:
                    "running": 1 if self.table.running else 0},
             jobs={"served": self.served, "results_kept": done}))
 
-    def on_submit(self, peer: bytes, message: Message) -> list[bytes]:
+    def on_submit(self, peer: bytes, message: Message) -> list[bytes] | None:
         if self.stopping.is_set():
             raise ProtocolError("shutting_down", "the engine is shutting down")
+        again = self.brokered_job(message).get("job")
+        if again in self.table.jobs:  # a broker sent it again (this engine reconnected): resume it
+            return self.resume(peer, message.id, self.table.find(again, str(message.header.get("token", ""))))
         task, params = message.header["task"], dict(message.header["params"])
         if task not in TASKS:
             raise ProtocolError("unknown_task", f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -246,14 +254,17 @@ class EngineService:
         return job.final
 
     def on_fetch(self, peer: bytes, message: Message) -> list[bytes] | None:
+        return self.resume(peer, message.id, self.table.find(message.header["job"], message.header["token"]))
+
+    def resume(self, peer: bytes, request_id: str, job: Job) -> list[bytes] | None:
+        """How `job` ended, or `accepted` with the rest of its events routed to `peer`."""
         table = self.table
-        job = table.find(message.header["job"], message.header["token"])
         with table.lock:
             if job.state == "done":
                 return job.final
-            job.peer = peer  # the rest of this job's events go to whoever fetched it
+            job.peer = peer
             position = 0 if job.state == "running" else list(table.pending).index(job) + 1
-        return encode(make_header("accepted", message.id, job=job.id, position=position, token=job.token))
+        return encode(make_header("accepted", request_id, job=job.id, position=position, token=job.token))
 
     # -- results --------------------------------------------------------------------------------
     def forward(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
