@@ -1,5 +1,6 @@
-"""Engine speed: the project's defaults against Msanii's published settings (200 DDIM steps,
-200 Griffin-Lim iterations), same model, same run, 10 s of stereo on the CPU default model.
+"""Engine speed: the project's defaults against the defaults before phase recovery started from
+the source (32 Griffin-Lim iterations everywhere) and Msanii's published settings (200 DDIM
+steps, 200 iterations), same model, same run, 10 s of stereo with the bundled model.
 
     .venv/bin/python bench/bench_engine.py --out docs/benchmarks.md
 
@@ -23,7 +24,6 @@ import torch
 import torchaudio
 
 from engine.demo import chord_progression
-from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline
 from engine.settings import MSANII_SETTINGS, RenderSettings
 
@@ -45,16 +45,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--checkpoint", type=Path, help="default: the bundled model")
     parser.add_argument("--out", type=Path, help="write the markdown table here")
     args = parser.parse_args()
 
-    torch.manual_seed(0)  # timing does not depend on the weights: an untrained model is fine
-    pipeline = Pipeline(MsaniiModel(ModelConfig.preset(args.preset)), "cpu")
+    pipeline = Pipeline.from_checkpoint(args.checkpoint, "cpu")
     spectral, sr, seconds = pipeline.model.spectral, pipeline.sample_rate, args.seconds
     clip = chord_progression(seconds, sr)
     other = chord_progression(seconds, sr)[::-1].copy()
-    defaults = RenderSettings()
+    defaults, before = RenderSettings(), RenderSettings(griffin_lim_iters=32)
     ours_gl = spectral.griffin_lim
 
     def use_reference_gl(on: bool) -> None:
@@ -63,6 +62,7 @@ def main() -> None:
     frames = spectral.config.frames_for(len(clip[0]))
     frames += -frames % pipeline.model.config.unet.frame_multiple
     x, t = torch.randn(1, 2, 128, frames), torch.tensor([500.0])
+    context = torch.zeros(1, 2, 2 * 128 + 1, frames) if pipeline.model.config.unet.context else None
     magnitude = spectral.stft(torch.from_numpy(clip)).abs()
     tasks = {
         "generate": lambda s: pipeline.generate(seconds, seed=0, settings=s),
@@ -76,24 +76,24 @@ def main() -> None:
         "outpaint +5 s, model alone": lambda s: pipeline.outpaint(clip, sr, 5.0, seed=0, settings=replace(s, guide=1.0)),
     }
     with torch.inference_mode():
-        forward = median_time(lambda: pipeline.model.unet(x, t), 10 * args.repeats)
-    rows = [("U-Net, one forward", forward, forward, forward)]
-    rows.append(("U-Net, all steps of a generation", defaults.steps * forward,
+        forward = median_time(lambda: pipeline.model.unet(x, t, context=context), 10 * args.repeats)
+    rows = [("U-Net, one forward", forward, forward, forward, forward)]
+    rows.append(("U-Net, all steps of a generation", defaults.steps * forward, defaults.steps * forward,
                  MSANII_SETTINGS.steps * forward, MSANII_SETTINGS.steps * forward))
     gl = {}
-    for name, n_iter, reference in (("default", defaults.griffin_lim_iters, False),
-                                    ("msanii_ref", 200, True), ("msanii_ours", 200, False)):
+    for name, n_iter, reference in (("default", 32, False), ("msanii_ref", 200, True), ("msanii_ours", 200, False)):
         use_reference_gl(reference)
         run_gl = lambda: spectral.griffin_lim(magnitude, len(clip[0]), n_iter=n_iter)
         run_gl()  # warm-up
         gl[name] = median_time(run_gl, args.repeats)
     use_reference_gl(False)
-    rows.append(("Griffin-Lim", gl["default"], gl["msanii_ref"], gl["msanii_ours"]))
+    rows.append(("Griffin-Lim, 32 iterations from random phase", gl["default"], gl["default"], gl["msanii_ref"],
+                 gl["msanii_ours"]))
     for name, task in tasks.items():
         task(defaults)  # warm-up
-        measured = {"default": [], "msanii_ref": [], "msanii_ours": []}
+        measured: dict[str, list[float]] = {"default": [], "before": [], "msanii_ref": [], "msanii_ours": []}
         for _ in range(args.repeats):  # interleaved, so drift hits all columns alike
-            for key, settings, reference in (("default", defaults, False),
+            for key, settings, reference in (("default", defaults, False), ("before", before, False),
                                              ("msanii_ref", MSANII_SETTINGS, True),
                                              ("msanii_ours", MSANII_SETTINGS, False)):
                 use_reference_gl(reference)
@@ -101,20 +101,23 @@ def main() -> None:
                 task(settings)
                 measured[key].append(time.perf_counter() - start)
         use_reference_gl(False)
-        rows.append((name, *(statistics.median(measured[k]) for k in ("default", "msanii_ref", "msanii_ours"))))
+        rows.append((name, *(statistics.median(measured[k]) for k in ("default", "before", "msanii_ref", "msanii_ours"))))
 
-    header = (f"Defaults: {defaults.sampler} {defaults.steps} steps, {defaults.griffin_lim_iters} Griffin-Lim "
-              f"iterations. Msanii: ddim 200 steps, 200 iterations. {seconds:g} s stereo, "
-              f"'{args.preset}' model, CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
+    model = args.checkpoint or "bundled"
+    header = (f"Defaults: {defaults.sampler} {defaults.steps} steps, Griffin-Lim iterations by task (engine/phase.py). "
+              f"Before: 32 iterations everywhere. Msanii: ddim 200 steps, 200 iterations. {seconds:g} s stereo, "
+              f"{model} model, CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
               f"torch {torch.__version__}, median of {args.repeats}.")
     lines = [header, "",
-             "| stage / task | defaults (s) | Msanii reference (s) | speed-up | Msanii, our GL (s) | speed-up |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, ours, ref, same in rows:
-        lines.append(f"| {name} | {ours:.3f} | {ref:.3f} | {ref / ours:.1f}x | {same:.3f} | {same / ours:.1f}x |")
+             "| stage / task | defaults (s) | before (s) | speed-up | Msanii reference (s) | speed-up | "
+             "Msanii, our GL (s) | speed-up |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, ours, old, ref, same in rows:
+        lines.append(f"| {name} | {ours:.3f} | {old:.3f} | {old / ours:.1f}x | {ref:.3f} | {ref / ours:.1f}x | "
+                     f"{same:.3f} | {same / ours:.1f}x |")
     table = "\n".join(lines)
-    print(json.dumps({name: {"defaults_s": ours, "msanii_reference_s": ref, "msanii_our_gl_s": same}
-                      for name, ours, ref, same in rows}))
+    print(json.dumps({name: {"defaults_s": ours, "before_s": old, "msanii_reference_s": ref, "msanii_our_gl_s": same}
+                      for name, ours, old, ref, same in rows}))
     publish(table, args.out, "bench_engine")
 
 

@@ -22,7 +22,8 @@ from engine.metrics import chroma
 
 Signal = TypeVar("Signal", np.ndarray, Tensor)
 
-NEIGHBOURHOOD_SECONDS = 2.0  # audio compared on each side of the region
+NEIGHBOURHOOD_SECONDS = 2.0  # audio compared on each side of a gap
+ONE_SIDE_SECONDS = 1.0  # ... where only one side is known (an extension): the nearer second decides
 MIN_PERIOD_SECONDS = 1.0  # no shorter loops than this (a beat or two at any usual tempo)
 SEARCH_SECONDS = 60.0  # how far a gap's copy may come from, on each side (an earlier chorus)
 
@@ -55,12 +56,16 @@ def side_distances(features: Tensor, known: Tensor, first: int, width: int, weig
 
 
 def best_offset(features: Tensor, known: Tensor, start: int, end: int, frame_rate: float,
-                neighbourhood: float = NEIGHBOURHOOD_SECONDS) -> int | None:
+                neighbourhood: float | None = None) -> int | None:
     """The offset in frames (positive: material from before) whose `neighbourhood` seconds
-    best match those around the region `[start, end)`; `features` `[F, T]`, `known` `[T]` bool.
-    Offsets compared on both sides win over those compared on one; None when no offset has
-    known material both to copy and to compare."""
+    (default: `NEIGHBOURHOOD_SECONDS` around a gap, `ONE_SIDE_SECONDS` beside a region known on
+    one side only) best match those around the region `[start, end)`; `features` `[F, T]`,
+    `known` `[T]` bool. Offsets compared on both sides win over those compared on one; None
+    when no offset has known material both to copy and to compare."""
     frames, length = features.shape[-1], end - start
+    both = 0 < start and end < frames and bool(known[start - 1]) and bool(known[end])
+    if neighbourhood is None:
+        neighbourhood = NEIGHBOURHOOD_SECONDS if both else ONE_SIDE_SECONDS
     width = max(1, round(neighbourhood * frame_rate))
     offsets = torch.arange(-(frames - 1), frames)
     total, compared, sides = torch.zeros(offsets.shape), torch.zeros(offsets.shape, dtype=torch.long), 0

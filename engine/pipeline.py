@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engine import phase
 from engine.audio import below_full_scale, resample
 from engine.checkpoint import load_checkpoint
 from engine.clip import as_clip
@@ -202,21 +203,33 @@ class Pipeline:
                 out = np.pad(out, ((0, 0), (0, samples - out.shape[-1])))
         return below_full_scale(np.ascontiguousarray(out, dtype=np.float32))
 
-    def vocode(self, mel: Tensor, samples: int, job: RenderJob, start: Tensor | None = None) -> Tensor:
+    def vocode(self, mel: Tensor, samples: int, job: RenderJob, start: Tensor | None = None,
+               iterations: int = phase.DEFAULT_ITERATIONS, image: Tensor | None = None) -> Tensor:
         """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate; phase
         recovery starts from the phase of audio `start` (a source or draft) when given, and
-        keeps the channels' phases linked (one phase for all, their start's differences kept)."""
+        keeps the channels' phases linked (one phase for all, their start's differences kept).
+        `iterations` of Griffin-Lim unless the settings name a number; `image`: audio whose
+        stereo image (each channel's share of every bin and frame) the result keeps."""
         job.check_cancel()
         job.report(0.9, "vocoder")
         spectral = self.model.spectral
         with torch.inference_mode():
-            if self.uses_vocoder(job.settings):
-                with self.inference():
-                    magnitude = torch.exp(self.model.vocoder_log_magnitude(mel))
-            else:
-                magnitude = spectral.mel_to_magnitude(spectral.decode_log_mel(mel))
-            audio = spectral.griffin_lim(magnitude, samples, n_iter=job.settings.griffin_lim_iters,
-                                         momentum=job.settings.griffin_lim_momentum, generator=job.generator,
-                                         start=start, linked=True)
+            magnitude = self.magnitude(mel, job.settings)
+            if image is not None and magnitude.shape[-3] > 1:
+                magnitude = phase.balanced(magnitude, spectral.stft(image).abs())
+            given = job.settings.griffin_lim_iters
+            audio = spectral.griffin_lim(magnitude, samples, n_iter=iterations if given is None else given,
+                                         momentum=job.settings.griffin_lim_momentum,
+                                         generator=job.generator, start=start, linked=True)
         job.report(1.0, "done")
         return audio
+
+    def magnitude(self, mel: Tensor, settings: RenderSettings) -> Tensor:
+        """Scaled mel `[B, C, F, T]` -> linear magnitude `[B, C, n_freqs, T]`: the vocoder's, or
+        the analytic inversion's."""
+        spectral = self.model.spectral
+        with torch.inference_mode():
+            if self.uses_vocoder(settings):
+                with self.inference():
+                    return torch.exp(self.model.vocoder_log_magnitude(mel))
+            return spectral.mel_to_magnitude(spectral.decode_log_mel(mel))

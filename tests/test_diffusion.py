@@ -139,3 +139,17 @@ def test_sampler_settings_reject_nonsense():
     for bad in ({"steps": 0}, {"steps": 5000}, {"eta": 2.0}, {"resample": 0}):
         with pytest.raises(BadParameter):
             SamplerSettings(**bad)
+
+
+def test_noise_is_unit_variance_and_correlated_between_audio_channels():
+    from engine.diffusion.samplers import randn_like
+
+    x = torch.zeros(2, 2, 64, 512)
+    for coherence in (0.0, 0.75):
+        noise = randn_like(x, torch.Generator().manual_seed(0), coherence)
+        assert torch.equal(noise, randn_like(x, torch.Generator().manual_seed(0), coherence))  # same seed, same noise
+        assert abs(float(noise.std()) - 1) < 0.01
+        left, right = noise[:, 0].flatten(), noise[:, 1].flatten()
+        assert abs(float(torch.corrcoef(torch.stack((left, right)))[0, 1]) - coherence) < 0.02
+    mono = randn_like(torch.zeros(2, 1, 64, 512), torch.Generator().manual_seed(0), 0.75)
+    assert abs(float(mono.std()) - 1) < 0.01

@@ -35,6 +35,18 @@ def test_the_search_finds_the_period_of_a_repeating_pattern():
     assert offset > 0 and offset % 37 == 0
 
 
+def test_beside_an_extension_the_nearest_second_decides_the_copy():
+    """Where only one side is known, the join matters most: a passage that continues the last
+    second exactly wins over one that matches two seconds roughly."""
+    torch.manual_seed(0)
+    features, known = torch.randn(8, 300), torch.ones(300, dtype=torch.bool)
+    known[200:] = False  # extend from frame 200; frame rate 10: one second is 10 frames
+    features[:, 150:170] = features[:, 180:200] + 0.5 * torch.randn(8, 20)  # two seconds, roughly
+    features[:, 60:70] = features[:, 190:200]  # the last second, exactly
+    assert best_offset(features, known, 200, 300, frame_rate=10.0) == 130
+    assert best_offset(features, known, 200, 300, frame_rate=10.0, neighbourhood=2.0) == 30  # what a gap's 2 s pick
+
+
 def test_nothing_known_means_no_draft():
     assert best_offset(torch.randn(4, 50), torch.zeros(50, dtype=torch.bool), 0, 50, 10.0) is None
 

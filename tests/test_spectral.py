@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +118,15 @@ def test_linked_phase_recovery_keeps_the_stereo_image(spectral, from_source):
         assert lr_correlation(apart) < source - 0.2
     rebuilt = spectral.stft(kept).abs()  # and the magnitudes still come back
     assert float((rebuilt - magnitude).norm() / magnitude.norm()) < 0.35
+
+
+@pytest.mark.parametrize("strength", [0.3, 0.8])
+def test_style_transfer_keeps_the_source_stereo_image(pipeline, strength):
+    """Whatever the model makes of it, a sound panned left stays panned left, by the same
+    amount: each channel keeps the source's share and phase of every bin and frame."""
+    centre = panned_mix()[1]
+    source = torch.stack((centre, 0.5 * centre)).numpy()  # the right channel 6 dB down
+    out = pipeline.style_transfer(source, 44_100, strength, seed=0).audio
+    assert not np.allclose(out, source, atol=1e-3)  # the model did change it
+    ratio = float(np.dot(out[1], out[0]) / np.dot(out[0], out[0]))
+    assert abs(ratio - 0.5) < 0.02 and lr_correlation(torch.from_numpy(out)) > 0.999

@@ -78,13 +78,14 @@ class Diffuser:
 
     def sample(self, shape: tuple[int, ...], *, start: float = 1.0, init: Tensor | None = None,
                known: Tensor | None = None, unknown: Tensor | None = None,
-               mode: str = "replace", device: torch.device | str = "cpu") -> Tensor:
+               mode: str = "replace", device: torch.device | str = "cpu", coherence: float = 0.0) -> Tensor:
         """Sample a mel of `shape` `[B, C, F, T]`.
 
         start: noise level to start from as a fraction of the schedule (1.0 = pure noise);
             below 1, `init` is noised to that level first (SDEdit).
         known, unknown: inpainting; `known` is a mel of `shape`, `unknown` a `[T]` bool mask of
             the frames to generate (all other frames are kept).
+        coherence: correlation of the starting noise between the audio channels `C`.
         """
         if mode not in INPAINT_MODES:
             raise BadParameter(f"unknown inpaint mode {mode!r}; choose one of {INPAINT_MODES}")
@@ -98,7 +99,7 @@ class Diffuser:
 
         sigmas = self.schedule.sigmas(self.steps_for(start), start).to(device)
         x = torch.zeros(padded, device=device) if init is None else pad_frames(init.to(device))
-        x = x + sigmas[0] * randn_like(x, self.generator)
+        x = x + sigmas[0] * randn_like(x, self.generator, coherence)
 
         denoiser = self.denoiser
         if known is not None:

@@ -19,12 +19,19 @@ from engine.diffusion.denoiser import DenoiserFn
 Callback = Callable[[dict[str, Any]], None]
 
 
-def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Gaussian noise shaped like `x`, drawn on the generator's device so that a seed gives the
-    same numbers whatever device the model runs on."""
-    if generator is None:
-        return torch.randn_like(x)
-    return torch.randn(x.shape, generator=generator, device=generator.device).to(x)
+def randn_like(x: Tensor, generator: torch.Generator | None, coherence: float = 0.0) -> Tensor:
+    """Gaussian noise shaped like `x` `[B, C, F, T]`, unit variance everywhere and correlated
+    `coherence` between the audio channels `C`; drawn on the generator's device so that a seed
+    gives the same numbers whatever device the model runs on."""
+    def draw(shape: torch.Size) -> Tensor:
+        if generator is None:
+            return torch.randn(shape, device=x.device, dtype=x.dtype)
+        return torch.randn(shape, generator=generator, device=generator.device).to(x)
+
+    own = draw(x.shape)
+    if not coherence or x.dim() < 4 or x.shape[1] < 2:
+        return own
+    return coherence ** 0.5 * draw(x[:, :1].shape) + (1 - coherence) ** 0.5 * own
 
 
 def ancestral_split(sigma: Tensor, sigma_next: Tensor, eta: float) -> tuple[Tensor, Tensor]:

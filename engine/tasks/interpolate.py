@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from engine import phase
 from engine.audio import check_audio, fit_length
 from engine.clip import Clip
 from engine.diffusion import Diffuser
 from engine.errors import BadAudio
 from engine.job import Render, RenderJob
-from engine.tasks.style_transfer import phase_source
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline
@@ -36,5 +36,6 @@ def run(pipeline: Pipeline, job: RenderJob, a: Clip, b: Clip, ratio: float, stre
     wave_a = pipeline.to_model(first, a.rate)
     wave_b = fit_length(pipeline.to_model(second, b.rate), wave_a.shape[-1]).expand_as(wave_a)
     mel = pipeline.sample(job, sample, pipeline.encode(wave_a), pipeline.encode(wave_b), ratio, strength)
-    out = pipeline.vocode(mel, wave_a.shape[-1], job, phase_source(wave_a if ratio <= 0.5 else wave_b, strength))
+    nearer = wave_a if ratio <= 0.5 else wave_b  # whose phase and stereo image the blend keeps
+    out = pipeline.vocode(mel, wave_a.shape[-1], job, nearer, phase.iterations_after(strength), image=nearer)
     return Render(pipeline.to_caller(out, a.rate, first.shape[-1]), a.rate, job.seed)

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine import phase
 from engine.audio import below_full_scale, check_audio
 from engine.clip import Clip
 from engine.errors import BadAudio
 from engine.job import Render, RenderJob
-from engine.tasks.style_transfer import phase_source, sample
+from engine.tasks.style_transfer import sample
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline
@@ -30,7 +31,7 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, strength: float) -> Ren
         return Render(source.copy(), rate, job.seed)
     played = pipeline.to_model(np.tile(source, 3), rate)
     mel = pipeline.sample(job, sample, pipeline.encode(played), strength)
-    out = pipeline.vocode(mel, played.shape[-1], job, phase_source(played, strength))
+    out = pipeline.vocode(mel, played.shape[-1], job, played, phase.iterations_after(strength), image=played)
     three = pipeline.to_caller(out, rate, 3 * samples)
     fade = min(round(job.settings.crossfade * rate), samples // 2)
     loop = three[:, samples: 2 * samples].copy()

@@ -11,9 +11,13 @@ def beats(results: dict, model: str, case: str, rivals: tuple[str, ...]) -> bool
                and rows[model]["chroma_correlation"] > rows[r]["chroma_correlation"] for r in rivals)
 
 
+def iterations(count: int | None) -> str:
+    return "Griffin-Lim iterations by task" if count is None else f"{count} Griffin-Lim iterations"
+
+
 def report(r: dict) -> str:
     """The numbers of `metrics.json` as markdown tables."""
-    settings = "; ".join(f"{name}: {s['sampler']} {s['steps']} steps, {s['griffin_lim_iters']} Griffin-Lim iterations, "
+    settings = "; ".join(f"{name}: {s['sampler']} {s['steps']} steps, {iterations(s['griffin_lim_iters'])}, "
                          f"{s['context_seconds']:g} s of context, guide {s['guide']:g}" for name, s in r["settings"].items())
     lines = [f"Held-out clips: {len(r['clips'])} × {r['clips'][0]['seconds']:g} s from different tracks. "
              f"Each model at its own defaults ({settings}).", "",
