@@ -29,7 +29,7 @@ bench: setup
 	$(PY) bench/bench_engine.py --out docs/benchmarks.md
 	$(PY) bench/bench_service.py --out docs/benchmarks.md
 	$(PY) bench/bench_bridge.py --out docs/benchmarks.md
-	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_copy_search.py --data data/real --out docs/benchmarks.md)
+	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_fills.py --data data/real --out docs/benchmarks.md)
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_phase.py --data data/real --out docs/benchmarks.md)
 	$(PY) bench/bench_tempo.py $(if $(wildcard data/real/manifest.jsonl),--data data/real) --out docs/benchmarks.md
 

@@ -41,6 +41,26 @@ def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, 
 
 
 
+def vocoding(pipeline: Pipeline, repeats: int) -> list[str]:
+    """Mel -> audio (the vocoder's magnitude, then phase recovery) for 10, 30 and 60 s of stereo:
+    from random phase (generation) and from a source's phase (edits, engine/phase.py)."""
+    sr = pipeline.sample_rate
+    lines = ["", "Vocoding (the vocoder's magnitude and phase recovery), stereo, median of "
+             f"{repeats}:", "", "| audio | 32 iterations, random phase (s) | 4, source phase (s) | 0, source phase (s) |",
+             "|---|---:|---:|---:|"]
+    for seconds in (10.0, 30.0, 60.0):
+        wave = torch.from_numpy(chord_progression(seconds, sr))[None]
+        mel = pipeline.encode(wave)
+        times = []
+        for iterations, start in ((32, None), (4, wave), (0, wave)):
+            job = pipeline.job(seed=0)
+            run = lambda: pipeline.vocode(mel, wave.shape[-1], job, start, iterations)
+            run()  # warm-up
+            times.append(median_time(run, repeats))
+        lines.append(f"| {seconds:g} s | " + " | ".join(f"{t:.3f}" for t in times) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -115,7 +135,7 @@ def main() -> None:
     for name, ours, old, ref, same in rows:
         lines.append(f"| {name} | {ours:.3f} | {old:.3f} | {old / ours:.1f}x | {ref:.3f} | {ref / ours:.1f}x | "
                      f"{same:.3f} | {same / ours:.1f}x |")
-    table = "\n".join(lines)
+    table = "\n".join(lines + vocoding(pipeline, args.repeats))
     print(json.dumps({name: {"defaults_s": ours, "before_s": old, "msanii_reference_s": ref, "msanii_our_gl_s": same}
                       for name, ours, old, ref, same in rows}))
     publish(table, args.out, "bench_engine")
