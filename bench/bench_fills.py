@@ -21,7 +21,7 @@ from engine.splice import splice
 from engine.train import baselines
 from engine.train.evaluate import load_clips
 from engine.train.prepare import read_manifest
-from engine.train.scores import JUDGE, chroma, log_mel, region_scores
+from engine.train.scores import JUDGE, chroma, log_mel, mean_rows, region_scores
 
 from report import publish
 
@@ -94,7 +94,7 @@ def main() -> None:
              "chroma are better.", "",
              "| region | method | log-mel L1 (dB) | chroma corr. | seam |", "|---|---|---:|---:|---:|"]
     for (case, name), scores in rows.items():
-        mean = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
+        mean = mean_rows(scores)
         lines.append(f"| {case} | {name} | {mean['log_mel_l1_db']:.2f} | {mean['chroma_correlation']:.3f} | "
                      f"{mean['seam']:.2f} |")
     publish("\n".join(lines), args.out, "bench_fills")

@@ -22,6 +22,7 @@ from engine.pipeline import Pipeline
 from engine.tasks import interpolate, style_transfer
 from engine.train.evaluate import load_clips
 from engine.train.prepare import read_manifest
+from engine.train.scores import mean_rows
 
 from report import publish
 
@@ -107,7 +108,7 @@ def main() -> None:
              "L/R corr. change | side/mid change (dB) | consistency | GL time (s) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (case, start, iters), found in rows.items():
-        m = {key: float(np.mean([f[key] for f in found])) for key in found[0]}
+        m = mean_rows(found)
         lines.append(f"| {case} | {start} | {iters} | {m['sc']:.3f} | {m['lsd']:.2f} | {m['fine']:.3f} | "
                      f"{m['corr']:+.3f} | {m['side']:+.1f} | {m['consistency']:.3f} | {m['time']:.3f} |")
     publish("\n".join(lines), args.out, "bench_phase")
