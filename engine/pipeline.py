@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from engine import phase
+from engine.allocator import reuse_freed_memory
 from engine.audio import below_full_scale, resample
 from engine.checkpoint import load_checkpoint
 from engine.clip import as_clip
@@ -69,6 +70,7 @@ class Pipeline:
             path = DEFAULT_CHECKPOINT
             if not path.is_file():
                 raise CheckpointError(f"{path}: no bundled model in this installation; pass a checkpoint")
+        reuse_freed_memory()  # large CPU tensors without page faults
         model, metadata = load_checkpoint(path)
         if settings is None:  # the settings measured best for this model, if its file names any
             try:

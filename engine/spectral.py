@@ -99,6 +99,11 @@ class LearnedScaler(nn.Module):
         return standard * torch.sqrt(self.var + self.eps) + self.mean
 
 
+def unit(z: Tensor) -> Tensor:
+    """z / |z|, and 1 where z is 0 (a silent bin: any phase will do)."""
+    return torch.where(z == 0, 1, torch.sgn(z))
+
+
 class MelSpectral(nn.Module):
     """Analysis and resynthesis at the model's sample rate."""
 
@@ -116,6 +121,7 @@ class MelSpectral(nn.Module):
         self.register_buffer("mel_pinv", torch.linalg.pinv(fb.T).contiguous(), persistent=False)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
         self.scaler = LearnedScaler(config)
+        self._inverse_envelope: Tensor | None = None
 
     # -- analysis -------------------------------------------------------------------------
     def stft(self, audio: Tensor) -> Tensor:
@@ -142,13 +148,21 @@ class MelSpectral(nn.Module):
         """Inverse of `spectrum`: windowed overlap-add, normalised by the summed squared window."""
         c = self.config
         frames = torch.fft.irfft(spec, n=c.n_fft, dim=-1) * self.window
-        audio = self.overlap_add(frames)
-        envelope = self.overlap_add(self.window.square().expand(frames.shape[-2], -1))
-        audio = audio / envelope.clamp(min=1e-8)
+        audio = self.overlap_add(frames) * self.inverse_envelope(frames.shape[-2])
         audio = audio[..., c.n_fft // 2: c.n_fft // 2 + length]
         if audio.shape[-1] < length:
             audio = F.pad(audio, (0, length - audio.shape[-1]))
         return audio
+
+    def inverse_envelope(self, count: int) -> Tensor:
+        """1 / the summed squared window of `count` frames, kept for the next call of that count
+        (Griffin-Lim asks for it every iteration)."""
+        kept = self._inverse_envelope
+        if kept is None or kept.shape[-1] != (count - 1) * self.config.hop_length + self.config.n_fft \
+                or kept.device != self.window.device:
+            envelope = self.overlap_add(self.window.square().expand(count, -1))
+            kept = self._inverse_envelope = envelope.clamp(min=1e-8).reciprocal()
+        return kept
 
     def overlap_add(self, frames: Tensor) -> Tensor:
         """`[..., frames, n_fft]` -> `[..., (frames - 1) * hop + n_fft]`, frames `hop` apart."""
@@ -199,10 +213,9 @@ class MelSpectral(nn.Module):
         smear). Works frame-major, without the transposes and complex divisions of a textbook
         version: most of its CPU speed."""
         magnitude = magnitude.transpose(-1, -2).contiguous()
-        linked = linked and magnitude.dim() >= 3  # a lone channel has nothing to link
+        linked = linked and magnitude.dim() >= 3 and magnitude.shape[-3] > 1  # a lone channel: nothing to link
         if start is not None:
-            angles = torch.sgn(self.spectrum(start.to(magnitude.device, magnitude.dtype)))
-            angles = torch.where(angles == 0, 1, angles)  # silent bins: any phase
+            angles = unit(self.spectrum(start.to(magnitude.device, magnitude.dtype)))
             angles = F.pad(angles, (0, 0, 0, max(0, magnitude.shape[-2] - angles.shape[-2])), value=1)
             angles = angles[..., :magnitude.shape[-2], :]
         else:
@@ -212,18 +225,18 @@ class MelSpectral(nn.Module):
             else:
                 phase = torch.rand(shape, device=magnitude.device)
             angles = torch.polar(torch.ones(shape, device=magnitude.device), phase * (2 * math.pi))
-            angles = angles.expand_as(magnitude) if linked else angles
-        offsets = None
-        if linked and magnitude.shape[-3] > 1:  # each channel's phase relative to the channels' sum
-            offsets = angles * torch.sgn(angles.sum(-3, keepdim=True)).conj()
-            offsets = torch.where(offsets == 0, 1, offsets)
-        previous = torch.zeros_like(angles)
+        if linked:  # one common phase; each channel keeps its start's offset from it
+            common = unit(angles.sum(-3, keepdim=True))
+            shaped = magnitude * unit(angles * common.conj())
+            angles = common
+        else:
+            shaped = magnitude.to(angles.dtype)
+        previous = torch.zeros_like(shaped)
         weight = momentum / (1 + momentum)
         for _ in range(n_iter):
-            rebuilt = self.spectrum(self.synthesis(magnitude * angles, length))
+            rebuilt = self.spectrum(self.synthesis(shaped * angles, length))
             angles = torch.sgn(torch.sub(rebuilt, previous, alpha=weight))  # z / |z|, 0 at 0
             previous = rebuilt
-            if offsets is not None:  # one common phase, the channels' differences kept
-                common = torch.sgn((angles * magnitude * offsets.conj()).sum(-3, keepdim=True))
-                angles = torch.where(common == 0, 1, common) * offsets
-        return self.synthesis(magnitude * angles, length)
+            if linked:  # the common phase nearest to every channel's, weighted by its magnitude
+                angles = unit((angles * shaped.conj()).sum(-3, keepdim=True))
+        return self.synthesis(shaped * angles, length)
