@@ -192,9 +192,14 @@ def test_trained_checkpoint_renders_with_prompts(trained):
 
 def test_evaluation_compares_models_with_the_baselines_and_plots(trained, data, tmp_path):
     previous = Path(__file__).parents[1] / "engine" / "models" / "default.safetensors"
+    stages = []  # a run trained in two stages, each with its own snapshots folder
+    for stage, name in (("first", "model-30-20s"), ("on", "model-10-7s")):
+        (tmp_path / stage / "snapshots").mkdir(parents=True)
+        shutil.copyfile(trained / "model.safetensors", tmp_path / stage / "snapshots" / f"{name}.safetensors")
+        stages.append(str(tmp_path / stage / "snapshots"))
     reply = cli("evaluate", "--checkpoint", str(trained / "model.safetensors"), "--compare", str(previous),
                 "--data", str(data), "--out", str(tmp_path / "eval"), "--clips", "1", "--clip-seconds", "6",
-                "--gaps", "1", "--extensions", "1")
+                "--gaps", "1", "--extensions", "1", "--snapshots", *stages)
     results = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(results["regions"]) == {"gap 1 s", "extension 1 s"}
     gap = results["regions"]["gap 1 s"]
@@ -208,10 +213,21 @@ def test_evaluation_compares_models_with_the_baselines_and_plots(trained, data, 
     assert all(np.isfinite(m["frechet_distance"]) and m["frechet_distance"] >= 0
                for name, m in {**generation["yardsticks"], **generation}.items() if "frechet_distance" in m)
     assert {"model, no prompt", "default, no prompt"} <= set(generation)
+    assert [(row["steps"], row["train_seconds"]) for row in results["training_curve"]] == [(10, 7), (30, 20)]
+    assert all(np.isfinite(row["gap_2s"]["log_mel_l1_db"]) for row in results["training_curve"])
     assert reply["beats_loop_repeat_and_noise"].keys() == {"gap 1 s", "extension 1 s"}
     assert "| gap 1 s | loop-repeat |" in (tmp_path / "eval" / "report.md").read_text()
     for png in ("spectrograms.png", "curves.png"):
         assert (tmp_path / "eval" / png).stat().st_size > 10_000
+
+
+def test_evaluation_names_a_missing_snapshots_folder(data, tmp_path):
+    done = subprocess.run([CLI, "evaluate", "--checkpoint", str(Path(__file__).parents[1] / "engine" / "models" /
+                                                                "default.safetensors"),
+                           "--data", str(data), "--out", str(tmp_path / "e"), "--snapshots", str(tmp_path / "gone")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and f"{tmp_path / 'gone'}: no such snapshots folder" in done.stdout
+    assert not (tmp_path / "e").exists()
 
 
 def test_evaluation_without_held_out_tracks_says_so(data, tmp_path):

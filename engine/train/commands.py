@@ -57,7 +57,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--clip-seconds", type=float, default=20.0, help="length of each clip")
     e.add_argument("--gaps", default="0.5,1,2,4", help="inpainted gap lengths in seconds")
     e.add_argument("--extensions", default="2,5", help="extension lengths in seconds")
-    e.add_argument("--snapshots", type=Path, help="a run's snapshots/ folder: quality against training time")
+    e.add_argument("--snapshots", type=Path, nargs="+", default=(),
+                   help="runs' snapshots/ folders: quality against training time")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")
     e.set_defaults(handler=evaluate)
@@ -99,5 +100,5 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         return tuple(float(s) for s in text.split(",") if s)
 
     return run(EvalConfig((args.checkpoint, *args.compare), args.data, args.out, clips=args.clips, clip_seconds=args.clip_seconds,
-                          gaps=seconds(args.gaps), extensions=seconds(args.extensions), snapshots=args.snapshots,
+                          gaps=seconds(args.gaps), extensions=seconds(args.extensions), snapshots=tuple(args.snapshots),
                           seed=args.seed, device=args.device))

@@ -54,7 +54,7 @@ class EvalConfig:
     strengths: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
     guides: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     generate_seconds: float = 10.0
-    snapshots: Path | None = None  # a run's snapshots/ folder, for the training-time curve
+    snapshots: tuple[Path, ...] = ()  # runs' snapshots/ folders, for the training-time curve
     seed: int = 0
     device: str = "auto"
 
@@ -90,6 +90,9 @@ def load_clips(entries: list[dict], count: int, seconds: float, seed: int) -> li
 class Evaluation:
     def __init__(self, config: EvalConfig) -> None:
         self.config = config
+        for folder in config.snapshots:
+            if not folder.is_dir():
+                raise ValueError(f"{folder}: no such snapshots folder")
         self.pipelines = {self.name(p): Pipeline.from_checkpoint(p, config.device) for p in config.checkpoints}
         held_out = read_manifest(config.data_dir, "heldout")
         if not held_out:
@@ -251,11 +254,9 @@ class Evaluation:
 
     def training_curve(self) -> list[dict]:
         """Gap 2 s, extension 2 s and generation for every snapshot, by training time."""
-        folder = self.config.snapshots
-        if folder is None:
-            return []
+        kept = [path for folder in self.config.snapshots for path in folder.glob("model-*-*s.safetensors")]
         rows = []
-        for path in sorted(folder.glob("model-*-*s.safetensors"), key=lambda p: int(p.stem.split("-")[1])):
+        for path in sorted(kept, key=lambda p: int(p.stem.split("-")[1])):
             named = re.match(r"model-(\d+)-(\d+)s", path.stem)
             if named is None:  # the glob above admits only such names
                 continue
