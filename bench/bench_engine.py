@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import platform
 import statistics
 import time
@@ -41,23 +42,47 @@ def reference_griffin_lim(self, magnitude, length, *, n_iter=32, momentum=0.99, 
 
 
 
-def vocoding(pipeline: Pipeline, repeats: int) -> list[str]:
-    """Mel -> audio (the vocoder's magnitude, then phase recovery) for 10, 30 and 60 s of stereo:
-    from random phase (generation) and from a source's phase (edits, engine/phase.py)."""
-    sr = pipeline.sample_rate
-    lines = ["", "Vocoding (the vocoder's magnitude and phase recovery), stereo, median of "
-             f"{repeats}:", "", "| audio | 32 iterations, random phase (s) | 4, source phase (s) | 0, source phase (s) |",
-             "|---|---:|---:|---:|"]
+PHASE_RECOVERY = ((32, False, "32 iterations, random phase"), (4, True, "4, source phase"), (0, True, "0, source phase"))
+
+
+def vocoding_times(checkpoint: Path | None, repeats: int, reuse: bool) -> list[list[float]]:
+    """Mel -> audio (the vocoder's magnitude, then phase recovery) for 10, 30 and 60 s of stereo,
+    each way of `PHASE_RECOVERY`; `reuse`: with engine.allocator's malloc tuning (the engine's
+    way), else glibc's defaults. Run in a fresh process: the tuning cannot be undone."""
+    import engine.pipeline
+
+    if not reuse:
+        engine.pipeline.reuse_freed_memory = lambda: False
+    pipeline = Pipeline.from_checkpoint(checkpoint, "cpu")
+    rows = []
     for seconds in (10.0, 30.0, 60.0):
-        wave = torch.from_numpy(chord_progression(seconds, sr))[None]
+        wave = torch.from_numpy(chord_progression(seconds, pipeline.sample_rate))[None]
         mel = pipeline.encode(wave)
-        times = []
-        for iterations, start in ((32, None), (4, wave), (0, wave)):
+        for iterations, from_source, _ in PHASE_RECOVERY:
             job = pipeline.job(seed=0)
-            run = lambda: pipeline.vocode(mel, wave.shape[-1], job, start, iterations)
+            run = lambda: pipeline.vocode(mel, wave.shape[-1], job, wave if from_source else None, iterations)
             run()  # warm-up
-            times.append(median_time(run, repeats))
-        lines.append(f"| {seconds:g} s | " + " | ".join(f"{t:.3f}" for t in times) + " |")
+            rows.append([seconds, median_time(run, repeats)])
+    return rows
+
+
+def vocoding(checkpoint: Path | None, repeats: int) -> list[str]:
+    """The vocoding table: glibc's malloc against freed memory reused, a fresh process for each
+    and the two alternating, so drift on a shared machine hits both alike."""
+    spawn = multiprocessing.get_context("spawn")
+    rounds: dict[bool, list[list[list[float]]]] = {False: [], True: []}
+    for _ in range(repeats):
+        for reuse in (False, True):
+            with spawn.Pool(1) as pool:
+                rounds[reuse].append(pool.apply(vocoding_times, (checkpoint, 1, reuse)))
+    plain, reused = ([[rows[0][i][0], statistics.median(r[i][1] for r in rows)] for i in range(len(rows[0]))]
+                     for rows in (rounds[False], rounds[True]))
+    lines = ["", f"Vocoding (the vocoder's magnitude and phase recovery), stereo, median of {repeats} alternating "
+             "processes; malloc as glibc sets it against freed memory kept for reuse (engine/allocator.py):", "",
+             "| audio | phase recovery | glibc's malloc (s) | memory reused (s) | speed-up |", "|---|---|---:|---:|---:|"]
+    ways = [label for _, _, label in PHASE_RECOVERY] * 3
+    for label, (seconds, before), (_, after) in zip(ways, plain, reused):
+        lines.append(f"| {seconds:g} s | {label} | {before:.3f} | {after:.3f} | {before / after:.1f}x |")
     return lines
 
 
@@ -135,7 +160,7 @@ def main() -> None:
     for name, ours, old, ref, same in rows:
         lines.append(f"| {name} | {ours:.3f} | {old:.3f} | {old / ours:.1f}x | {ref:.3f} | {ref / ours:.1f}x | "
                      f"{same:.3f} | {same / ours:.1f}x |")
-    table = "\n".join(lines + vocoding(pipeline, args.repeats))
+    table = "\n".join(lines + vocoding(args.checkpoint, args.repeats))
     print(json.dumps({name: {"defaults_s": ours, "before_s": old, "msanii_reference_s": ref, "msanii_our_gl_s": same}
                       for name, ours, old, ref, same in rows}))
     publish(table, args.out, "bench_engine")
