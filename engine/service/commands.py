@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,11 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
                            curve_clients=args.curve_clients, insecure=args.insecure)
     if not args.connect and args.curve_secret is None:
         check_binding(args.bind, args.insecure)  # refuse before loading the model
-    pipeline = Pipeline.from_checkpoint(args.checkpoint, device=args.device)
+    # Loaded on a passing thread, so that the worker threads' OpenMP team is the process's only
+    # one: a main thread that ran torch keeps a second team, libgomp then stops its workers
+    # spinning between parallel regions, and a 2 s style transfer took 0.28 s instead of 0.12 s.
+    with ThreadPoolExecutor(1) as loader:
+        pipeline = loader.submit(Pipeline.from_checkpoint, args.checkpoint, device=args.device).result()
     service = EngineService(pipeline, config)
     serve_until_signal(service)
     return {"ok": True, "served": service.served}
