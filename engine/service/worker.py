@@ -45,8 +45,7 @@ def run_job(pipeline: Any, job: Job, events: zmq.Socket, progress_interval: floa
         now = time.monotonic()
         if now - last[0] >= progress_interval or fraction >= 1:
             last[0] = now
-            events.send_multipart([job.id.encode(), *encode(make_header(
-                "progress", job.request_id, job=job.id, fraction=round(fraction, 4), stage=stage))])
+            events.send_multipart([job.id.encode(), *progress_frames(job, fraction, stage)])
 
     started = time.perf_counter()
     try:
@@ -64,6 +63,15 @@ def run_job(pipeline: Any, job: Job, events: zmq.Socket, progress_interval: floa
         job.params.clear()  # free the input audio
     compute = time.perf_counter() - started
     log.info("job %s done in %.2f s", job.id, compute)
+    return result_frames(job, [(Clip(r.audio, r.sample_rate), {"seed": r.seed, **r.info}) for r in renders], compute)
+
+
+def progress_frames(job: Job, fraction: float, stage: str) -> list[bytes]:
+    return encode(make_header("progress", job.request_id, job=job.id, fraction=round(fraction, 4), stage=stage))
+
+
+def result_frames(job: Job, renders: list[tuple[Clip, dict[str, Any]]], compute: float) -> list[bytes]:
+    """A job's `result`: each render's audio and what it used (its seed, tempo, bars)."""
     return encode(make_header("result", job.request_id, job=job.id, compute_seconds=round(compute, 6),
-                              renders=[{"seed": r.seed, **r.info} for r in renders]),
-                  {render_name(k): Clip(r.audio, r.sample_rate) for k, r in enumerate(renders)})
+                              renders=[about for _, about in renders]),
+                  {render_name(k): clip for k, (clip, _) in enumerate(renders)})
