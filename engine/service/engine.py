@@ -215,14 +215,15 @@ class EngineService:
 
     def on_status(self, peer: bytes, message: Message) -> list[bytes]:
         queued, done = self.table.counts()
-        model = self.pipeline.model.config
         return encode(make_header(
-            "status", message.id, version=__version__, protocol=VERSION, device=str(self.pipeline.device),
-            model={"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
-                   "trained": self.pipeline.metadata.get("trained", {})},
+            "status", message.id, version=__version__, protocol=VERSION, **self.describe(),
             queue={"queued": queued, "capacity": self.config.queue_size,
                    "running": len(self.table.running)},
             jobs={"served": self.served, "results_kept": done}))
+
+    def describe(self) -> dict[str, Any]:
+        """What runs the jobs, for `status`: the device and the model."""
+        return describe(self.pipeline)
 
     def on_submit(self, peer: bytes, message: Message) -> list[bytes] | None:
         if self.stopping.is_set():
@@ -281,6 +282,14 @@ class EngineService:
         job = self.table.jobs.get(frames[0].bytes.decode())
         if job is not None:
             self.send(sock, job.peer, frames[1:])
+
+
+def describe(pipeline: Any) -> dict[str, Any]:
+    """A pipeline's device and model, as `status` reports them."""
+    model = pipeline.model.config
+    return {"device": str(pipeline.device),
+            "model": {"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
+                      "trained": pipeline.metadata.get("trained", {})}}
 
 
 def check_inputs(task: str, names: tuple[str, ...], audio: dict[str, Clip]) -> None:
