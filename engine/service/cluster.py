@@ -18,10 +18,11 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 import zmq
 from ray import serve
@@ -29,6 +30,7 @@ from ray.exceptions import NodeDiedError, RayActorError, TaskCancelledError, Wor
 from ray.serve.exceptions import ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 
+from engine.clip import Clip
 from engine.protocol import error_frames
 from engine.service.engine import EngineService, ServiceConfig
 from engine.service.jobs import Job, JobTable
@@ -139,18 +141,21 @@ class ClusterService(EngineService):
                 return final_frames(job, Outcome("cancelled"))
             stream: Any = self.replicas.run.remote(job.task, params, self.config.progress_interval)
             self.streams[job.id] = stream
+            outcome = None
             try:
-                for event in stream:
+                for event in stream:  # to its end: until then Serve counts the replica as busy
                     if isinstance(event, Outcome):
-                        return final_frames(job, event)
-                    if event["type"] == "started":
+                        outcome = copied(event)
+                    elif event["type"] == "started":
                         self.runs[job.id].append(event)
                         log.info("job %s: %s on replica pid %d, node %s (%s)", job.id, job.task, event["pid"],
                                  event["node"][:12], event["device"])
                     elif event["fraction"] > shown or event["fraction"] >= 1:
                         shown = event["fraction"]
                         events.send_multipart([job.id.encode(), *progress_frames(job, shown, event["stage"])])
-                return error_frames(job.request_id, "failed", "the replica ended the job without a result", job=job.id)
+                if outcome is None:
+                    return error_frames(job.request_id, "failed", "the replica ended the job without a result", job=job.id)
+                return final_frames(job, outcome)
             except TaskCancelledError:  # (Serve's RequestCancelledError among them)
                 return final_frames(job, Outcome("cancelled"))
             except REPLICA_LOST as exc:
@@ -173,10 +178,8 @@ class ClusterService(EngineService):
             for job_id, stream in list(self.streams.items()):
                 job = self.table.jobs.get(job_id)
                 if job is not None and job.cancel.is_set() and not stream.cancelled():
-                    try:
-                        stream.cancel()
-                    except TaskCancelledError:
-                        pass
+                    # (in a thread of its own: a request Serve is still placing blocks `cancel` until placed)
+                    threading.Thread(target=cancel_stream, args=(stream,), daemon=True).start()
             if time.monotonic() >= next_look:
                 for job_id in [j for j in self.runs if j not in self.table.jobs]:  # its result expired
                     del self.runs[job_id]
@@ -200,3 +203,19 @@ class ClusterService(EngineService):
     def where(self, job_id: str) -> list[dict[str, Any]]:
         """Where each run of a job started (`pid`, `node`, `device`): for logs and tests."""
         return list(self.runs.get(job_id, []))
+
+
+def copied(outcome: Outcome) -> Outcome:
+    """The outcome with its audio in this process's memory. Arrays from Ray are views of its
+    object store, pinned there while referenced: a result kept for `fetch` would otherwise hold
+    store memory for its whole TTL, and a full store stalls every job (by about 2 s each)."""
+    renders = [(Clip(np.array(clip.samples), clip.rate), about) for clip, about in outcome.renders]
+    return replace(outcome, renders=renders)
+
+
+def cancel_stream(stream: Any) -> None:
+    """Cancel a job's stream: its replica stops the job at the next sampler step."""
+    try:
+        stream.cancel()
+    except TaskCancelledError:  # it was cancelled before it reached a replica
+        pass
