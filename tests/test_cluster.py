@@ -238,7 +238,7 @@ def test_a_public_bind_without_curve_is_refused_before_ray_is_reached():
     assert done.returncode == 2 and "CURVE" in done.stdout
 
 
-def test_the_cluster_command_scales_its_replicas_with_the_jobs_and_shuts_down_cleanly(ray_cluster, tiny_checkpoint):
+def test_the_cluster_command_scales_its_replicas_with_the_jobs_and_shuts_down_after_its_running_job(ray_cluster, tiny_checkpoint):
     cluster, _, _ = ray_cluster
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     proc = subprocess.Popen([CLI, "cluster", "--bind", endpoint, "--address", cluster.address, "--app", "scaling",
@@ -257,7 +257,10 @@ def test_the_cluster_command_scales_its_replicas_with_the_jobs_and_shuts_down_cl
         assert wait_for_replicas(client, 2)["max_replicas"] == 2  # two jobs in flight: a second replica
         assert all([m.type for m in events][-1] == "result" for events in jobs)
         wait_for_replicas(client, 1)  # idle again: back to the minimum
+        running = client.submit("generate", {"seconds": 8.0, "steps": 1000, "seed": 5})
+        assert next(running).type == "accepted" and next(running).type == "progress"
         proc.send_signal(signal.SIGTERM)
+        assert [m.type for m in running][-1] == "result"  # the running job finishes first
         assert proc.wait(60) == 0
         assert "scaling" not in serve.status().applications  # its replicas are gone with it
     finally:
