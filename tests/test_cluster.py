@@ -3,8 +3,11 @@ plus a second local node (two machines' stand-in), each with one CPU for one rep
 
 The service tests that apply run here unchanged (imported from test_service.py, with
 `service_with` starting cluster fronts); then what only a cluster has: replicas on both nodes, a
-replica killed mid-job, a cancel that frees its replica, `render`, the bridge and `doctor`
-against the cluster endpoint, and the `daw-diffusion cluster` command scaling between its bounds.
+replica killed mid-job, a cancel that frees its replica, kept results and Ray's object store,
+`render`, the bridge and `doctor` against the cluster endpoint, the `daw-diffusion cluster`
+command scaling between its bounds and stopping, and (last: it does not come back) a node lost
+mid-job. The service tests left out are the broker's, those of the protocol alone (no server),
+and those of the `engine` process (SIGTERM, restart, public bind: their cluster forms are here).
 """
 
 import json
@@ -265,3 +268,19 @@ def test_the_cluster_command_scales_its_replicas_with_the_jobs_and_shuts_down_af
         assert "scaling" not in serve.status().applications  # its replicas are gone with it
     finally:
         proc.kill()
+
+
+def test_a_node_lost_mid_job_has_its_job_finish_on_the_other_node(ray_cluster, service_with):
+    # last in this module: the second node does not come back
+    cluster, _, _ = ray_cluster
+    running = service_with()
+    client = running.client(timeout=120)
+    jobs = [client.submit("generate", {"seconds": 8.0, "steps": 1000, "seed": 20 + k}) for k in range(2)]
+    ids = [next(events).header["job"] for events in jobs]
+    for events in jobs:  # one on each node
+        assert next(events).type == "progress"
+    cluster.remove_node(next(iter(cluster.worker_nodes)), allow_graceful=False)  # its raylet, store and replica
+    finals = [[m for m in events][-1] for events in jobs]
+    assert [(f.type, renders(f)[0][1]["seed"]) for f in finals] == [("result", 20), ("result", 21)]
+    moved = [runs for runs in map(running.service.where, ids) if len(runs) > 1]
+    assert len(moved) == 1 and moved[0][-1]["node"] != moved[0][0]["node"]
