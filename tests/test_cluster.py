@@ -241,6 +241,13 @@ def test_a_public_bind_without_curve_is_refused_before_ray_is_reached():
     assert done.returncode == 2 and "CURVE" in done.stdout
 
 
+def test_a_ray_address_nobody_answers_on_is_refused_at_once():
+    address = f"127.0.0.1:{free_port()}"
+    done = subprocess.run([CLI, "cluster", "--bind", f"tcp://127.0.0.1:{free_port()}", "--address", address],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"no Ray cluster answers at {address}" in done.stdout
+
+
 def test_the_cluster_command_scales_its_replicas_with_the_jobs_and_shuts_down_after_its_running_job(ray_cluster, tiny_checkpoint):
     cluster, _, _ = ray_cluster
     endpoint = f"tcp://127.0.0.1:{free_port()}"

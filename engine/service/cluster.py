@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -69,7 +70,11 @@ def deploy(config: ClusterConfig) -> DeploymentHandle:
     """Connect to the Ray cluster and (re)deploy the replicas; returns a streaming handle once
     the first replicas run."""
     if not ray.is_initialized():
-        ray.init(address=config.address, namespace="daw-diffusion", log_to_driver=False)
+        check_reachable(config.address)
+        try:
+            ray.init(address=config.address, namespace="daw-diffusion", log_to_driver=False)
+        except ConnectionError as exc:  # e.g. `auto` on a machine where no Ray runs
+            raise ValueError(f"no Ray cluster at {config.address} ({exc}); start one with `ray start --head`") from None
     serve.start(proxy_location="Disabled")  # no HTTP: the ZeroMQ endpoint is the way in
     scale: dict[str, Any] = {"num_replicas": config.max_replicas} if config.min_replicas == config.max_replicas else {
         "autoscaling_config": {"min_replicas": config.min_replicas, "max_replicas": config.max_replicas,
@@ -83,6 +88,18 @@ def deploy(config: ClusterConfig) -> DeploymentHandle:
     handle = serve.run(deployment.bind(checkpoint, config.device, max(1, round(config.num_cpus))),
                        name=config.app, route_prefix=None)
     return handle.options(stream=True)
+
+
+def check_reachable(address: str) -> None:
+    """Refuse a HOST:PORT nobody listens on (Ray itself would wait for it for minutes)."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"no Ray cluster answers at {address} ({exc}); start its head with "
+                         "`ray start --head --port 6379`, or pass --address auto on the head") from None
 
 
 class ClusterService(EngineService):
