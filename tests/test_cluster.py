@@ -69,7 +69,7 @@ def ray_cluster(tiny_checkpoint):
     """A Ray head and a second node (one CPU each) with two replicas of the tiny model."""
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": False, "object_store_memory": OBJECT_STORE})
-    cluster.add_node(num_cpus=1, resources={"second_node": 1}, object_store_memory=OBJECT_STORE)
+    cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
     config = ClusterConfig(address=cluster.address, checkpoint=tiny_checkpoint, min_replicas=2, max_replicas=2)
     try:
         yield cluster, config, deploy(config)
