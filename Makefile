@@ -11,6 +11,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,test]'
 	touch $@
 
+# The cluster extra (Ray Serve) for the tests and benchmarks only: `make serve` never installs it.
+$(VENV)/.cluster: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[cluster]'
+	touch $@
+
 setup: $(VENV)/.installed
 
 serve: setup
@@ -19,15 +24,16 @@ serve: setup
 demo: setup
 	$(VENV)/bin/daw-diffusion demo --out-dir renders/demo
 
-test: setup
+test: setup $(VENV)/.cluster
 	.ci/peers
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
-bench: setup
+bench: setup $(VENV)/.cluster
 	$(PY) bench/bench_engine.py --out docs/benchmarks.md
 	$(PY) bench/bench_service.py --out docs/benchmarks.md
+	$(PY) bench/bench_cluster.py --out docs/benchmarks.md
 	$(PY) bench/bench_bridge.py --out docs/benchmarks.md
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_fills.py --data data/real --out docs/benchmarks.md)
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_phase.py --data data/real --out docs/benchmarks.md)

@@ -1,5 +1,5 @@
 """`daw-diffusion` command line: the model's commands (init, info, export), the bridge's (render,
-bridge, serve, doctor, demo), the service's (engine, broker, keys) and training's (prepare-data,
+bridge, serve, doctor, demo), the service's (engine, cluster, broker, keys) and training's (prepare-data,
 train, evaluate). Each command's module adds its own parser; torch loads only in the handlers
 that need it."""
 

@@ -44,6 +44,12 @@ def check_engine(args: argparse.Namespace) -> tuple[str, str]:
     client = engine_client(args)
     if client.pinged(1.0):
         status = client.status()
+        cluster = status.get("cluster")
+        if isinstance(cluster, dict):  # `daw-diffusion cluster`: Ray Serve replicas behind the endpoint
+            level = PROBLEM if not cluster.get("replicas") and cluster.get("min_replicas") else OK
+            return level, (f"cluster answers at {args.engine}: {cluster.get('replicas')} of {cluster.get('max_replicas')} "
+                           f"replicas running (at least {cluster.get('min_replicas')}) on {cluster.get('nodes')} nodes, "
+                           f"{cluster.get('gpus_used', 0):g} of {cluster.get('gpus', 0):g} GPUs (device {status.get('device')})")
         return OK, f"engine answers at {args.engine} (device {status.get('device')})"
     return NOTE, f"no engine at {args.engine} yet: `daw-diffusion serve` starts one"
 

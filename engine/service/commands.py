@@ -1,4 +1,4 @@
-"""Command-line entry points for the service side: engine, broker, keys."""
+"""Command-line entry points for the service side: engine, cluster, broker, keys."""
 
 from __future__ import annotations
 
@@ -30,6 +30,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--per-engine", type=int, default=2, help="jobs in flight per engine")
     add_security(b)
     b.set_defaults(handler=run_broker)
+
+    c = sub.add_parser("cluster", help="the engine's endpoint with jobs run by Ray Serve replicas, on one or many "
+                                        "machines (needs the cluster extra: pip install 'daw-diffusion[cluster]')")
+    c.add_argument("--bind", default="tcp://127.0.0.1:5557")
+    c.add_argument("--address", default="auto", help="the Ray cluster: auto (this machine's) or HEAD_IP:6379")
+    c.add_argument("--app", default="daw-diffusion", help="the Serve application's name")
+    c.add_argument("--checkpoint", type=Path, help="model file, at this path on every node (default: the bundled model)")
+    c.add_argument("--device", default="auto", help="inside each replica (auto: its GPU when it has one)")
+    c.add_argument("--min-replicas", type=int, default=1)
+    c.add_argument("--max-replicas", type=int, default=2)
+    c.add_argument("--num-cpus", type=float, default=1.0, help="CPUs reserved per replica")
+    c.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per replica (1: one each; 0.5: two share one)")
+    c.add_argument("--upscale-delay", type=float, default=5.0, help="seconds of demand before another replica starts")
+    c.add_argument("--downscale-delay", type=float, default=120.0, help="seconds idle before a replica stops")
+    c.add_argument("--retries", type=int, default=2, help="runs of a job on another replica after its replica died")
+    c.add_argument("--queue-size", type=int, default=8, help="jobs waiting beyond one per replica")
+    c.add_argument("--result-ttl", type=float, default=600.0, help="seconds finished results are kept")
+    c.add_argument("--keep-replicas", action="store_true", help="leave the replicas running after this exits")
+    add_security(c)
+    c.set_defaults(handler=run_cluster)
 
     k = sub.add_parser("keys", help="create a CURVE key pair (NAME.key public, NAME.key_secret private)")
     k.add_argument("folder", type=Path)
@@ -82,6 +102,34 @@ def run_broker(args: argparse.Namespace) -> dict[str, Any]:
                                  insecure=args.insecure))
     serve_until_signal(broker)
     return {"ok": True}
+
+
+def run_cluster(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.service import ServiceConfig
+    from engine.service.security import check_binding
+
+    service_config = ServiceConfig(bind=args.bind, queue_size=args.queue_size, result_ttl=args.result_ttl,
+                                   curve_secret=args.curve_secret, curve_clients=args.curve_clients,
+                                   insecure=args.insecure)
+    if args.curve_secret is None:
+        check_binding(args.bind, args.insecure)  # refuse before reaching the cluster
+    try:
+        from ray import serve
+
+        from engine.service.cluster import ClusterConfig, ClusterService, deploy
+    except ImportError as exc:
+        raise ValueError(f"the cluster mode needs Ray Serve ({exc}): pip install 'daw-diffusion[cluster]'") from None
+    config = ClusterConfig(address=args.address, app=args.app, checkpoint=args.checkpoint, device=args.device,
+                           min_replicas=args.min_replicas, max_replicas=args.max_replicas, num_cpus=args.num_cpus,
+                           num_gpus=args.num_gpus, upscale_delay=args.upscale_delay,
+                           downscale_delay=args.downscale_delay, retries=args.retries)
+    service = ClusterService(deploy(config), service_config, config)
+    try:
+        serve_until_signal(service)
+    finally:
+        if not args.keep_replicas:
+            serve.delete(config.app)  # the replicas' CPUs and GPUs go back to the cluster
+    return {"ok": True, "served": service.served}
 
 
 def make_keys(args: argparse.Namespace) -> dict[str, Any]:

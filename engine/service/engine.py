@@ -85,9 +85,7 @@ class EngineService:
         self.sock = sock
         events = self.context.socket(zmq.PULL)
         events.bind(self.events_endpoint)
-        self.worker = threading.Thread(target=work, name="engine-worker", daemon=True, args=(
-            self.table, self.pipeline, self.context, self.events_endpoint, self.stopping, c.progress_interval))
-        self.worker.start()
+        self.workers = self.start_workers()
         self.ready.set()
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
@@ -119,7 +117,8 @@ class EngineService:
             self.shut_down(sock, events)
         finally:
             self.stopping.set()
-            self.worker.join(timeout=c.shutdown_grace + 5)
+            for worker in self.workers:
+                worker.join(timeout=c.shutdown_grace + 5)
             sock.close(linger=0)
             events.close(linger=0)
             if auth is not None:
@@ -127,6 +126,15 @@ class EngineService:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def start_workers(self) -> list[threading.Thread]:
+        """What runs the jobs: here one thread on the pipeline (the cluster mode hands them to
+        Ray Serve replicas instead); each sends its events to `events_endpoint`."""
+        worker = threading.Thread(target=work, name="engine-worker", daemon=True, args=(
+            self.table, self.pipeline, self.context, self.events_endpoint, self.stopping,
+            self.config.progress_interval))
+        worker.start()
+        return [worker]
 
     def open_socket(self) -> tuple[zmq.Socket, Any]:
         c = self.config
@@ -157,10 +165,11 @@ class EngineService:
                                                       reason="shutting down")))
             self.send(sock, job.peer, job.final or [])
         deadline = time.monotonic() + self.config.shutdown_grace
-        while self.worker.is_alive():  # it exits once nothing runs
-            running = self.table.running
-            if running is not None and time.monotonic() > deadline:
-                running.cancel.set()
+        while any(w.is_alive() for w in self.workers):  # they exit once nothing runs
+            if time.monotonic() > deadline:
+                with self.table.lock:
+                    for running in self.table.running.values():
+                        running.cancel.set()
             if events.poll(100):
                 self.forward(sock, events.recv_multipart(copy=False))
         while events.poll(100):  # the worker's last words
@@ -206,14 +215,15 @@ class EngineService:
 
     def on_status(self, peer: bytes, message: Message) -> list[bytes]:
         queued, done = self.table.counts()
-        model = self.pipeline.model.config
         return encode(make_header(
-            "status", message.id, version=__version__, protocol=VERSION, device=str(self.pipeline.device),
-            model={"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
-                   "trained": self.pipeline.metadata.get("trained", {})},
+            "status", message.id, version=__version__, protocol=VERSION, **self.describe(),
             queue={"queued": queued, "capacity": self.config.queue_size,
-                   "running": 1 if self.table.running else 0},
+                   "running": len(self.table.running)},
             jobs={"served": self.served, "results_kept": done}))
+
+    def describe(self) -> dict[str, Any]:
+        """What runs the jobs, for `status`: the device and the model."""
+        return describe(self.pipeline)
 
     def on_submit(self, peer: bytes, message: Message) -> list[bytes] | None:
         if self.stopping.is_set():
@@ -272,6 +282,14 @@ class EngineService:
         job = self.table.jobs.get(frames[0].bytes.decode())
         if job is not None:
             self.send(sock, job.peer, frames[1:])
+
+
+def describe(pipeline: Any) -> dict[str, Any]:
+    """A pipeline's device and model, as `status` reports them."""
+    model = pipeline.model.config
+    return {"device": str(pipeline.device),
+            "model": {"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
+                      "trained": pipeline.metadata.get("trained", {})}}
 
 
 def check_inputs(task: str, names: tuple[str, ...], audio: dict[str, Clip]) -> None:

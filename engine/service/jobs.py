@@ -35,19 +35,21 @@ class Job:
 
 
 class JobTable:
-    """Jobs by id, the queue of those waiting and the one running. `lock` guards all three (callers
-    that read several of them at once hold it) and wakes the worker when a job arrives."""
+    """Jobs by id, the queue of those waiting and those running (at most `slots` at once: one per
+    worker). `lock` guards all three (callers that read several of them at once hold it) and wakes
+    a worker when a job arrives."""
 
-    def __init__(self, queue_size: int, result_ttl: float, max_result_bytes: int) -> None:
+    def __init__(self, queue_size: int, result_ttl: float, max_result_bytes: int, slots: int = 1) -> None:
         self.queue_size, self.result_ttl, self.max_result_bytes = queue_size, result_ttl, max_result_bytes
+        self.slots = slots
         self.jobs: dict[str, Job] = {}
         self.pending: collections.deque[Job] = collections.deque()
         self.lock = threading.Condition()
-        self.running: Job | None = None
+        self.running: dict[str, Job] = {}
         self.served = 0
 
     def add(self, job: Job) -> int:
-        """Queue `job`; returns its place in line, the running job counted."""
+        """Queue `job`; returns its place in line (1: it runs next, or at once in a free slot)."""
         with self.lock:
             if len(self.pending) >= self.queue_size:
                 raise ProtocolError("busy", f"{len(self.pending)} jobs are waiting; try again later")
@@ -56,7 +58,7 @@ class JobTable:
             self.jobs[job.id] = job
             self.pending.append(job)
             self.lock.notify()
-            return len(self.pending) + (1 if self.running else 0)
+            return max(1, len(self.pending) + len(self.running) - self.slots + 1)
 
     def find(self, job_id: str, token: str) -> Job:
         """The job, for the holder of its token; anyone else learns nothing, not even that it exists."""
@@ -72,20 +74,22 @@ class JobTable:
             return len(self.pending), sum(1 for j in self.jobs.values() if j.state == "done")
 
     def next(self, wait: float) -> Job | None:
-        """The next queued job, now running; None when none came within `wait` seconds."""
+        """The next queued job, now running; None when none came (or no slot was free) within
+        `wait` seconds."""
         with self.lock:
-            if not self.pending:
+            if not self.pending or len(self.running) >= self.slots:
                 self.lock.wait(wait)
                 return None
             job = self.pending.popleft()
-            job.state, self.running = "running", job
+            job.state, self.running[job.id] = "running", job
             return job
 
     def ended(self, job: Job, final: list[bytes]) -> None:
-        """The running job is over; `final` is its last event."""
+        """A running job is over; `final` is its last event."""
         with self.lock:
             self.finish(job, final)
-            self.running = None
+            del self.running[job.id]
+            self.lock.notify()  # a slot is free
 
     def drain(self) -> list[Job]:
         """Empty the queue; returns the jobs that were waiting."""
