@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator
 
 import ray
@@ -19,17 +20,26 @@ import ray
 from engine.service.worker import Outcome, run_pipeline, throttled
 
 
+def load(checkpoint: str | None, device: str, threads: int) -> Any:
+    import torch
+
+    from engine.pipeline import Pipeline
+
+    torch.set_num_threads(max(1, threads))  # the CPUs Ray reserved for this replica
+    return Pipeline.from_checkpoint(checkpoint, device=device)
+
+
 class EngineReplica:
     """Deployed by `engine.service.cluster.deploy` (`max_ongoing_requests=1`: one job each)."""
 
     def __init__(self, checkpoint: str | None, device: str, threads: int) -> None:
-        import torch
-
-        from engine.pipeline import Pipeline
         from engine.service.engine import describe
 
-        torch.set_num_threads(max(1, threads))  # the CPUs Ray reserved for this replica
-        self.pipeline = Pipeline.from_checkpoint(checkpoint, device=device)
+        # All torch work on one thread of its own: each thread that runs torch gets an OpenMP
+        # team, and with more teams than cores libgomp stops its workers spinning between
+        # parallel regions (2.3x slower jobs; see engine/service/commands.py).
+        self.torch_thread = ThreadPoolExecutor(1, thread_name_prefix="replica-torch")
+        self.pipeline = self.torch_thread.submit(load, checkpoint, device, threads).result()
         self.where = {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                       **describe(self.pipeline)}
 
@@ -55,7 +65,7 @@ class EngineReplica:
                 loop.call_soon_threadsafe(events.put_nowait, None)
 
         yield {"type": "started", **self.where}
-        running = loop.run_in_executor(None, compute)
+        running = loop.run_in_executor(self.torch_thread, compute)
         try:
             while (event := await events.get()) is not None:
                 yield event
