@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,9 +18,11 @@ from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 from engine.train.captions import RenderFacts, caption
+from engine.train.config import TrainConfig
 from engine.train.corpus import Collection
 from engine.train.losses import diffusion_loss, vocoder_loss
 from engine.train.prepare import prepare_data, read_manifest
+from engine.train.trainer import Trainer
 
 from helpers import sine_mix
 
@@ -160,6 +163,31 @@ def test_a_committed_checkpoint_without_its_state_trains_on(trained, data, tmp_p
     after = read_metadata(tmp_path / "model.safetensors")
     diffusion = lambda meta: (meta["config"]["diffusion"]["data_mean"], meta["config"]["diffusion"]["data_std"])
     assert diffusion(after) == diffusion(before)  # the U-Net's data statistics were not measured anew
+
+
+def test_a_decaying_learning_rate_falls_linearly_to_zero_at_max_steps(trained, data, tmp_path):
+    decaying, constant = tmp_path / "decaying", tmp_path / "constant"
+    for run in (decaying, constant):
+        run.mkdir()
+        shutil.copyfile(trained / "model.safetensors", run / "model.safetensors")
+    start = read_metadata(trained / "model.safetensors")["info"]["diffusion"]["steps"]
+    common = ["--data", str(data), "--preset", "tiny", "--batch-size", "2", "--crop-frames", "32", "--no-progress",
+              "--warmup-steps", "1", "--lr", "1e-3", "--max-steps", str(start + 3)]
+
+    def lr(run: Path) -> float:
+        return torch.load(run / "state-diffusion.pt", weights_only=False)["optimizer"]["param_groups"][0]["lr"]
+
+    cli("train", "diffusion", *common, "--run-dir", str(decaying), "--decay-steps", "4")
+    cli("train", "diffusion", *common, "--run-dir", str(constant))
+    assert lr(decaying) == 0.0 and lr(constant) == pytest.approx(1e-3)
+    # on the way: full until the last `decay_steps`, then linearly down, counted from max_steps
+    config = TrainConfig(data_dir=data, run_dir=tmp_path, stage="diffusion", lr=1e-3, warmup_steps=1,
+                         max_steps=100, decay_steps=40)
+    for step, expected in ((10, 1e-3), (60, 1e-3), (80, 5e-4), (100, 0.0)):
+        group = {"lr": 123.0}
+        Trainer.decay_lr(SimpleNamespace(config=config, step=step, schedule=SimpleNamespace(last_epoch=step),
+                                         optimizer=SimpleNamespace(param_groups=[group])))
+        assert group["lr"] == pytest.approx(expected)
 
 
 def test_a_copy_guess_for_a_model_without_context_is_refused_and_the_run_kept(trained, data, tmp_path):

@@ -37,6 +37,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--warmup-steps", type=int, default=500)
     t.add_argument("--ema-start", type=int, default=1000)
     t.add_argument("--max-steps", type=int, default=1_000_000)
+    t.add_argument("--decay-steps", type=int, default=0,
+                   help="the learning rate falls linearly to 0 over these steps before --max-steps")
     t.add_argument("--time-budget", type=float, help="seconds to train in this invocation")
     t.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
     t.add_argument("--snapshot-every", type=float, help="seconds of training between kept copies of the model")
@@ -86,7 +88,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     return run(TrainConfig(
         stage=args.stage, data_dir=args.data, run_dir=args.run_dir, preset=args.preset, text_encoder=encoder,
         batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
-        ema_start=args.ema_start, max_steps=args.max_steps, time_budget=args.time_budget,
+        ema_start=args.ema_start, max_steps=args.max_steps, decay_steps=args.decay_steps, time_budget=args.time_budget,
         checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,
         progress=not args.no_progress, fresh=args.fresh,
         context_guess=args.context_guess))

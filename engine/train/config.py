@@ -30,6 +30,7 @@ class TrainConfig:
     ema_every: int = 10
     grad_clip: float = 1.0
     max_steps: int = 1_000_000
+    decay_steps: int = 0  # lr falls linearly to 0 over the last of these before max_steps (0: constant)
     time_budget: float | None = None  # seconds of training in this invocation
     checkpoint_every: float = 300.0  # seconds between checkpoints
     snapshot_every: float | None = None  # seconds of training between kept copies (quality-vs-time curve)

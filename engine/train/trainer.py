@@ -205,6 +205,7 @@ class Trainer:
                 self.optimizer.step()
                 self.schedule.step()
                 self.step += 1
+                self.decay_lr()
                 self.update_ema()
                 self.losses.append(float(loss.detach()))
                 self.elapsed = elapsed_before + time.monotonic() - started
@@ -277,6 +278,14 @@ class Trainer:
             return
         folder.mkdir(exist_ok=True)
         shutil.copyfile(self.model_path, folder / f"model-{self.step}-{round(self.elapsed)}s.safetensors")
+
+    def decay_lr(self) -> None:
+        """After the warm-up, over the last `decay_steps` before `max_steps`: the learning rate
+        falls linearly to 0 (a model that stopped improving at a constant rate settles)."""
+        c = self.config
+        if c.decay_steps > 0 and self.schedule.last_epoch >= c.warmup_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = c.lr * min(1.0, max(0, c.max_steps - self.step) / c.decay_steps)
 
     def continue_checkpoint(self) -> None:
         """No kept state, but a trained U-Net (e.g. the committed default copied into a run
