@@ -160,8 +160,9 @@ class MelSpectral(nn.Module):
         kept = self._inverse_envelope
         if kept is None or kept.shape[-1] != (count - 1) * self.config.hop_length + self.config.n_fft \
                 or kept.device != self.window.device:
-            envelope = self.overlap_add(self.window.square().expand(count, -1))
-            kept = self._inverse_envelope = envelope.clamp(min=1e-8).reciprocal()
+            with torch.inference_mode(False):  # an ordinary tensor, usable later with autograd too
+                envelope = self.overlap_add(self.window.square().expand(count, -1))
+                kept = self._inverse_envelope = envelope.clamp(min=1e-8).reciprocal()
         return kept
 
     def overlap_add(self, frames: Tensor) -> Tensor:
