@@ -41,21 +41,23 @@ class ModelConfig:
 
     @classmethod
     def preset(cls, name: str, text_encoder: str = "", d_cond: int = 0) -> "ModelConfig":
-        """'real' (context-conditioned, hop 512: the default model), 'real-large' (the same for a
+        """'real' (context-conditioned, hop 512: the default model), 'real-full' (the same with a
+        full-rank outer stage), 'real-large' (the same for a
         GPU), 'gpu' (paper-sized, ~50 M U-Net), 'cpu' (Msanii's layout, laptop-sized), 'tiny' and
         'tiny-context' (tests), text conditioned when `text_encoder` is named. A bare `d_cond`
         gives a condition input without an encoder (tests feed it vectors directly)."""
         from engine.text import ENCODERS
 
-        unets = {"real": UNetConfig.real, "real-large": UNetConfig.real_large, "gpu": UNetConfig.gpu,
-                 "cpu": UNetConfig.cpu, "tiny": UNetConfig.tiny,
+        unets = {"real": UNetConfig.real, "real-full": UNetConfig.real_full, "real-large": UNetConfig.real_large,
+                 "gpu": UNetConfig.gpu, "cpu": UNetConfig.cpu, "tiny": UNetConfig.tiny,
                  "tiny-context": lambda width: UNetConfig.tiny(width, context=True)}
         small = VocoderConfig(d_model=16, d_hidden_factor=1)
-        vocoders = {"real": VocoderConfig(d_model=128), "real-large": VocoderConfig(), "gpu": VocoderConfig(),
+        vocoders = {"real": VocoderConfig(d_model=128), "real-full": VocoderConfig(d_model=128),
+                    "real-large": VocoderConfig(), "gpu": VocoderConfig(),
                     "cpu": VocoderConfig(d_model=128), "tiny": small, "tiny-context": small}
         # hop 512: Griffin-Lim from the true magnitude reaches spectral convergence 0.06 on real
         # music, against 0.23 at Msanii's 1024 (bench/bench_representation.py)
-        hops = {"real": 512, "real-large": 512, "tiny-context": 512}
+        hops = {"real": 512, "real-full": 512, "real-large": 512, "tiny-context": 512}
         if name not in unets:
             raise ValueError(f"unknown preset {name!r}; choose {', '.join(unets)}")
         width = ENCODERS[text_encoder] if text_encoder else d_cond

@@ -135,13 +135,16 @@ def decode(frames: list, max_seconds: float = MAX_SECONDS) -> Message:
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError("too_large", f"header of {len(raw)} bytes; at most {MAX_HEADER_BYTES}")
     try:
-        header = json.loads(bytes(raw).decode("utf-8"))
+        header = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant)
+    except ProtocolError:
+        raise
     except (UnicodeDecodeError, ValueError):
         raise ProtocolError("bad_message", "the header is not UTF-8 JSON") from None
     except RecursionError:  # e.g. 2000 nested '[': json.loads recurses once per level
         raise ProtocolError("bad_message", "the header is nested too deeply") from None
     if not isinstance(header, dict):
         raise ProtocolError("bad_message", "the header must be a JSON object")
+    check_text(header)
     if header.get("v") != VERSION:
         raise ProtocolError("bad_version", f"protocol version {header.get('v')!r} is not spoken here; this engine "
                                            f"speaks {VERSION} (audio named in its descriptors): update the older end")
@@ -170,6 +173,29 @@ def decode(frames: list, max_seconds: float = MAX_SECONDS) -> Message:
             raise ProtocolError("bad_message", f"audio {name!r} is given twice")
         audio[name] = clip
     return Message(header, audio)
+
+
+def _no_constant(name: str) -> None:
+    raise ProtocolError("bad_message", f"the header holds {name}, which is not a number JSON allows")
+
+
+def check_text(value: Any) -> None:
+    """Every string in a decoded header (keys included) must be valid Unicode: JSON's `\\ud800`
+    escapes decode to lone surrogates, which fail later in `encode()`, paths or logging."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProtocolError("bad_message", "the header holds text that is not valid Unicode "
+                                                   "(a lone surrogate escape such as \\ud800)") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _decode_audio(descriptor: Any, frame: bytes, max_seconds: float) -> tuple[str, Clip]:

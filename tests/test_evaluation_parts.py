@@ -63,3 +63,19 @@ def test_frame_ripple_finds_a_pulsing_at_the_frame_rate():
     t = np.arange(noise.size) / RATE
     pulsing = noise * (1 + 0.8 * np.sin(2 * np.pi * RATE / 512 * t))
     assert metrics.frame_ripple_db(pulsing, RATE, RATE / 512) > metrics.frame_ripple_db(noise, RATE, RATE / 512) + 10
+
+
+def test_the_pitch_tracker_tells_a_melody_from_noise_of_its_colour():
+    from engine.train import pitch
+
+    melody = np.concatenate([tone(f, 1.0) for f in (262, 330, 392, 523)], axis=1)
+    melody[:, : RATE // 2] = 0  # silence counts as unpitched
+    noise = baselines.noise_like(melody, melody.shape[-1], JUDGE, 0)
+    tuned, rough = pitch.pitch_scores(melody, RATE), pitch.pitch_scores(noise, RATE)
+    assert 0.75 < tuned["pitched"] < 0.9 and rough["pitched"] < tuned["pitched"] / 4  # noise around 4 tones: a little
+    assert tuned["periodicity"] > 2 * rough["periodicity"]
+    # CREPE's embedding: the same notes in another order and rhythm lie nearer the melody than its noise
+    other = np.concatenate([tone(f, s, 0.2) for f, s in ((523, 0.5), (392, 1.5), (262, 0.75), (330, 1.25))], axis=1)
+    near, far = (metrics.frechet_distance(pitch.embedding(a, RATE, every=1), pitch.embedding(melody, RATE, every=1))
+                 for a in (other, noise))
+    assert near < far / 2

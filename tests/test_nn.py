@@ -64,3 +64,36 @@ def test_an_untrained_residual_vocoder_is_the_analytic_inversion():
     mel = torch.rand(1, 2, 128, 10) * 2 - 1
     analytic = model.spectral.mel_to_magnitude(model.spectral.decode_log_mel(mel))
     assert torch.allclose(torch.exp(model.vocoder_log_magnitude(mel)), analytic + 1e-5, rtol=1e-4, atol=1e-6)
+
+
+def test_a_unet_narrower_than_the_mel_bands_cannot_reach_them_all_and_an_outer_stage_can():
+    from dataclasses import replace
+
+    from engine.train.noise_levels import output_basis
+
+    assert UNetConfig.real().output_rank == 64 < 128  # the bundled layout: half the bands out of reach
+    assert UNetConfig.real_full().output_rank == 128
+    torch.manual_seed(0)
+    narrow = UNet(UNetConfig.tiny())
+    full = UNet(replace(UNetConfig.tiny(), d_outer=128, n_outer_blocks=1))
+    assert output_basis(narrow).shape == (128, 16)
+    assert output_basis(full).shape == (128, 16)  # its outer stage starts silent (zero output) ...
+    torch.nn.init.normal_(full.outer_output.weight)
+    assert output_basis(full).shape == (128, 128)  # ... and can reach every band once trained
+
+
+def test_an_outer_stage_with_a_zero_output_leaves_the_unet_unchanged():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    body = UNet(UNetConfig.tiny(context=True)).eval()
+    grown = UNet(replace(body.config, d_outer=32, n_outer_blocks=2)).eval()
+    missing, unexpected = grown.load_state_dict(body.state_dict(), strict=False)
+    assert not unexpected and missing and all(key.startswith("outer") for key in missing)
+    x, t = torch.randn(2, 2, 128, 16), torch.tensor([5.0, 700.0])
+    assert torch.equal(grown(x, t), body(x, t))
+
+
+def test_outer_stage_settings_fail_fast():
+    with pytest.raises(ValueError, match="d_outer"):
+        UNetConfig(d_outer=-1)

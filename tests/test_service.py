@@ -222,6 +222,11 @@ def ask(sock, frames, timeout=5000):
     ([b'{"v": 2, "type": "cancel", "job": "nope"}'], "bad_message"),  # no token
     (['{"v": 2, "type": "fetch", "job": "nope", "token": "\u00e9\u6f22"}'.encode()], "not_found"),  # not ASCII
     ([b'{"v": 2, "type": "pong"}'], "unknown_type"),
+    ([b'{"v": 2, "type": "fetch", "job": "nope", "token": "\\ud800"}'], "bad_message"),  # a lone surrogate
+    ([b'{"v": 2, "type": "cancel", "job": "\\udfff", "token": "t"}'], "bad_message"),
+    ([b'{"v": 2, "type": "submit", "task": "generate", "params": {"prompt": "\\ud83d"}}'], "bad_message"),
+    ([b'{"v": 2, "type": "submit", "task": "generate", "params": {"seconds": NaN}}'], "bad_message"),
+    ([b'{"v": 2, "type": "ping", "id": "x", "\\ud800": Infinity}'], "bad_message"),
 ])
 def test_malformed_messages_get_typed_errors(engine, frames, code):
     reply = ask(raw_socket(engine.endpoint), frames)
@@ -470,6 +475,26 @@ def test_an_engine_refusing_a_brokered_job_reaches_the_client_and_ends_the_job(b
     assert client.status()["running"] == 0
     final = brokered.client(timeout=30).run("generate", {"seconds": 0.5, "steps": 2, "seed": 1})
     assert final.type == "result" and renders(final)[0][1]["seed"] == 1
+
+
+@pytest.mark.parametrize("kind", ["fetch", "cancel"])
+def test_a_token_with_a_lone_surrogate_is_refused_by_the_broker_which_keeps_serving(brokered, kind):
+    sock = raw_socket(brokered.endpoint)
+    reply = ask(sock, [('{"v": 2, "type": "%s", "job": "j", "token": "\\ud800"}' % kind).encode()])
+    assert reply is not None and reply.header["code"] == "bad_message" and "Unicode" in reply.header["message"]
+    assert ask(sock, encode(make_header("ping", "after"))).type == "pong"
+
+
+def test_an_unexpected_error_handling_one_message_is_answered_and_the_engine_keeps_serving(engine, monkeypatch):
+    def broken(peer, message):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(engine.service, "on_status", broken)
+    sock = raw_socket(engine.endpoint)
+    reply = ask(sock, encode(make_header("status", "s")))
+    assert reply.type == "error" and reply.header["code"] == "failed" and reply.id == "s"
+    assert ask(sock, encode(make_header("ping", "p"))).type == "pong"
+    assert engine.thread.is_alive()
 
 
 def test_a_submit_the_broker_would_name_past_the_header_limit_is_refused_there(brokered):

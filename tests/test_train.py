@@ -245,6 +245,13 @@ def test_evaluation_compares_models_with_the_baselines_and_plots(trained, data, 
     assert all(np.isfinite(row["gap_2s"]["log_mel_l1_db"]) for row in results["training_curve"])
     assert reply["beats_loop_repeat_and_noise"].keys() == {"gap 1 s", "extension 1 s"}
     assert "| gap 1 s | loop-repeat |" in (tmp_path / "eval" / "report.md").read_text()
+    music = {**generation["yardsticks"], **generation}
+    assert all(0 <= music[name]["pitched"] <= 1 and np.isfinite(music[name]["periodicity"]) for name in music)
+    assert all(music[name]["crepe_frechet_distance"] >= 0 for name in music if name != "held-out music")
+    levels = results["noise_levels"]
+    assert levels["levels"] == list(range(50, 1000, 100))
+    assert all(len(levels[m][k]) == 10 and min(levels[m][k]) >= 0 for m in ("model", "default") for k in ("loss", "floor"))
+    assert np.mean(levels["model"]["floor"]) > 0.1  # the tiny U-Net reaches 16 of the 128 bands: a floor
     for png in ("spectrograms.png", "curves.png"):
         assert (tmp_path / "eval" / png).stat().st_size > 10_000
 
@@ -280,3 +287,41 @@ def test_torchrun_trains_with_two_processes(data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     info = Pipeline.from_checkpoint(run / "model.safetensors", "cpu").metadata["info"]["vocoder"]
     assert info["world_size"] == 2 and info["steps"] == 3
+
+
+def test_an_outer_stage_grows_around_a_trained_unet_and_another_width_is_refused(trained, data, tmp_path):
+    shutil.copyfile(trained / "model.safetensors", tmp_path / "model.safetensors")
+    steps = read_metadata(trained / "model.safetensors")["info"]["diffusion"]["steps"]
+    common = ["train", "diffusion", "--data", str(data), "--run-dir", str(tmp_path), "--preset", "tiny",
+              "--batch-size", "2", "--crop-frames", "32", "--no-progress", "--outer-width", "128", "--outer-blocks", "1"]
+    cli(*common, "--max-steps", str(steps))  # grown, not trained: the same model
+    body = Pipeline.from_checkpoint(trained / "model.safetensors", "cpu").model.unet
+    grown = Pipeline.from_checkpoint(tmp_path / "model.safetensors", "cpu").model.unet
+    assert (grown.config.d_outer, grown.config.n_outer_blocks, grown.config.output_rank) == (128, 1, 128)
+    x, t = torch.randn(1, 2, 128, 32), torch.tensor([300.0])
+    assert torch.equal(grown(x, t), body(x, t))
+    assert cli(*common, "--max-steps", str(steps + 2))["info"]["steps"] == steps + 2  # and it trains on
+    kept = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    done = subprocess.run([CLI, *common[:-2], "--outer-width", "64", "--max-steps", str(steps + 3)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "outer stage of width 128 and 1 blocks, not 64" in done.stdout
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept
+
+
+def test_a_run_folder_of_another_architecture_is_refused_naming_both(trained, data, tmp_path):
+    grown = tmp_path / "grown"
+    grown.mkdir()
+    shutil.copyfile(trained / "model.safetensors", grown / "model.safetensors")
+    steps = read_metadata(trained / "model.safetensors")["info"]["diffusion"]["steps"]
+    cli("train", "diffusion", "--data", str(data), "--run-dir", str(grown), "--preset", "tiny", "--no-progress",
+        "--outer-width", "32", "--max-steps", str(steps))
+    mixed = tmp_path / "mixed"  # the grown model beside the narrow U-Net's training state
+    mixed.mkdir()
+    shutil.copyfile(grown / "model.safetensors", mixed / "model.safetensors")
+    shutil.copyfile(trained / "state-diffusion.pt", mixed / "state-diffusion.pt")
+    kept = {p.name: p.read_bytes() for p in mixed.iterdir()}
+    done = subprocess.run([CLI, "train", "diffusion", "--data", str(data), "--run-dir", str(mixed), "--preset", "tiny",
+                           "--no-progress", "--max-steps", str(steps + 5)], capture_output=True, text=True)
+    assert done.returncode == 2 and "another architecture" in done.stdout
+    assert "outer stage width 32" in done.stdout and "use another run folder" in done.stdout
+    assert {p.name: p.read_bytes() for p in mixed.iterdir()} == kept

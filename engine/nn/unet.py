@@ -40,6 +40,8 @@ class UNetConfig:
     d_cond: int = 0  # width of condition vectors; 0 = unconditional model
     context: bool = False  # sees the known mel and its mask (inpainting-style conditioning)
     context_guess: str = "repeat"  # its second first guess: "repeat" (loop-repeat) or "copy" (best match)
+    d_outer: int = 0  # width of the full-rank outer stage (0: none; >= d_freq to reach every mel band)
+    n_outer_blocks: int = 2  # its residual blocks (0: a full-rank linear path around the body)
 
     def __post_init__(self) -> None:
         if self.context_guess not in CONTEXT_GUESSES:
@@ -50,6 +52,14 @@ class UNetConfig:
                 raise ValueError(f"UNetConfig.{name} needs {levels} entries, one per level")
         for name in ("d_multipliers", "has_attention", "has_resampling", "n_block_layers"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.d_outer < 0 or self.n_outer_blocks < 0:
+            raise ValueError("UNetConfig.d_outer and n_outer_blocks must be 0 (none) or positive")
+
+    @property
+    def output_rank(self) -> int:
+        """The most mel directions the output map can reach: a prediction lies in a space of
+        at most this many of the `d_freq` dimensions, the rest is left as noise by a sampler."""
+        return min(self.d_freq, self.d_base * self.d_multipliers[0] + self.d_outer)
 
     @property
     def frame_multiple(self) -> int:
@@ -86,6 +96,12 @@ class UNetConfig:
             d_cond=d_cond,
             context=True,
         )
+
+    @classmethod
+    def real_full(cls, d_cond: int = 0) -> "UNetConfig":
+        """`real` with a full-rank outer stage (width 2x the mel bands, as Msanii asks): the
+        body's 64 features cannot span 128 bands, this stage can (the model issue's probe)."""
+        return replace(cls.real(d_cond), d_outer=256)
 
     @classmethod
     def real_large(cls, d_cond: int = 0) -> "UNetConfig":
@@ -141,6 +157,15 @@ class UNet(nn.Module):
 
         self.middle = nn.ModuleList([block(d_in, d_in, False), block(d_in, d_in, True)])
 
+        # Outer stage: full time resolution, full width, sees the input and the body's output.
+        # Its output starts at zero, so it can grow around a trained body without changing it.
+        if c.d_outer:
+            self.outer_input = nn.Conv2d(d_input + widths[0], c.d_outer, kernel_size=1)
+            self.outer = nn.ModuleList([block(c.d_outer, c.d_outer, False) for _ in range(c.n_outer_blocks)])
+            self.outer_output = nn.Conv2d(c.d_outer, c.d_freq, kernel_size=1)
+            for weights in self.outer_output.parameters():
+                nn.init.zeros_(weights)
+
         # Decoder mirrors the encoder; every block takes its skip concatenated.
         self.decoder = nn.ModuleList()
         skip_widths = [w for w, n in zip(widths, c.n_block_layers) for _ in range(n)]
@@ -185,7 +210,8 @@ class UNet(nn.Module):
             if context is None:
                 context = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2] + 1, x.shape[3])
             x = torch.cat((x, context.to(x.dtype)), dim=2)
-        hidden = self.input(x.transpose(1, 2))  # [B, F, C, T] -> [B, width, C, T]
+        bands = x.transpose(1, 2)  # [B, F, C, T]
+        hidden = self.input(bands)  # -> [B, width, C, T]
         skips = []
         for layer in self.encoder:
             if isinstance(layer, Block):
@@ -200,4 +226,10 @@ class UNet(nn.Module):
                 hidden = layer(torch.cat((hidden, skips.pop()), dim=1), emb)
             else:
                 hidden = layer(hidden)
-        return self.output(hidden).transpose(1, 2)
+        out = self.output(hidden)
+        if self.config.d_outer:
+            outer = self.outer_input(torch.cat((bands, hidden), dim=1))
+            for layer in self.outer:
+                outer = layer(outer, emb)
+            out = out + self.outer_output(outer)
+        return out.transpose(1, 2)

@@ -151,6 +151,9 @@ class Broker:
                 raise ProtocolError("unknown_type", f"{kind} is not a request")
         except ProtocolError as exc:
             reply = error_frames(request_id, exc.code, str(exc))
+        except Exception:  # a bug met by one message must not end the broker for everyone
+            log.exception("unexpected error handling a client's message; the broker keeps serving")
+            reply = error_frames(request_id, "failed", "the broker failed on this message (logged); it keeps serving")
         if reply:
             front.send_multipart([client, *reply])
 

@@ -202,6 +202,10 @@ class EngineService:
             out = reply(peer, message)
         except ProtocolError as exc:
             out = error_frames(request_id, exc.code, str(exc), **job)
+        except Exception:  # a bug met by one message must not end the service for everyone
+            log.exception("unexpected error handling a %d-frame message; the engine keeps serving", len(body))
+            out = error_frames(request_id, "failed", "the engine failed on this message (logged); it keeps serving",
+                               **job)
         if out:
             self.send(sock, peer, out)
 

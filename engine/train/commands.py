@@ -48,6 +48,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--fresh", action="store_true", help="start this stage's network anew (other parts kept)")
     t.add_argument("--context-guess", choices=["repeat", "copy"],
                    help="the context U-Net's second first guess: loop-repeat, or the best-matching copy (weights kept)")
+    t.add_argument("--outer-width", type=int, metavar="WIDTH",
+                   help="grow a full-rank outer stage of this width around the run's trained U-Net "
+                        "(its body kept; starts as the same model), so it can predict every mel band")
+    t.add_argument("--outer-blocks", type=int, default=2, help="residual blocks of a grown outer stage (0: a linear path)")
     t.set_defaults(handler=train)
 
     e = sub.add_parser("evaluate", help="measure checkpoints on held-out tracks against baselines (JSON + PNG)")
@@ -91,7 +95,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         ema_start=args.ema_start, max_steps=args.max_steps, decay_steps=args.decay_steps, time_budget=args.time_budget,
         checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,
         progress=not args.no_progress, fresh=args.fresh,
-        context_guess=args.context_guess))
+        context_guess=args.context_guess, outer_width=args.outer_width,
+        outer_blocks=args.outer_blocks))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:

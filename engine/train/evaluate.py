@@ -11,8 +11,13 @@ models of different hops are judged alike. Writes `metrics.json`,
 - each model at its defaults (inpaint and extend from the clip's best-matching copy when its
   `guide` is below 1) and alone (`guide 1`), and a guide curve for the model under test;
 - generation: Fréchet distance of log-mel frames to held-out music (training music and noise as
-  yardsticks), key centre, attacks, beat and frame-rate ripple against real music's;
-- style transfer: chroma and onset correlation with the source, per strength;
+  yardsticks), key centre, attacks, beat and frame-rate ripple against real music's, and what can
+  tell music from textured noise: CREPE's pitched-frame share and periodicity, and the Fréchet
+  distance of CREPE embeddings (`pitch`);
+- style transfer: chroma and onset correlation with the source, and the share of its pitched
+  frames kept, per strength;
+- the loss per noise level on held-out crops, beside the floor each U-Net's output map puts
+  under it (`noise_levels`);
 - with `--snapshots`: the same gap and generation numbers for every kept snapshot of a run
   (quality against training time).
 """
@@ -34,7 +39,8 @@ from engine import metrics
 from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 from engine.splice import splice
-from engine.train import baselines
+from engine.train import baselines, pitch
+from engine.train.noise_levels import LEVELS, floor_by_level, loss_by_level
 from engine.train.prepare import read_manifest
 from engine.train.report import beats, report
 from engine.train.scores import JUDGE, RATE, chroma, frame_features, log_mel, mean_rows, region_scores, structure
@@ -105,6 +111,7 @@ class Evaluation:
         self.overrides: dict = {}  # render settings to try instead of each model's own
         self.floors: dict[tuple, np.ndarray] = {}
         self.examples: dict[str, np.ndarray] = {}
+        self.crepe: dict[str, np.ndarray] = {}  # CREPE embeddings of the references, made once
 
     def settings(self, pipeline: Pipeline, **extra) -> RenderSettings:
         """The model's own defaults (its checkpoint's `render_defaults`), with any overrides."""
@@ -195,19 +202,28 @@ class Evaluation:
         start = (audio.shape[-1] - self.length) // 2
         return audio[:, start: start + self.length]
 
+    def musicality(self, audios: list[np.ndarray]) -> dict[str, float]:
+        """Pitched-frame share, periodicity and CREPE-embedding Fréchet distance to held-out music."""
+        if "held-out" not in self.crepe:
+            self.crepe["held-out"] = np.concatenate([pitch.embedding(self.centre(a), RATE) for a, _ in self.clips])
+        rows = mean_rows([pitch.pitch_scores(a, RATE) for a in audios])
+        embedded = np.concatenate([pitch.embedding(a, RATE) for a in audios])
+        return {**rows, "crepe_frechet_distance": metrics.frechet_distance(embedded, self.crepe["held-out"])}
+
     def generation(self, pipelines: dict[str, Pipeline] | None = None) -> dict:
         c = self.config
         reference = [self.centre(a) for a, _ in self.clips]
         reference_frames = frame_features(reference)
         rng = np.random.default_rng(c.seed)
         noise = [baselines.noise_like(a, a.shape[-1], JUDGE, int(rng.integers(1 << 30))) for a in reference]
+        training = [a for a, _ in self.train]
         result: dict[str, dict] = {"yardsticks": {
-            "training music": {"frechet_distance": metrics.frechet_distance(frame_features([a for a, _ in self.train]),
-                                                                            reference_frames),
-                               **mean_rows([structure(a) for a, _ in self.train])},
+            "training music": {"frechet_distance": metrics.frechet_distance(frame_features(training), reference_frames),
+                               **mean_rows([structure(a) for a in training]), **self.musicality(training)},
             "shaped noise": {"frechet_distance": metrics.frechet_distance(frame_features(noise), reference_frames),
-                             **mean_rows([structure(a) for a in noise])},
-            "held-out music": mean_rows([structure(a) for a in reference])}}
+                             **mean_rows([structure(a) for a in noise]), **self.musicality(noise)},
+            "held-out music": {**mean_rows([structure(a) for a in reference]),
+                               **mean_rows([pitch.pitch_scores(a, RATE) for a in reference])}}}
         for name, pipeline in (pipelines or self.pipelines).items():
             prompts = [""] + ([t for _, t in self.clips] if pipeline.model.config.conditioning.text_encoder else [])
             for label, texts in (("no prompt", [""] * len(reference)), ("held-out captions", prompts[1:])):
@@ -220,7 +236,7 @@ class Evaluation:
                     self.examples.setdefault(f"generated ({name}, {label})", audios[0])
                 result[f"{name}, {label}"] = {
                     "frechet_distance": metrics.frechet_distance(frame_features(audios), reference_frames),
-                    **mean_rows([structure(a) for a in audios])}
+                    **mean_rows([structure(a) for a in audios]), **self.musicality(audios)}
         return result
 
     def style_transfer(self) -> dict:
@@ -228,18 +244,32 @@ class Evaluation:
         for name, pipeline in self.pipelines.items():
             rows = []
             for strength in self.config.strengths:
-                chroma_corr, onset_corr = [], []
+                chroma_corr, onset_corr, pitched_kept = [], [], []
                 for k, (audio, _) in enumerate(self.clips[:6]):
                     source = self.centre(audio)
                     out = pipeline.style_transfer(source, RATE, strength, seed=k, settings=self.settings(pipeline)).audio
                     chroma_corr.append(metrics.correlation(chroma(source), chroma(out)))
+                    pitched = pitch.pitch_scores(source, RATE)["pitched"]
+                    if pitched > 0.05:  # a share of next to nothing says nothing
+                        pitched_kept.append(pitch.pitch_scores(out, RATE)["pitched"] / pitched)
                     onset_corr.append(metrics.correlation(metrics.onset_envelope(log_mel(source).mean(0)),
                                                           metrics.onset_envelope(log_mel(out).mean(0))))
                     if k == 0 and strength == 0.5:
                         self.examples.setdefault(f"style 0.5 ({name})", out)
                 rows.append({"strength": strength, "chroma_correlation": float(np.mean(chroma_corr)),
-                             "onset_correlation": float(np.mean(onset_corr))})
+                             "onset_correlation": float(np.mean(onset_corr)),
+                             "pitched_kept": float(np.mean(pitched_kept)) if pitched_kept else float("nan")})
             result[name] = rows
+        return result
+
+    def noise_levels(self) -> dict:
+        """Each model's loss per noise level on held-out crops (the whole crop unknown), and the
+        floor its output map puts under it."""
+        crops = np.stack([self.centre(a)[:, : 6 * RATE] for a, _ in self.clips])
+        result: dict = {"levels": list(LEVELS)}
+        for name, pipeline in self.pipelines.items():
+            audio = pipeline.to_model(crops.reshape(-1, crops.shape[-1]), RATE)[0].reshape(*crops.shape[:2], -1)
+            result[name] = {"loss": loss_by_level(pipeline.model, audio), "floor": floor_by_level(pipeline.model, audio)}
         return result
 
     def guide_curve(self) -> list[dict]:
@@ -279,7 +309,7 @@ class Evaluation:
                    "clips": [{"caption": t, "seconds": a.shape[-1] / RATE} for a, t in self.clips],
                    "settings": {name: {k: v for k, v in vars(self.settings(p)).items() if k != "prompt"}
                                 for name, p in self.pipelines.items()}}
-        for name in ("regions", "generation", "style_transfer", "guide_curve", "training_curve"):
+        for name in ("noise_levels", "regions", "generation", "style_transfer", "guide_curve", "training_curve"):
             log.info("evaluating %s", name)
             results[name] = getattr(self, name)()
         results["wall_seconds"] = round(time.perf_counter() - started, 1)

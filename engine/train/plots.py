@@ -36,7 +36,7 @@ def plot_curves(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right, levels) = plt.subplots(1, 3, figsize=(16, 4))
     for name, rows in results["style_transfer"].items():
         strengths = [r["strength"] for r in rows]
         left.plot(strengths, [r["chroma_correlation"] for r in rows], "o-", label=f"{name}: chroma")
@@ -58,6 +58,16 @@ def plot_curves(results: dict, path: Path) -> None:
         right.set_ylabel("log-mel L1 in the region (dB)")
         right.set_title("quality against training time")
         right.legend(fontsize=7)
+    noise = results.get("noise_levels")
+    if noise:
+        for i, name in enumerate(n for n in noise if n != "levels"):
+            color = f"C{i}"
+            levels.plot(noise["levels"], noise[name]["loss"], "o-", color=color, label=f"{name}: loss")
+            levels.plot(noise["levels"], noise[name]["floor"], ":", color=color, label=f"{name}: floor of its output map")
+        levels.set_xlabel("timestep (noise level)")
+        levels.set_ylabel("MSE on held-out music")
+        levels.set_title("loss per noise level")
+        levels.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.model import ModelConfig, MsaniiModel
+from engine.nn import UNet
 from engine.pipeline import pick_device
 from engine.text import text_encoder
 from engine.train.config import TrainConfig, hardware
@@ -59,6 +60,8 @@ class Trainer:
         self.model.to(self.device)
         if c.context_guess is not None:
             self.switch_context_guess(c.context_guess)
+        if c.outer_width is not None:
+            self.grow_outer_stage(c.outer_width, c.outer_blocks)
         if c.fresh:  # e.g. retrain the vocoder of a finished run; the scalers stay as they are
             fresh = MsaniiModel(self.model.config)
             part = "vocoder" if c.stage == "vocoder" else "unet"
@@ -116,6 +119,26 @@ class Trainer:
         unet = replace(config.unet, context_guess=guess)
         self.model.config = replace(config, unet=unet)
         self.model.unet.config = unet
+
+    def grow_outer_stage(self, width: int, blocks: int) -> None:
+        """Give the U-Net a full-rank outer stage of `width` and `blocks` (zero output: the model
+        is unchanged until it trains). A U-Net that already has another one is refused."""
+        config = self.model.config
+        if (config.unet.d_outer, config.unet.n_outer_blocks) == (width, blocks):
+            return
+        if config.unet.d_outer:
+            raise ValueError(f"{self.model_path}: its U-Net has an outer stage of width {config.unet.d_outer} "
+                             f"and {config.unet.n_outer_blocks} blocks, not {width} and {blocks}; use another run folder")
+        if self.state_path.is_file():
+            raise ValueError(f"{self.state_path}: this run trained a U-Net without an outer stage; grow it in a "
+                             "new run folder holding only the trained model.safetensors")
+        unet = UNet(replace(config.unet, d_outer=width, n_outer_blocks=blocks))
+        missing, unexpected = unet.load_state_dict(self.model.unet.state_dict(), strict=False)
+        if unexpected or any(not key.startswith("outer") for key in missing):
+            raise ValueError(f"{self.model_path}: the trained U-Net does not fit the grown one")
+        self.model.unet = unet.to(self.device)
+        self.model.config = replace(config, unet=unet.config)
+        log.info("grew an outer stage of width %d around the U-Net of %s", width, self.model_path)
 
     def encode_captions(self, captions: list[str]) -> dict[str, tuple[torch.Tensor, int]]:
         """Every caption of the training split, embedded once (the encoder is frozen)."""
@@ -299,6 +322,12 @@ class Trainer:
 
     def resume(self) -> None:
         state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        ours = {k: tuple(v.shape) for k, v in self.module.state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in state["module"].items()}
+        if ours != theirs:
+            raise ValueError(f"{self.state_path} holds a {self.config.stage} network of another architecture "
+                             f"({describe(theirs)}) than {self.model_path} ({describe(ours)}); "
+                             "use another run folder")
         self.module.load_state_dict(state["module"])
         if self.ema is not None and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
@@ -313,6 +342,13 @@ class Trainer:
         self.runs = state.get("runs") or [{"date": "", "first_step": 0, "steps": self.step, "seconds": round(self.elapsed, 1),
                                            "device": str(self.device), "hardware": hardware(), "world_size": self.world}]
         log.info("resumed %s training at step %d (%.0f s so far)", self.config.stage, self.step, self.elapsed)
+
+
+def describe(shapes: dict[str, tuple[int, ...]]) -> str:
+    """A network's architecture in a few words, from its weights' shapes."""
+    outer = shapes.get("outer_output.weight")
+    first = shapes.get("input.weight") or next(iter(shapes.values()), ())
+    return f"{len(shapes)} tensors, input {first[:2]}" + (f", outer stage width {outer[1]}" if outer else "")
 
 
 def train(config: TrainConfig) -> dict:
