@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import stat
 import struct
 import tempfile
 from pathlib import Path
@@ -27,13 +28,27 @@ class AudioFileError(BridgeError):
         super().__init__("bad_file", message)
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse, without opening it, anything but a regular file: opening a FIFO blocks until
+    someone writes to it, a device may never end."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AudioFileError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:  # a path too long, a NUL byte, no permission
+        raise AudioFileError(f"{path}: cannot be read ({exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device")
+        raise AudioFileError(f"{path}: is {kind}, not an audio file")
+
+
 def read_audio(path: str | os.PathLike, offset: float = 0.0,
                length: float | None = None) -> tuple[np.ndarray, int]:
     """Read `[channels, samples]` float32 and the sample rate; `offset`/`length` in seconds
     select a slice (as a DAW item plays a slice of its source)."""
     path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"{path}: no such file")
+    check_regular_file(path)
     if offset < 0 or (length is not None and length <= 0):
         raise AudioFileError(f"{path}: offset must be >= 0 and length > 0 seconds")
     try:
@@ -53,6 +68,7 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0,
 
 def slice_shape(path: str | os.PathLike, offset: float = 0.0, length: float | None = None) -> tuple[int, int, int]:
     """(channels, frames, rate) of what `read_audio` would return, from the header alone."""
+    check_regular_file(Path(path))
     try:
         info = sf.info(str(path))
     except Exception as exc:

@@ -57,10 +57,18 @@ class CurveKeys:
     def from_files(cls, server_public_file: Path, client_secret_file: Path) -> "CurveKeys":
         import zmq.auth
 
-        server_public, _ = zmq.auth.load_certificate(str(server_public_file))
-        public, secret = zmq.auth.load_certificate(str(client_secret_file))
+        from engine.service.security import SecurityError, check_private
+
+        check_private(client_secret_file)
+        keys = []
+        for path in (server_public_file, client_secret_file):
+            try:
+                keys.append(zmq.auth.load_certificate(str(path)))
+            except (OSError, ValueError) as exc:
+                raise SecurityError(f"{path}: not a readable CURVE key file ({exc})") from None
+        (server_public, _), (public, secret) = keys
         if secret is None:
-            raise ValueError(f"{client_secret_file}: holds no secret key")
+            raise SecurityError(f"{client_secret_file}: holds no secret key")
         return cls(server_public, public, secret)
 
 

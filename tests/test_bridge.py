@@ -1,6 +1,7 @@
 """The OSC bridge as a real process in front of a real engine, driven by independent peers
 (liblo's oscsend/oscdump, headless Pure Data) and by a Python peer for every kind of bad input."""
 
+import os
 import re
 import socket
 import subprocess
@@ -163,6 +164,17 @@ def test_an_out_dir_outside_the_render_folder_is_refused_and_nothing_is_made(bri
     assert kind == "/diffusion/error" and args[1] == "bad_file" and "outside the folders" in args[2], args
     assert "exist" not in args[2]  # says what is wrong with the request, nothing about the disk
     assert sorted(p.name for p in bridge.out_dir.parent.iterdir()) == before
+
+
+def test_a_fifo_as_input_is_refused_at_once_and_the_bridge_answers_meanwhile(bridge, peer, tmp_path):
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # opening it would block until someone writes
+    peer.request("/diffusion/style", "fifo", str(fifo), 0.4, *FAST)
+    peer.request("/diffusion/ping", "still")
+    assert peer.wait_for("/diffusion/pong", "still", timeout=5)
+    kind, args = peer.final("fifo", timeout=10)
+    assert kind == "/diffusion/error" and args[1] == "bad_file" and "FIFO" in args[2], args
+    assert bridge.alive()
 
 
 def test_a_taken_tag_is_refused_while_its_job_runs(peer, take):

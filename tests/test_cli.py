@@ -2,6 +2,7 @@
 files out; one JSON line and a distinct exit code for every way it can end."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -104,6 +105,8 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--task", "style", "--input", "{corrupt}"], "not a readable audio file"),
     (["--task", "style", "--input", "{missing}"], "no such file"),
+    (["--task", "style", "--input", "{fifo}"], "is a FIFO (named pipe), not an audio file"),  # never opened: no hang
+    (["--task", "style", "--input", "{folder}"], "is a folder, not an audio file"),
     (["--task", "style", "--input", "{source}", "--offset", "60"], "past the end"),
     (["--task", "style", "--input", "{source}", "--strength", "3"], "strength"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--guide", "2"], "guide must be from 0"),
@@ -123,7 +126,9 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
 def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, words):
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
-    names = {"corrupt": corrupt, "missing": tmp_path / "missing.wav", "source": source}
+    os.mkfifo(tmp_path / "pipe.wav")
+    names = {"corrupt": corrupt, "missing": tmp_path / "missing.wav", "source": source, "fifo": tmp_path / "pipe.wav",
+             "folder": tmp_path}
     args = [a.format(**names) for a in args]
     status, reply = run("render", *args, *engine, "--output", str(tmp_path / "o.wav"))
     assert status == 2 and reply["ok"] is False

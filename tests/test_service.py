@@ -357,6 +357,26 @@ def test_curve_refuses_strangers_and_admits_allowed_clients(service_with, tmp_pa
         plain.ping()
 
 
+def test_keys_are_made_private_and_a_secret_others_can_read_is_refused_with_the_fix(tmp_path):
+    public, secret = create_keys(tmp_path / "keys", "engine")
+    assert (public.stat().st_mode & 0o777, secret.stat().st_mode & 0o777) == (0o644, 0o600)
+    assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["engine.key", "engine.key_secret"]
+    with pytest.raises(FileExistsError):
+        create_keys(tmp_path / "keys", "engine")
+    _, client_secret = create_keys(tmp_path / "clients", "alice")
+    client_secret.chmod(0o644)
+    with pytest.raises(SecurityError, match="chmod 600"):
+        CurveKeys.from_files(public, client_secret)
+    secret.chmod(0o640)
+    with pytest.raises(SecurityError, match="mode 0640"):
+        EngineService(Pipeline(tiny_model()), ServiceConfig(
+            bind=f"tcp://127.0.0.1:{free_port()}", curve_secret=secret, curve_clients=tmp_path / "clients"),
+            context=zmq.Context()).open_socket()
+    with pytest.raises(SecurityError, match="cannot read the secret key"):
+        CurveKeys.from_files(public, tmp_path / "missing.key_secret")
+
+
 def test_binding_beyond_loopback_needs_curve_or_insecure():
     with pytest.raises(SecurityError, match="CURVE"):
         EngineService(Pipeline(tiny_model()), ServiceConfig(bind="tcp://0.0.0.0:5599")).open_socket()

@@ -5,6 +5,10 @@ operator explicitly says `--insecure`."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +47,7 @@ def curve_server(context: zmq.Context, sock: zmq.Socket, secret_file: Path, clie
     `*.key` files). Returns the running authenticator (stop it when done)."""
     from zmq.auth.thread import ThreadAuthenticator
 
+    check_private(secret_file)
     public, secret = zmq.auth.load_certificate(str(secret_file))
     if secret is None:
         raise SecurityError(f"{secret_file}: holds no secret key")
@@ -55,13 +60,42 @@ def curve_server(context: zmq.Context, sock: zmq.Socket, secret_file: Path, clie
     return auth
 
 
+def check_private(secret_file: Path) -> None:
+    """A secret key file must be readable by its owner alone."""
+    try:
+        mode = Path(secret_file).stat().st_mode
+    except OSError as exc:
+        raise SecurityError(f"{secret_file}: cannot read the secret key ({exc.strerror})") from None
+    if mode & 0o077:
+        raise SecurityError(f"{secret_file}: other users can read or change this secret key (mode "
+                            f"{stat.S_IMODE(mode):04o}); make it private with: chmod 600 '{secret_file}'")
+
+
 def create_keys(folder: Path, name: str) -> tuple[Path, Path]:
-    """`NAME.key` (public, to hand out) and `NAME.key_secret` (keep private) in `folder`."""
+    """`NAME.key` (public, to hand out) and `NAME.key_secret` (keep private, mode 0600) in
+    `folder` (made 0700). They are made in a private folder beside them and linked into place,
+    so the secret is never readable by others, not even for a moment, and nothing is overwritten."""
     import zmq.auth
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for suffix in (".key", ".key_secret"):
-        if (folder / f"{name}{suffix}").exists():
-            raise FileExistsError(f"{folder / (name + suffix)} exists; keys are never overwritten")
-    public, secret = zmq.auth.create_certificates(str(folder), name)
-    return Path(public), Path(secret)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    targets = [folder / f"{name}{suffix}" for suffix in (".key", ".key_secret")]
+    for target in targets:
+        if target.exists():
+            raise FileExistsError(f"{target} exists; keys are never overwritten")
+    private = Path(tempfile.mkdtemp(prefix=".keys-", dir=folder))  # 0700
+    try:
+        made = [Path(p) for p in zmq.auth.create_certificates(str(private), name)]
+        made[0].chmod(0o644)
+        made[1].chmod(0o600)
+        linked: list[Path] = []
+        try:
+            for source, target in zip(made, targets):
+                os.link(source, target)  # fails rather than replace a file made meanwhile
+                linked.append(target)
+        except FileExistsError:
+            for target in linked:
+                target.unlink()
+            raise FileExistsError(f"{target} appeared while the keys were made; keys are never overwritten") from None
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    return targets[0], targets[1]
