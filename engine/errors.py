@@ -20,6 +20,12 @@ class BadParameter(EngineError):
     code = "bad_parameter"
 
 
+class TooLarge(EngineError):
+    """A request whose result or work would be over the engine's limits (`engine.limits`)."""
+
+    code = "too_large"
+
+
 class UnknownTask(EngineError):
     code = "unknown_task"
 

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from engine.diffusion.diffuser import number
 from engine.errors import BadParameter
+from engine.limits import check_region_count
 from engine.meter import Meter
 
 MIN_SECONDS = 0.01  # the shortest length a task makes (a few STFT hops)
@@ -59,6 +60,7 @@ def region_samples(regions: Any, samples: int, sample_rate: int) -> list[tuple[i
     """Validate (start, end) seconds against the audio; return sorted sample spans."""
     if not isinstance(regions, (list, tuple)) or not regions:
         raise BadParameter("give at least one region as (start, end) in seconds")
+    check_region_count(len(regions))
     duration = samples / sample_rate
     spans = []
     for region in regions:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.clip import Clip
-from engine.errors import BadAudio, BadParameter, Cancelled, UnknownSampler, UnknownTask
+from engine.errors import BadAudio, BadParameter, Cancelled, TooLarge, UnknownSampler, UnknownTask
 from engine.metrics import seam_discontinuity
 from engine.settings import RenderSettings
 
@@ -198,6 +198,19 @@ def test_bad_audio_gets_a_clear_error(pipeline, name):
 def test_bad_parameters_get_a_clear_error(pipeline, chord, call):
     with pytest.raises(BadParameter):
         call(pipeline, chord)
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda p, a: p.generate(30.0, channels=16, sample_rate=768_000), "1406 MiB"),  # a 150-byte request
+    (lambda p, a: p.generate(10.0, n_variations=16, channels=16), "16 x 10.0 s of 16-channel audio"),
+    (lambda p, a: p.outpaint(np.zeros((16, 76_800), np.float32) + 0.1, 768_000, 60.0), "60.1 s of 16-channel"),
+    (lambda p, a: p.inpaint(a, 44_100, [(k / 100, k / 100 + 0.005) for k in range(65)]), "65 regions"),
+])
+def test_results_and_regions_over_the_limits_are_refused_before_any_work(pipeline, chord, call, says, monkeypatch):
+    monkeypatch.setattr(type(pipeline), "sample", lambda *a: pytest.fail("no sampling for a refused request"))
+    with pytest.raises(TooLarge, match=says) as refused:
+        call(pipeline, chord)
+    assert refused.value.code == "too_large"
 
 
 def test_whole_clip_tasks_refuse_more_than_one_model_context(pipeline):

@@ -10,6 +10,7 @@ from torch import Tensor
 from engine.diffusion import Diffuser
 from engine.geometry import length_samples
 from engine.job import Render, RenderJob
+from engine.limits import check_result_size
 from engine.meter import meter_from, time_info
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def run(pipeline: Pipeline, job: RenderJob, seconds: float | None, bars: float |
     out_rate = sample_rate or pipeline.sample_rate
     meter = meter_from(bpm, beats_per_bar, None) if bars is not None or bpm is not None else None
     out_samples = length_samples(seconds, bars, meter, out_rate, pipeline.max_seconds)
+    check_result_size(channels, out_samples, out_rate, n_variations)
     samples = round(out_samples / out_rate * pipeline.sample_rate)
     spectral = pipeline.model.config.spectral
     shape = (1, channels, spectral.n_mels, spectral.frames_for(samples))

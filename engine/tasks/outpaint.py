@@ -20,6 +20,7 @@ from engine.diffusion import Diffuser
 from engine.errors import BadParameter
 from engine.geometry import edge_frames, length_samples
 from engine.job import Render, RenderJob
+from engine.limits import check_result_size
 from engine.meter import meter_from, time_info
 from engine.splice import splice
 from engine.tasks import inpaint
@@ -64,6 +65,7 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, seconds: float | None, 
     if bars is not None or bpm is not None:
         meter = meter_from(bpm, beats_per_bar, beat_offset, source, rate)
     grow = length_samples(seconds, bars, meter, rate, 4 * pipeline.max_seconds)
+    check_result_size(source.shape[0], source.shape[-1] + grow, rate)
     info = time_info(meter, bars=bars)
     s, right, samples = job.settings, direction == "right", source.shape[-1]
     fade = min(round(s.crossfade * rate), samples // 2)
