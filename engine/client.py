@@ -11,6 +11,7 @@ heartbeat, so no job waits forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 import uuid
@@ -149,7 +150,11 @@ class EngineClient:
         names the task's inputs (`{"audio": clip}`, `{"a": clip, "b": clip}`). With
         `job` and its `token`, picks up a job submitted earlier (after a disconnect) instead of
         submitting. `give_up()` true ends the wait at once with a local `cancelled` (a cancel
-        the engine cannot confirm)."""
+        the engine cannot confirm). A job this wait abandons (the engine went silent past the
+        retries, `give_up()`, an interrupt) is cancelled, while closing the iterator is a
+        disconnect: the job goes on, for a `fetch` later. The cancel
+        goes out on the connection the engine last answered on, so a stalled engine finds it in
+        its socket when it wakes and does not go on with work nobody waits for."""
         audio = dict(audio or {})
         check_audio_size([(clip.channels, clip.frames, clip.rate) for clip in audio.values()])
         submit = encode(make_header("submit", uuid.uuid4().hex, task=task, params=params or {}), audio)
@@ -160,16 +165,19 @@ class EngineClient:
             return encode(make_header("ping", "keepalive"))
 
         sock, failures, waiting = self._socket(), 0, False
+        heard: zmq.Socket | None = None  # the socket the engine last answered on (its session is up)
+        ended = abandoned = False
         first = encode(make_header("fetch", "resume", job=job, token=token)) if job else submit
         sock.send_multipart(first, copy=False)
         try:
             while True:
                 message = self._receive(sock, give_up)
                 if message is GAVE_UP:
+                    abandoned = True
                     yield Message(make_header("cancelled", "", job=job or "", local=True))
                     return
                 if message is not None:
-                    failures, waiting = 0, False
+                    failures, waiting, heard = 0, False, sock
                     if message.type == "pong" or (message.type == "accepted" and message.id == "liveness"):
                         continue  # the engine (and the job) still there
                     if message.type == "error" and message.id == "liveness" and message.header["code"] == "not_found":
@@ -178,8 +186,9 @@ class EngineClient:
                             "mid-job); nothing was rendered: run it again")))
                     if message.type == "accepted" and not job:
                         job, token = message.header["job"], message.header.get("token", "")
+                    ended = message.type in FINAL
                     yield message
-                    if message.type in FINAL:
+                    if ended:
                         return
                 elif not waiting:  # silence: is the job still there?
                     sock.send_multipart(ask(), copy=False)
@@ -187,12 +196,21 @@ class EngineClient:
                 else:  # no answer to that either: reconnect, then resume or resubmit
                     failures += 1
                     if failures > self.retries:
+                        abandoned = True
                         raise EngineUnreachable(f"{self.endpoint} stopped answering")
-                    sock.close()
+                    if sock is not heard:
+                        sock.close()
                     sock, waiting = self._socket(), False
                     sock.send_multipart(ask() if job else submit, copy=False)
+        except KeyboardInterrupt:
+            abandoned = True
+            raise
         finally:
-            sock.close()
+            if job and abandoned and not ended:
+                with contextlib.suppress(zmq.Again):
+                    (heard or sock).send_multipart(encode(make_header("cancel", "", job=job, token=token)), flags=zmq.NOBLOCK)
+            for kept in {id(s): s for s in (sock, heard) if s is not None}.values():
+                kept.close(linger=1000 if job and abandoned and not ended else 0)  # to hand the cancel over
 
     def run(self, task: str, params: dict | None = None, audio: Mapping[str, Clip] | None = None) -> Message:
         """Submit and wait: the final message (result, error or cancelled)."""

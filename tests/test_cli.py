@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine.client import EngineClient
+
 from helpers import CLI, free_port, sine_mix, start_engine
 
 FAST = ["--steps", "3", "--griffin-lim-iters", "3"]
@@ -264,6 +266,29 @@ def test_a_render_whose_engine_dies_mid_job_still_ends_with_its_json_line(own_en
     expected = {"wait": (3, "unreachable"), "sigterm": (4, "cancelled"), "restart": (1, "engine_lost")}[then]
     assert (render.returncode, reply["code"]) == expected, reply
     assert time.monotonic() - killed < 30
+    assert not list((tmp_path / "out").glob("*"))
+
+
+def test_a_job_given_up_on_a_stalled_engine_is_cancelled_there_and_the_next_job_runs_promptly(own_engine, source,
+                                                                                                tmp_path):
+    proc, endpoint = own_engine
+    long = tmp_path / "long.wav"  # 1000 steps on 60 s: far longer than the wait below
+    sf.write(long, np.tile(sf.read(source, dtype="float32")[0], (20, 1)), sf.info(source).samplerate)
+    render, _ = slow_render(["--engine", endpoint, "--timeout", "2"], long, tmp_path)
+    proc.send_signal(signal.SIGSTOP)  # hung, not dead: the socket stays open
+    try:
+        out, _ = render.communicate(timeout=60)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert (render.returncode, json.loads(out.strip().splitlines()[-1])["code"]) == (3, "unreachable")
+    client = EngineClient(endpoint, timeout=5)
+    deadline = time.monotonic() + 10
+    while client.status()["queue"]["running"]:  # the cancel it left behind stops the 1000-step job
+        assert time.monotonic() < deadline, "the orphaned job kept running"
+        time.sleep(0.1)
+    status, reply = run("render", "--task", "style", "--input", str(source), "--strength", "0.3", "--steps", "2",
+                        "--output", str(tmp_path / "next.wav"), "--engine", endpoint)
+    assert status == 0 and (tmp_path / "next.wav").exists()
     assert not list((tmp_path / "out").glob("*"))
 
 
