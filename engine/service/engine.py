@@ -52,6 +52,7 @@ class ServiceConfig:
     queue_size: int = 8
     result_ttl: float = 600.0  # seconds a finished result waits for a fetch
     max_result_bytes: int = 512 * 2**20
+    max_results: int = 1000  # finished jobs kept for a fetch (errors too), oldest dropped first
     max_message_bytes: int = MAX_MESSAGE_BYTES
     max_seconds: float = MAX_SECONDS
     progress_interval: float = 0.1  # at most ten progress events a second per job
@@ -67,7 +68,8 @@ class EngineService:
                  context: zmq.Context | None = None) -> None:
         self.pipeline, self.config = pipeline, config
         self.context = context or zmq.Context.instance()
-        self.table = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes)
+        self.table = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes,
+                              max_results=config.max_results)
         self.stopping = threading.Event()
         self.events_endpoint = f"inproc://engine-events-{uuid.uuid4().hex}"
         self.ready = threading.Event()

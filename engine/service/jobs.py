@@ -1,6 +1,6 @@
 """The engine's jobs: every request it accepted, queued, running or finished, under one lock.
 
-Finished results are kept (bounded bytes, TTL) so that a client that disconnected can `fetch`
+Finished results are kept (bounded in bytes and in count, TTL) so that a client that disconnected can `fetch`
 them. A job belongs to whoever holds the token its `accepted` carried.
 """
 
@@ -39,10 +39,14 @@ class JobTable:
     worker). `lock` guards all three (callers that read several of them at once hold it) and wakes
     a worker when a job arrives."""
 
-    def __init__(self, queue_size: int, result_ttl: float, max_result_bytes: int, slots: int = 1) -> None:
+    def __init__(self, queue_size: int, result_ttl: float, max_result_bytes: int, slots: int = 1,
+                 max_results: int = 1000) -> None:
         self.queue_size, self.result_ttl, self.max_result_bytes = queue_size, result_ttl, max_result_bytes
-        self.slots = slots
+        self.slots, self.max_results = slots, max_results
         self.jobs: dict[str, Job] = {}
+        # finished jobs in the order they finished, which is the order they expire (one TTL for all)
+        self.kept: collections.OrderedDict[str, Job] = collections.OrderedDict()
+        self.kept_bytes = 0
         self.pending: collections.deque[Job] = collections.deque()
         self.lock = threading.Condition()
         self.running: dict[str, Job] = {}
@@ -71,7 +75,7 @@ class JobTable:
     def counts(self) -> tuple[int, int]:
         """(jobs queued, results kept)."""
         with self.lock:
-            return len(self.pending), sum(1 for j in self.jobs.values() if j.state == "done")
+            return len(self.pending), len(self.kept)
 
     def next(self, wait: float) -> Job | None:
         """The next queued job, now running; None when none came (or no slot was free) within
@@ -101,13 +105,18 @@ class JobTable:
         job.final, job.state = final, "done"
         job.expires = time.monotonic() + self.result_ttl
         self.served += 1
+        self.kept[job.id] = job
+        self.kept_bytes += job.size
 
     def expire(self, now: float) -> None:
-        """Drop results past their TTL, then the oldest while over the byte budget."""
+        """Drop the oldest results while they are past their TTL or over the byte or count
+        budget: each turn costs only what it drops."""
         with self.lock:
-            done = sorted((j for j in self.jobs.values() if j.state == "done"), key=lambda j: j.expires)
-            total = sum(j.size for j in done)
-            for job in done:
-                if job.expires <= now or total > self.max_result_bytes:
-                    total -= job.size
-                    del self.jobs[job.id]
+            while self.kept:
+                oldest = next(iter(self.kept.values()))
+                over = self.kept_bytes > self.max_result_bytes or len(self.kept) > self.max_results
+                if oldest.expires > now and not over:
+                    break
+                self.kept.popitem(last=False)
+                self.kept_bytes -= oldest.size
+                del self.jobs[oldest.id]
