@@ -8,6 +8,7 @@ A request is `address tag positional... [key value]...`. Numbers may come as OSC
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -190,6 +191,7 @@ class Call:
     tag: str
     args: dict[str, Any]
     keys: dict[str, Any]
+    owner: str = ""  # who sent it (an OSC client's reply address): a tag is that sender's own
 
 
 def tag_of(values: list[Any]) -> str:
@@ -236,6 +238,8 @@ def parse(address: str, values: list[Any]) -> Call:
     keys = {}
     for name, value in zip(rest[::2], rest[1::2]):
         if not isinstance(name, str) or name not in KEYS:
-            raise OscError("bad_arguments", f"unknown key {name!r}; known keys: {', '.join(KEYS)}", tag)
+            close = difflib.get_close_matches(name, KEYS, n=1) if isinstance(name, str) else []
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise OscError("bad_arguments", f"unknown key {name!r:.40}; {hint}the keys are in docs/osc.md", tag)
         keys[name] = convert(KEYS[name], value, tag)
     return Call(address, request.action, tag, positional, keys)

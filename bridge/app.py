@@ -7,6 +7,7 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,11 +49,12 @@ class Bridge:
         self.start(self.request_for(call), report)
 
     def live_job(self, call: Call, report: Report, triggered: float) -> None:
-        request = self.live_request(call.tag, call.args["seconds"], call.args["strength"], call.keys)
+        request = replace(self.live_request(call.tag, call.args["seconds"], call.args["strength"], call.keys),
+                          owner=call.owner)
         self.start(request, report, play=True, triggered=triggered)
 
     def reroll_job(self, call: Call, report: Report, triggered: float) -> None:
-        self.start(self.jobs.reroll(call.tag), report)
+        self.start(self.jobs.reroll(call.tag, call.owner), report)
 
     def seconds(self, seconds: float, keys: dict[str, Any]) -> float:
         """`seconds`, or `bars` at the MIDI clock's tempo (or the `bpm` key)."""
@@ -95,7 +97,7 @@ class Bridge:
             for source in sources:
                 self.inside_allowed(source.path, "input")
         self.musical_time(task, params, keys)
-        return Request(task.name, params, sources, tag=call.tag, out_dir=self.out_dir(keys))
+        return Request(task.name, params, sources, tag=call.tag, out_dir=self.out_dir(keys), owner=call.owner)
 
     def out_dir(self, keys: dict[str, Any]) -> Path | None:
         """The request's `out_dir`, relative to the render folder, confined to the allowed

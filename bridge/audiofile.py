@@ -5,6 +5,7 @@ never overwritten."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shutil
 import stat
@@ -49,14 +50,17 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0,
     select a slice (as a DAW item plays a slice of its source)."""
     path = Path(path)
     check_regular_file(path)
-    if offset < 0 or (length is not None and length <= 0):
-        raise AudioFileError(f"{path}: offset must be >= 0 and length > 0 seconds")
+    if not math.isfinite(offset) or offset < 0 or (length is not None and not (math.isfinite(length) and length > 0)):
+        raise AudioFileError(f"{path}: offset must be a number of seconds >= 0 and length one > 0, "
+                             f"not {offset!r} and {length!r}")
     try:
         with sf.SoundFile(str(path)) as f:
             rate, total = f.samplerate, f.frames
             start = round(offset * rate)
             if start >= total:
                 raise AudioFileError(f"{path}: offset {offset:g} s is past the end ({total / rate:.3f} s)")
+            if length is not None and round(length * rate) < 1:
+                raise AudioFileError(f"{path}: length {length:g} s is shorter than one sample at {rate} Hz")
             f.seek(start)
             data = f.read(-1 if length is None else round(length * rate), dtype="float32", always_2d=True)
     except AudioFileError:

@@ -35,6 +35,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     s.add_argument("--engine-start-timeout", type=float, default=180.0, help="seconds to wait for the model to load")
+    s.add_argument("--engine-hang-timeout", type=float, default=30.0,
+                   help="seconds the engine may leave pings unanswered before it counts as hung and is restarted")
     s.set_defaults(handler=run_serve)
 
     d = sub.add_parser("doctor", help="check model, ports, audio and MIDI devices; say what is wrong")
@@ -88,14 +90,15 @@ def load_mapping(path: Path | None):
 class BridgeProcess:
     """Everything `bridge` runs: jobs, clock, live audio, OSC server, MIDI listener."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, engine_hint: str) -> None:
         from bridge.app import Bridge
         from bridge.clock import Clock
         from bridge.jobs import Jobs
         from bridge.osc import OscServer
         from bridge.store import RenderStore
 
-        jobs = Jobs(render.engine_client(args), RenderStore(args.out_dir), max_active=args.max_jobs)
+        jobs = Jobs(render.engine_client(args), RenderStore(args.out_dir), max_active=args.max_jobs,
+                    engine_hint=engine_hint)
         live = None
         if args.live:
             from bridge.live import LiveAudio
@@ -132,7 +135,7 @@ class BridgeProcess:
             self.osc.close()
 
 
-def open_bridge(args: argparse.Namespace) -> BridgeProcess:
+def open_bridge(args: argparse.Namespace, engine_hint: str = "start it with `daw-diffusion serve`") -> BridgeProcess:
     host = args.listen[0]
     if not is_loopback(host):
         if not args.allow_network:
@@ -141,7 +144,7 @@ def open_bridge(args: argparse.Namespace) -> BridgeProcess:
         log.warning("OSC on %s: any host that reaches it can run jobs and cancel them; they read audio from and "
                     "write renders into %s only", host, ", ".join(str(d) for d in (args.out_dir, *args.allow_dir)))
     try:
-        return BridgeProcess(args)
+        return BridgeProcess(args, engine_hint)
     except OSError as exc:  # the OSC port is taken
         raise JobError("port_in_use", f"cannot listen on udp://{args.listen[0]}:{args.listen[1]}: {exc.strerror}; "
                                       "is a bridge already running?") from None
@@ -198,13 +201,16 @@ def command_of(pid: int) -> str:
 
 class EngineProcess:
     """The engine as a child process in a session of its own (a terminal's Ctrl-C reaches only
-    `serve`, which stops it), restarted if it dies while the bridge runs, dying with `serve`.
+    `serve`, which stops it), restarted if it dies or hangs (no answer to pings for
+    `--engine-hang-timeout` seconds: its socket loop never waits on the model, so a busy engine
+    still answers) while the bridge runs, dying with `serve`.
     Its pid is kept in a file per endpoint, so a later `serve` can tell a stale engine of its own
     (and replace it) from someone else's."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.command, self.client = engine_command(args), render.engine_client(args)
         self.start_timeout, self.stopping, self.restarts = args.engine_start_timeout, threading.Event(), 0
+        self.hang_timeout = args.engine_hang_timeout
         digest = hashlib.sha1(self.client.endpoint.encode()).hexdigest()[:12]
         self.pid_file = Path(tempfile.gettempdir()) / f"daw-diffusion-engine-{digest}.pid"
         self.lock = threading.Lock()  # a restart and `stop` never cross
@@ -249,8 +255,21 @@ class EngineProcess:
         return True
 
     def watch(self) -> None:
+        silent_since: float | None = None
         while not self.stopping.wait(1.0):
-            if self.proc.poll() is not None and not self.stopping.is_set():
+            if self.proc.poll() is None:
+                if self.client.pinged(min(2.0, self.hang_timeout)):
+                    silent_since = None
+                    continue
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since < self.hang_timeout or self.stopping.is_set():
+                    continue
+                log.error("the engine has not answered for %.0f s: it hangs; killing it", self.hang_timeout)
+                with self.lock:
+                    self.proc.kill()
+                    self.proc.wait()
+                silent_since = None
+            if not self.stopping.is_set():
                 self.restarts += 1
                 log.error("the engine exited (code %s); restarting it (%d)", self.proc.returncode, self.restarts)
                 try:
@@ -273,7 +292,8 @@ class EngineProcess:
 
 
 def run_serve(args: argparse.Namespace) -> dict[str, Any]:
-    process = open_bridge(args)  # fail on a taken port before loading a model
+    # fail on a taken port before loading a model
+    process = open_bridge(args, "this `daw-diffusion serve` restarts it when it has died or hangs: try again in a moment")
     engine = EngineProcess(args)
     try:
         process.serve(on_stop=engine.stopping.set)  # no restarts once asked to stop

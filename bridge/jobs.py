@@ -51,6 +51,7 @@ class Request:
     tag: str = ""
     out_dir: Path | None = None                 # the store's folder unless given
     output: Path | None = None                  # an exact file name instead of a store name
+    owner: str = ""                             # whose tag it is (an OSC client's reply address); tags are per owner
 
     def inputs(self) -> dict[str, Clip]:
         """The task's audio inputs by name (the task table's), in the order given."""
@@ -128,10 +129,12 @@ class Jobs:
     """Runs requests on the engine, several at once (each in its caller's thread), at most
     `max_active`; a tag names a running job so that it can be cancelled."""
 
-    def __init__(self, client: EngineClient, store: RenderStore, max_active: int = 16) -> None:
+    def __init__(self, client: EngineClient, store: RenderStore, max_active: int = 16,
+                 engine_hint: str = "start it with `daw-diffusion serve`") -> None:
         self.client, self.store, self.max_active = client, store, max_active
+        self.engine_hint = engine_hint  # what to do when the engine does not answer
         self.lock = threading.Lock()
-        self.active: dict[str, Running] = {}
+        self.active: dict[tuple[str, str], Running] = {}  # by (owner, tag)
         self.finished: deque[tuple[Request, list[Rendered]]] = deque(maxlen=2)  # for `reroll` and `blend`
         self.heard = -1e9  # when the engine last answered
 
@@ -162,31 +165,31 @@ class Jobs:
         except AudioFileError as exc:
             raise JobError(exc.code, str(exc)) from None
         with self.lock:
-            if request.tag in self.active:
+            if (request.owner, request.tag) in self.active:
                 raise JobError("duplicate_tag", f"a job tagged {request.tag!r} is still running; use another tag")
             if len(self.active) >= self.max_active:
                 raise JobError("busy", f"{len(self.active)} jobs are running already; wait for one to finish")
-            running = self.active[request.tag] = Running(request)
+            running = self.active[request.owner, request.tag] = Running(request)
         return running
 
     def wait(self, running: Running, on_event: Report = ignore) -> Outcome:
         """Run a registered job: `Accepted`, `Progress`..., then a `Done` per render, or one
         `Cancelled` or `Failed` (and the error raised)."""
-        tag = running.request.tag
+        tag, key = running.request.tag, (running.request.owner, running.request.tag)
         try:
             outcome = self.execute(running.request, running, on_event)
         except BaseException as exc:  # a bug or an interrupt, too, is still an answer
-            self.release(tag)
+            self.release(key)
             on_event(ending(tag, exc))
             raise
-        self.release(tag)  # before the news: a client may reuse the tag the moment it hears
+        self.release(key)  # before the news: a client may reuse the tag the moment it hears
         for render in outcome.renders:
             on_event(Done(tag, str(render.path), render.clip.seconds, render.clip))
         return outcome
 
-    def release(self, tag: str) -> None:
+    def release(self, key: tuple[str, str]) -> None:
         with self.lock:
-            self.active.pop(tag, None)
+            self.active.pop(key, None)
 
     def execute(self, request: Request, running: Running, on_event: Report) -> Outcome:
         audio = request.inputs()
@@ -223,7 +226,7 @@ class Jobs:
         raise JobError("failed", "the engine ended the job without a result")
 
     def unreachable(self) -> str:
-        return f"the engine at {self.client.endpoint} is not answering; start it with `daw-diffusion serve`"
+        return f"the engine at {self.client.endpoint} is not answering; {self.engine_hint}"
 
     def save(self, request: Request, message: Any) -> list[Rendered]:
         results = renders(message)
@@ -242,10 +245,10 @@ class Jobs:
             raise JobError(exc.code, str(exc)) from None
         return saved
 
-    def cancel(self, tag: str) -> bool:
-        """Ask the engine to stop the job tagged `tag`; False if no such job runs here."""
+    def cancel(self, tag: str, owner: str = "") -> bool:
+        """Ask the engine to stop `owner`'s job tagged `tag`; False if no such job runs here."""
         with self.lock:
-            running = self.active.get(tag)
+            running = self.active.get((owner, tag))
             if running is None:
                 return False
             if running.cancelled_at is None:
@@ -260,15 +263,15 @@ class Jobs:
 
     def cancel_all(self) -> int:
         with self.lock:
-            tags = list(self.active)
-        return sum(self.cancel(tag) for tag in tags)
+            keys = list(self.active)
+        return sum(self.cancel(tag, owner) for owner, tag in keys)
 
     def recent(self) -> list[Rendered]:
         """The first render of each of the last two finished jobs, oldest first."""
         with self.lock:
             return [renders[0] for _, renders in self.finished]
 
-    def reroll(self, tag: str) -> Request:
+    def reroll(self, tag: str, owner: str = "") -> Request:
         """The last finished request again with a new seed (its seed + 1, or a random one)."""
         with self.lock:
             if not self.finished:
@@ -276,4 +279,4 @@ class Jobs:
             request, renders = self.finished[-1]
         seed = renders[0].seed
         seed = seed + len(renders) if seed is not None else random.randrange(2**31)
-        return replace(request, tag=tag, params={**request.params, "seed": seed}, output=None)
+        return replace(request, tag=tag, owner=owner, params={**request.params, "seed": seed}, output=None)

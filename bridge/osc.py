@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -22,6 +23,8 @@ from bridge.events import Accepted, Cancelled, Done, Event, Failed, Progress, Re
 
 log = logging.getLogger("daw-diffusion.osc")
 MAX_CLIENTS = 1024  # senders whose reply port is remembered (the least recent are forgotten)
+MAX_STATUS_PENDING = 4  # status requests being answered at once; more are dropped (UDP: clients ask again)
+REPLY_PORTS = range(1024, 65536)  # never a system service's port: replies cannot be aimed at one
 # the reply each bridge event becomes; its arguments are the event's fields named in REPLIES
 EVENT_REPLIES: dict[type, str] = {Accepted: "/diffusion/accepted", Progress: "/diffusion/progress",
                                   Done: "/diffusion/done", Cancelled: "/diffusion/cancelled", Failed: "/diffusion/error"}
@@ -42,7 +45,7 @@ def encode(address: str, *args: Any) -> bytes:
 def reply_port_in(values: Sequence[Any]) -> int | None:
     """A `reply_port N` pair among the arguments, found even when the rest is wrong."""
     for key, value in zip(values, values[1:]):
-        if key == "reply_port" and isinstance(value, (int, float)) and 0 < value < 65536 and float(value).is_integer():
+        if key == "reply_port" and isinstance(value, (int, float)) and value in REPLY_PORTS and float(value).is_integer():
             return int(value)
     return None
 
@@ -59,6 +62,8 @@ class OscServer:
         self.reply_ports: OrderedDict[tuple[str, int], int] = OrderedDict()  # per sender (host, port)
         self.stopping = threading.Event()
         self.malformed = 0
+        self.status_pending, self.status_dropped = 0, 0  # a flood of status requests cannot queue work
+        self.status_lock = threading.Lock()
 
     # -- replies --------------------------------------------------------------------------------
     def send(self, to: tuple[str, int], address: str, *args: Any) -> None:
@@ -125,7 +130,7 @@ class OscServer:
         to = self.reply_address(sender, values)
         report = self.reporter(to)
         try:
-            call = parse(address, values)
+            call = replace(parse(address, values), owner=f"{to[0]}:{to[1]}")
             ACTIONS.get(call.action, OscServer.begin)(self, call, sender, to)
         except BridgeError as exc:
             report(Failed(tag_of(values), exc.code, str(exc)))
@@ -142,17 +147,27 @@ class OscServer:
 
     def set_reply_port(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
         port = call.args["port"]
-        if not 0 < port < 65536:
-            raise OscError("bad_arguments", f"port {port} is not a UDP port", call.tag)
+        if port not in REPLY_PORTS:
+            raise OscError("bad_arguments", f"reply port {port} is not one replies go to: give a UDP port from "
+                                            f"{REPLY_PORTS.start} to {REPLY_PORTS.stop - 1}", call.tag)
         self.remember_reply_port(sender, port)
         self.send((sender[0], port), "/diffusion/pong", call.tag)
 
     def status(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
+        """Answered off the receiving thread (it asks the engine); at most a few at once, so a
+        flood of them never queues work ahead of the jobs."""
+        with self.status_lock:
+            if self.status_pending >= MAX_STATUS_PENDING:
+                self.status_dropped += 1
+                if self.status_dropped in (1, 100) or self.status_dropped % 10_000 == 0:
+                    log.warning("status requests arrive faster than they are answered: %d dropped", self.status_dropped)
+                return
+            self.status_pending += 1
         self.bridge.pool.submit(self.report_status, call.tag, to)
 
     def cancel(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
-        if not self.bridge.jobs.cancel(call.tag):
-            raise OscError("not_found", f"no running job is tagged {call.tag!r}", call.tag)
+        if not self.bridge.jobs.cancel(call.tag, call.owner):
+            raise OscError("not_found", f"no running job of yours is tagged {call.tag!r}", call.tag)
 
     def play(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
         seconds = self.bridge.play_file(call.args["input_path"])
@@ -165,10 +180,14 @@ class OscServer:
         self.midi.learn(target, lambda kind, number: self.send(to, "/diffusion/learned", call.tag, target, kind, number))
 
     def report_status(self, tag: str, to: tuple[str, int]) -> None:
-        engine, device, queued, running = self.bridge.status()
-        live = self.bridge.live
-        self.send(to, "/diffusion/status", tag, engine, device, queued, running,
-                  float(self.bridge.clock.bpm() or 0.0), int(live.underruns if live else 0))
+        try:
+            engine, device, queued, running = self.bridge.status()
+            live = self.bridge.live
+            self.send(to, "/diffusion/status", tag, engine, device, queued, running,
+                      float(self.bridge.clock.bpm() or 0.0), int(live.underruns if live else 0))
+        finally:
+            with self.status_lock:
+                self.status_pending -= 1
 
 
 # what each of the server's own actions does; the others (tasks, live, reroll) start jobs

@@ -114,7 +114,21 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=render)
 
 
+def check_text(args: argparse.Namespace) -> None:
+    """Text that travels to the engine (a prompt, a sampler name) must be valid Unicode: bytes
+    that are not reach Python as lone surrogates, which no JSON peer can read. File names stay
+    here and may be any bytes the file system allows."""
+    for name, value in vars(args).items():
+        for text in (value,) if isinstance(value, str) else ():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise JobError("bad_arguments", f"--{name.replace('_', '-')} is not valid text "
+                                                f"({text.encode('utf-8', 'backslashreplace').decode()[:80]})") from None
+
+
 def request_from(args: argparse.Namespace) -> Request:
+    check_text(args)
     task = task_named(args.task)
     params = {k: getattr(args, k) for k in ("seed", *SETTINGS) if getattr(args, k) is not None}
     for p in task.params:

@@ -47,6 +47,12 @@ class RenderJob:
         self.segments, self.done = max(segments, 1), 0
         self.share = (0.0, 1.0)  # (start, width) of the caller's progress bar this job fills
 
+    def check_variations(self, count: int) -> None:
+        """Refuse, before any work, variations whose seeds (seed + k) would pass the largest seed."""
+        if self.seed + count - 1 >= 2**63:
+            raise BadParameter(f"seed {self.seed} leaves no room for {count} variations (seed + k must stay "
+                               f"below 2**63): give a seed up to {2**63 - count}")
+
     def variation(self, k: int, of: int) -> "RenderJob":
         """Variation `k` of `of`: seed + k, the k-th share of the progress bar."""
         job = RenderJob(self.settings, self.seed + k, self.progress, self.cancel, self.segments)

@@ -126,6 +126,22 @@ def test_a_running_job_is_cancelled_by_its_tag(peer, take):
     assert peer.wait_for("/diffusion/error", "slow")[1] == "not_found"
 
 
+def test_a_tag_belongs_to_its_sender_another_client_can_neither_cancel_nor_block_it(bridge, peer, take):
+    other = bridge.peer()
+    try:
+        peer.request("/diffusion/style", "1", str(take), 1.0, "steps", 1000)
+        peer.wait_for("/diffusion/progress", "1")
+        other.request("/diffusion/cancel", "1")
+        kind, args = other.final("1")
+        assert kind == "/diffusion/error" and args[1] == "not_found" and "of yours" in args[2]
+        other.request("/diffusion/style", "1", str(take), 0.3, *FAST)  # the same tag, its own job
+        assert other.final("1")[0] == "/diffusion/done"
+        peer.request("/diffusion/cancel", "1")  # the first job ran on untouched all along
+        assert peer.final("1")[0] == "/diffusion/cancelled"
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize("message, code", [
     (("/diffusion/bogus", "t"), "unknown_address"),
     (("/diffusion/style", "t", "{take}"), "bad_arguments"),             # too few
@@ -144,6 +160,8 @@ def test_a_running_job_is_cancelled_by_its_tag(peer, take):
     (("/diffusion/live/transform", "t", 2.0, 0.5), "no_live_audio"),
     (("/diffusion/midi/learn", "t", "generate"), "no_midi"),
     (("/diffusion/reply_port", "t", 70000), "bad_arguments"),
+    (("/diffusion/reply_port", "t", 1), "bad_arguments"),  # a system port: replies are never aimed there
+    (("/diffusion/style", "t", "{take}", 0.4, "stpes", 3), "bad_arguments"),  # "did you mean 'steps'?"
 ])
 def test_every_bad_request_gets_an_error_reply_and_the_bridge_stays(bridge, peer, take, tmp_path, message, code):
     text = tmp_path / "notes.wav"
@@ -153,6 +171,7 @@ def test_every_bad_request_gets_an_error_reply_and_the_bridge_stays(bridge, peer
     reply = peer.final("t")
     assert reply[0] == "/diffusion/error" and reply[1][1] == code, reply
     assert len(reply[1][2]) > 10  # a sentence, not just a code
+    assert len(reply[1][2]) < 200  # and no longer than it needs to be (a small request gets a small answer)
     assert bridge.alive()
 
 
@@ -191,8 +210,12 @@ def test_garbage_and_floods_are_answered_and_survived(bridge, peer):
         raw.sendto(junk, ("127.0.0.1", bridge.port))
     for k in range(3000):
         raw.sendto(osc("/diffusion/status" if k % 2 else "/diffusion/nope", f"f{k}"), ("127.0.0.1", bridge.port))
+    for k in range(20_000):  # status requests ask the engine: a flood of them must not queue work ahead of jobs
+        raw.sendto(osc("/diffusion/status", f"s{k}", "reply_port", 9), ("127.0.0.1", bridge.port))
     raw.close()
     assert bridge.alive()
+    peer.request("/diffusion/generate", "after-flood", 0.5, *FAST)
+    assert peer.final("after-flood", timeout=20)[0] == "/diffusion/done"
     peer.request("/diffusion/status", "st")
     status = peer.wait_for("/diffusion/status", "st", timeout=30)
     assert status[1] == "ok" and status[2] == "cpu"

@@ -123,6 +123,14 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "extend", "--input", "{source}", "--bars", "1e6", "--bpm", "97"], "1e+06 bars at 97 BPM"),
     (["--task", "generate", "--bars", "2"], "a length in bars needs a tempo"),
     (["--task", "generate", "--seconds", "0.00001"], "seconds must be from 0.01"),
+    (["--task", "generate", "--seconds", "2", "--prompt", "piano \udcff"], "--prompt is not valid text"),
+    (["--task", "style", "--input", "{source}", "--length", "1e-9"], "shorter than one sample"),
+    (["--task", "style", "--input", "{source}", "--length", "inf"], "length one > 0"),
+    (["--task", "style", "--input", "{source}", "--offset", "nan"], "offset must be a number"),
+    (["--task", "style", "--input", "/" + "x" * 5000 + ".wav"], "cannot be read"),
+    (["--task", "generate", "--seconds", "2", "--seed", str(2**63 - 1), "--variations", "2"], "leaves no room for 2"),
+    (["--task", "style", "--input", "{source}", "--curve-server-key", "{missing}", "--curve-secret", "{missing}"],
+     "cannot read the secret key"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--snap", "bar"], "no steady beat"),
 ])
 def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, words):

@@ -68,6 +68,34 @@ def test_serve_runs_both_restarts_a_dead_engine_and_stops_cleanly(tiny_checkpoin
     assert "restarting" in log.read()
 
 
+def test_a_hung_engine_is_noticed_killed_and_restarted_and_users_are_told_so(tiny_checkpoint, tmp_path):
+    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
+    log = tempfile.TemporaryFile("w+")
+    serve = subprocess.Popen([CLI, "serve", "--checkpoint", str(tiny_checkpoint), "--engine", endpoint, "--listen",
+                              f"127.0.0.1:{port}", "--out-dir", str(tmp_path), "--engine-hang-timeout", "4"],
+                             stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert ping(port)
+        [engine] = pids_of(f"engine --bind {endpoint}")
+        subprocess.run(["kill", "-STOP", str(engine)], check=True)  # alive, but answering nothing
+        kind, args = generate(port, "during")
+        assert kind == "/diffusion/error" and args[1] == "unreachable", args
+        assert "restarts it" in args[2] and "start it with" not in args[2]  # serve runs: it says what serve does
+        deadline = time.monotonic() + 90
+        while pids_of(f"engine --bind {endpoint}") in ([engine], []):
+            assert time.monotonic() < deadline, "the hung engine was never replaced"
+            time.sleep(0.5)
+        while (result := generate(port, f"after-{time.monotonic():.0f}"))[0] != "/diffusion/done":
+            assert time.monotonic() < deadline, result
+            time.sleep(1)
+    finally:
+        serve.kill()
+        for pid in pids_of(f"engine --bind {endpoint}"):
+            subprocess.run(["kill", "-9", str(pid)])
+    log.seek(0)
+    assert "it hangs; killing it" in log.read()
+
+
 def test_a_job_whose_engine_dies_ends_in_bounded_time_and_frees_its_tag(tiny_checkpoint, tmp_path):
     """SIGKILL of the engine mid-job under `serve`: the job ends (engine_lost, or unreachable while
     the engine is still coming back), a cancel of another stuck job is answered, the tag is free

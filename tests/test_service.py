@@ -342,7 +342,7 @@ def test_unreachable_engine_is_reported_not_hung():
     assert time.monotonic() - start < 5
 
 
-def test_curve_refuses_strangers_and_admits_allowed_clients(service_with, tmp_path):
+def test_curve_refuses_strangers_and_admits_allowed_clients(service_with, tmp_path, caplog):
     server_public, server_secret = create_keys(tmp_path / "server", "engine")
     allowed_public, allowed_secret = create_keys(tmp_path / "allowed", "alice")
     _, stranger_secret = create_keys(tmp_path / "strangers", "mallory")
@@ -352,6 +352,7 @@ def test_curve_refuses_strangers_and_admits_allowed_clients(service_with, tmp_pa
     mallory = running.client(curve=CurveKeys.from_files(server_public, stranger_secret), timeout=0.5, retries=1)
     with pytest.raises(EngineUnreachable):
         mallory.ping()
+    assert any("refused a client" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
     plain = running.client(timeout=0.5, retries=1)
     with pytest.raises(EngineUnreachable):
         plain.ping()

@@ -5,6 +5,7 @@ operator explicitly says `--insecure`."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import shutil
 import stat
@@ -15,6 +16,18 @@ from urllib.parse import urlsplit
 import zmq
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+log = logging.getLogger("daw-diffusion.security")
+
+
+class DenialsLogged(logging.LoggerAdapter):
+    """pyzmq's authenticator says "DENIED" at debug level only: an operator should see it."""
+
+    def debug(self, msg: object, *args: object, **kwargs: object) -> None:
+        text = str(msg) % args if args else str(msg)
+        if text.startswith("DENIED"):
+            self.logger.warning("refused a client that is not among --curve-clients: %s", text)
+        else:
+            self.logger.debug("%s", text)
 
 
 class SecurityError(Exception):
@@ -53,7 +66,7 @@ def curve_server(context: zmq.Context, sock: zmq.Socket, secret_file: Path, clie
         raise SecurityError(f"{secret_file}: holds no secret key")
     if clients is None or not Path(clients).is_dir():
         raise SecurityError("CURVE needs --curve-clients: a folder of the allowed clients' public keys")
-    auth = ThreadAuthenticator(context)
+    auth = ThreadAuthenticator(context, log=DenialsLogged(log, {}))
     auth.start()
     auth.configure_curve(domain="*", location=str(clients))
     sock.curve_secretkey, sock.curve_publickey, sock.curve_server = secret, public, True

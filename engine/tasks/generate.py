@@ -36,6 +36,7 @@ def run(pipeline: Pipeline, job: RenderJob, seconds: float | None, bars: float |
     meter = meter_from(bpm, beats_per_bar, None) if bars is not None or bpm is not None else None
     out_samples = length_samples(seconds, bars, meter, out_rate, pipeline.max_seconds)
     check_result_size(channels, out_samples, out_rate, n_variations)
+    job.check_variations(n_variations)
     samples = round(out_samples / out_rate * pipeline.sample_rate)
     spectral = pipeline.model.config.spectral
     shape = (1, channels, spectral.n_mels, spectral.frames_for(samples))
