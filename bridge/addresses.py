@@ -141,6 +141,7 @@ SETTINGS: dict[str, Arg] = {k.name: k for k in (
 )}
 OWN: dict[str, Arg] = {k.name: k for k in (
     Arg("out_dir", str, "folder for this result: inside the render folder (relative to it) or an --allow-dir"),
+    Arg("subtype", str, "sample format of the result: FLOAT, PCM_24 or PCM_16 (default: the source's)"),
     Arg("reply_port", int, "UDP port for this request's replies"),
 )}
 KEYS: dict[str, Arg] = {**SETTINGS, **task_keys(), **slice_keys(), **OWN}

@@ -97,7 +97,8 @@ class Bridge:
             for source in sources:
                 self.inside_allowed(source.path, "input")
         self.musical_time(task, params, keys)
-        return Request(task.name, params, sources, tag=call.tag, out_dir=self.out_dir(keys), owner=call.owner)
+        return Request(task.name, params, sources, tag=call.tag, out_dir=self.out_dir(keys), owner=call.owner,
+                       subtype=keys["subtype"].upper() if "subtype" in keys else None)
 
     def out_dir(self, keys: dict[str, Any]) -> Path | None:
         """The request's `out_dir`, relative to the render folder, confined to the allowed

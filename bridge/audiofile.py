@@ -155,20 +155,56 @@ def check_writable(folder: str | os.PathLike, needed: int = 0) -> None:
                              f"{(needed + MIN_FREE_BYTES) / 2**20:.0f} MiB: free some space or choose another folder")
 
 
+# what a render's file name may end in: the format written, and the sample formats it can hold
+FORMATS = {".wav": ("WAV", ("FLOAT", "PCM_24", "PCM_16")), ".aif": ("AIFF", ("FLOAT", "PCM_24", "PCM_16")),
+           ".aiff": ("AIFF", ("FLOAT", "PCM_24", "PCM_16")), ".flac": ("FLAC", ("PCM_24", "PCM_16")),
+           ".ogg": ("OGG", ("VORBIS",))}
+SUBTYPES = ("FLOAT", "PCM_24", "PCM_16")  # what --subtype chooses (32-bit float, 24- or 16-bit PCM)
+
+
+def output_format(path: str | os.PathLike, subtype: str | None = None, fallback: str | None = None) -> tuple[str, str]:
+    """(format, subtype) that `path` is written in: the format its extension names, in the
+    `subtype` asked for, else in `fallback` (the source's) when the format holds it, else in the
+    format's best (float, then 24-bit). A name or a subtype it cannot honour is refused."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise AudioFileError(f"{path}: daw-diffusion writes {', '.join(FORMATS)} files; "
+                             f"not {suffix or 'a name without an extension'}")
+    kind, holds = FORMATS[suffix]
+    if subtype is None:
+        return kind, fallback if fallback in holds else holds[0]
+    if subtype not in SUBTYPES:
+        raise AudioFileError(f"sample format {subtype!r} is not one daw-diffusion writes: {', '.join(SUBTYPES)}")
+    if subtype not in holds:
+        raise AudioFileError(f"{Path(path).name}: {kind} files hold {' or '.join(holds)} samples, not {subtype}")
+    return kind, subtype
+
+
+def source_subtype(path: str | os.PathLike) -> str | None:
+    """The sample format a source file was in, as `--subtype` names it (None: no such choice)."""
+    try:
+        subtype = sf.info(str(path)).subtype
+    except Exception:
+        return None
+    return {"PCM_16": "PCM_16", "PCM_24": "PCM_24", "FLOAT": "FLOAT", "DOUBLE": "FLOAT", "PCM_32": "FLOAT"}.get(subtype)
+
+
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
-                subtype: str = "FLOAT") -> Path:
-    """Write `[channels, samples]` to a new file at `path`; refuses to replace an existing one."""
+                subtype: str | None = None, fallback: str | None = None) -> Path:
+    """Write `[channels, samples]` to a new file at `path`, in the format its extension names
+    (`output_format`); refuses to replace an existing one."""
     path = Path(path)
+    kind, subtype = output_format(path, subtype, fallback)
     refuse_existing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~process_umask())  # mkstemp's 0600 would hide it from a DAW run by another user
         with os.fdopen(fd, "wb") as f:
-            if subtype == "FLOAT":
+            if (kind, subtype) == ("WAV", "FLOAT"):
                 write_float_wav(f, audio, sample_rate)
             else:
-                sf.write(f, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype, format="WAV")
+                sf.write(f, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype, format=kind)
         try:
             os.link(tmp, path)  # atomic, and fails rather than replace a file that appeared meanwhile
         except FileExistsError:

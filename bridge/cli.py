@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from bridge.audiofile import write_text_atomic
 from bridge.errors import BridgeError
@@ -19,8 +19,18 @@ from bridge.render import EXIT, exit_code
 log = logging.getLogger("daw-diffusion")
 
 
+class Parser(argparse.ArgumentParser):
+    """Argument errors end like every other exit: one JSON line on stdout (a REAPER script
+    parses it), code `bad_arguments`, exit 2, and a one-line hint on stderr, not the usage page."""
+
+    def error(self, message: str) -> NoReturn:
+        emit({"ok": False, "code": "bad_arguments", "message": message})
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT["bad_input"])
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="daw-diffusion", description=__doc__)
+    parser = Parser(prog="daw-diffusion", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 

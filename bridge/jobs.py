@@ -15,7 +15,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bridge.audiofile import AudioFileError, check_writable, read_audio, slice_shape, write_audio
+from bridge.audiofile import (
+    AudioFileError,
+    check_writable,
+    output_format,
+    read_audio,
+    slice_shape,
+    source_subtype,
+    write_audio,
+)
 from bridge.errors import BridgeError
 from bridge.events import Accepted, Done, Progress, Report, ending, ignore
 from bridge.store import RenderStore
@@ -51,6 +59,7 @@ class Request:
     tag: str = ""
     out_dir: Path | None = None                 # the store's folder unless given
     output: Path | None = None                  # an exact file name instead of a store name
+    subtype: str | None = None                  # the results' sample format (FLOAT, PCM_24, PCM_16); None: the source's
     owner: str = ""                             # whose tag it is (an OSC client's reply address); tags are per owner
 
     def inputs(self) -> dict[str, Clip]:
@@ -152,6 +161,10 @@ class Jobs:
         if request.task not in TASKS:
             raise JobError("unknown_task", f"unknown task {request.task!r}; choose one of {', '.join(TASKS)}")
         exact = request.outputs(int(request.params.get("n_variations", 1)))
+        try:  # a name or sample format that cannot be written is refused before any work
+            output_format(exact[0] if exact else "render.wav", request.subtype)
+        except AudioFileError as exc:
+            raise JobError("bad_arguments", str(exc)) from None
         for path in exact or ():
             try:
                 taken = path.exists()
@@ -231,14 +244,16 @@ class Jobs:
     def save(self, request: Request, message: Any) -> list[Rendered]:
         results = renders(message)
         exact = request.outputs(len(results))
+        fallback = source_subtype(request.sources[0].path) if request.sources else None
         saved = []
         try:
             for k, (clip, about) in enumerate(results):
                 if exact:
-                    path = write_audio(exact[k], clip.samples, clip.rate)
+                    path = write_audio(exact[k], clip.samples, clip.rate, request.subtype, fallback)
                 else:
                     tag = request.tag if len(results) == 1 else f"{request.tag}_v{k + 1}"
-                    path = self.store.save(clip.samples, clip.rate, TASKS[request.task].file_tag, tag, request.out_dir)
+                    path = self.store.save(clip.samples, clip.rate, TASKS[request.task].file_tag, tag, request.out_dir,
+                                           request.subtype, fallback)
                 info = {key: value for key, value in about.items() if key != "seed"}
                 saved.append(Rendered(path.resolve(), clip, about.get("seed"), info))
         except AudioFileError as exc:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bridge.audiofile import write_text_atomic
+from bridge.audiofile import SUBTYPES, write_text_atomic
 from bridge.events import Accepted, Cancelled, Done, Event, Failed, Progress
 from bridge.jobs import JobError, Jobs, Request, Source
 from bridge.store import RenderStore
@@ -100,8 +100,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         r.add_argument(flag(offset), type=float, default=0.0, help=f"seconds into {flag(path)} to start reading")
         r.add_argument(flag(length), type=float, help=f"seconds of {flag(path)} to read (default: to the end)")
     out = r.add_mutually_exclusive_group(required=True)
-    out.add_argument("--output", type=Path, help="new WAV file (never overwritten)")
+    out.add_argument("--output", type=Path, help="new audio file, never overwritten; its extension picks the format "
+                                                 "(.wav, .flac, .aif, .aiff, .ogg)")
     out.add_argument("--out-dir", type=Path, help="folder for a new, uniquely named WAV (time_task_tag.wav)")
+    r.add_argument("--subtype", choices=SUBTYPES, type=str.upper,
+                   help="sample format of the result: FLOAT (32-bit), PCM_24 or PCM_16 (default: the source's, "
+                        "else float; FLAC 24-bit, OGG Vorbis)")
     r.add_argument("--tag", default="", help="names the result in --out-dir")
     add_task_parameters(r)
     r.add_argument("--seed", type=int)
@@ -138,14 +142,17 @@ def request_from(args: argparse.Namespace) -> Request:
         if value is not None:
             params[p.name] = [list(v) for v in value] if p.kind is list else value
     names = {p.name for p in task.params}
-    if {"seconds", "bars"} <= names and ("seconds" in params) == ("bars" in params):
+    if {"seconds", "bars"} <= names and "seconds" in params and "bars" in params:
+        raise JobError("bad_arguments", f"{args.task} takes its length once: --seconds or --bars, not both")
+    if {"seconds", "bars"} <= names and "seconds" not in params and "bars" not in params:
         raise JobError("bad_arguments", f"{args.task} needs its length: --seconds or --bars (one of the two)")
     sources = []
     for (path, offset, length), name in zip(INPUT_FLAGS, task.inputs):
         if getattr(args, path) is None:
             raise JobError("bad_arguments", f"{flag(path)} is needed for {args.task} (its {name})")
         sources.append(Source(getattr(args, path), getattr(args, offset), getattr(args, length)))
-    return Request(task.name, params, tuple(sources), tag=args.tag, out_dir=args.out_dir, output=args.output)
+    return Request(task.name, params, tuple(sources), tag=args.tag, out_dir=args.out_dir, output=args.output,
+                   subtype=args.subtype)
 
 
 # each event as the progress file's line: "fraction stage", "1.0000 done" or "error code"

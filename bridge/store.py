@@ -1,4 +1,5 @@
-"""The render store: where results land as new WAV files, one unique name each
+"""The render store: where results land as new WAV files (in the sample format asked for, else
+the source's), one unique name each
 (`20261121-083000_style_mytag.wav`), written to a temporary name and renamed into place."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class RenderStore:
         self.folder = Path(folder).expanduser()
 
     def save(self, audio: np.ndarray, sample_rate: int, task: str, tag: str = "",
-             folder: str | Path | None = None) -> Path:
+             folder: str | Path | None = None, subtype: str | None = None, fallback: str | None = None) -> Path:
         """Write `[channels, samples]` as a new file; never replaces one (a name taken, even by
         a file that appears while writing, moves on to `-2`, `-3`, ...)."""
         folder = Path(folder).expanduser() if folder else self.folder
@@ -34,7 +35,7 @@ class RenderStore:
             if path.exists():
                 continue
             try:
-                return write_audio(path, audio, sample_rate)
+                return write_audio(path, audio, sample_rate, subtype, fallback)
             except AudioFileError:
                 if not path.exists():  # a real write failure, not a name race
                     raise

@@ -119,6 +119,9 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "interpolate", "--input", "{source}", "--ratio", "0.5"], "--input-b is needed"),
     (["--task", "outpaint", "--input", "{source}", "--seconds", "1", "--steps", "0"], "steps"),
     (["--task", "extend", "--input", "{source}"], "needs its length: --seconds or --bars"),
+    (["--task", "extend", "--input", "{source}", "--bars", "2", "--seconds", "3", "--bpm", "90"], "not both"),
+    (["--task", "styl", "--input", "{source}"], "invalid choice: 'styl'"),  # argument errors: JSON too
+    (["--task", "inpaint", "--input", "{source}", "--region", "4-5"], "a region is START:END in seconds"),
     (["--task", "extend", "--input", "{source}", "--bars", "2", "--bpm", "900"], "bpm must be a number from 20 to 400"),
     (["--task", "extend", "--input", "{source}", "--bars", "1e6", "--bpm", "97"], "1e+06 bars at 97 BPM"),
     (["--task", "generate", "--bars", "2"], "a length in bars needs a tempo"),
@@ -325,3 +328,34 @@ def test_out_dir_names_are_unique_and_keep_the_source_format(engine, source, tmp
     assert paths[0] != paths[1] and all(p.exists() for p in paths)
     assert all("_style_take-1-v" in p.name and p.suffix == ".wav" for p in paths)
     assert {(sf.info(p).samplerate, sf.info(p).channels) for p in paths} == {(48_000, 2)}
+
+
+@pytest.mark.parametrize("name, subtype, expected", [
+    ("x.flac", None, ("FLAC", "PCM_24")),   # the source is 24-bit: so is its render
+    ("x.wav", None, ("WAV", "PCM_24")),
+    ("x.wav", "PCM_16", ("WAV", "PCM_16")),
+    ("x.aiff", "float", ("AIFF", "FLOAT")),
+    ("x.ogg", None, ("OGG", "VORBIS")),
+])
+def test_the_output_name_picks_the_format_and_the_sample_format_follows_the_source(engine, tmp_path, name, subtype,
+                                                                                     expected):
+    source = tmp_path / "take.wav"
+    sf.write(source, sine_mix(2.0, 48_000).T, 48_000, subtype="PCM_24")
+    out = tmp_path / name
+    status, reply = run("render", "--task", "style", "--input", str(source), "--strength", "0.3", "--output", str(out),
+                        *(["--subtype", subtype] if subtype else []), *engine, *FAST)
+    assert status == 0, reply
+    info = sf.info(out)
+    assert (info.format, info.subtype, info.samplerate, info.channels) == (*expected, 48_000, 2)
+
+
+@pytest.mark.parametrize("name, subtype, says", [
+    ("x.mp3", None, "not .mp3"),
+    ("x", None, "not a name without an extension"),
+    ("x.flac", "FLOAT", "FLAC files hold PCM_24 or PCM_16 samples, not FLOAT"),
+])
+def test_a_format_that_cannot_be_written_is_refused_before_the_render(engine, source, tmp_path, name, subtype, says):
+    status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(tmp_path / name),
+                        *(["--subtype", subtype] if subtype else []), *engine, *FAST)
+    assert (status, reply["code"]) == (2, "bad_arguments") and says in reply["message"], reply
+    assert not list(tmp_path.iterdir())

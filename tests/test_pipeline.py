@@ -213,6 +213,29 @@ def test_results_and_regions_over_the_limits_are_refused_before_any_work(pipelin
     assert refused.value.code == "too_large"
 
 
+@pytest.mark.parametrize("task", ["style", "vary", "interpolate"])
+def test_whole_clip_edits_come_back_at_the_sources_level_and_never_hotter(pipeline, task):
+    from engine.loudness import loudness, true_peak
+
+    source = sine_mix(3.0, 48_000)
+    source *= 0.8 / np.abs(source).max()  # peaks at 0.80, below -1 dBTP
+    quiet = source * 0.1
+    out = {"style": lambda: pipeline.style_transfer(source, 48_000, 0.8, settings=FAST),
+           "vary": lambda: pipeline.vary(source, 48_000, 0.8, settings=FAST),
+           "interpolate": lambda: pipeline.interpolate(source, source, 48_000, ratio=0.5, settings=FAST)}[task]().audio
+    ceiling = 10 ** (-1 / 20)  # the source's 0.8, or -1 dBTP: the higher
+
+    def at_level(audio, target):  # as loud as the target, unless that would pass the ceiling: then at it
+        matched = abs(loudness(audio, 48_000) - target) <= 1.0
+        limited = loudness(audio, 48_000) < target and true_peak(audio, 48_000) == pytest.approx(ceiling, abs=1e-3)
+        return (matched or limited) and true_peak(audio, 48_000) <= ceiling + 1e-3
+
+    assert at_level(out, loudness(source, 48_000))
+    if task == "interpolate":  # between two levels, by the ratio in dB
+        blend = pipeline.interpolate(source, quiet, 48_000, ratio=0.5, settings=FAST).audio
+        assert at_level(blend, loudness(source, 48_000) - 10.0)
+
+
 def test_whole_clip_tasks_refuse_more_than_one_model_context(pipeline):
     long = np.full((1, round((pipeline.max_seconds + 1) * 8_000)), 0.1, np.float32)
     with pytest.raises(BadAudio, match="shorter part"):

@@ -1,6 +1,6 @@
 """style_transfer: SDEdit. The source is noised to `strength` of the schedule and denoised: low
 strength keeps the structure (notes, rhythm), high strength little more than the overall shape.
-The result keeps the source's phase and stereo image (`engine.phase`)."""
+The result keeps the source's phase and stereo image (`engine.phase`) and its level (`engine.loudness`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from engine.audio import check_audio
 from engine.clip import Clip
 from engine.diffusion import Diffuser
 from engine.job import Render, RenderJob
+from engine.loudness import like_source
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline
@@ -30,4 +31,5 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, strength: float) -> Ren
     wave = pipeline.to_model(source, audio.rate)
     mel = pipeline.sample(job, sample, pipeline.encode(wave), strength)
     out = pipeline.vocode(mel, wave.shape[-1], job, wave, phase.iterations_after(strength), image=wave)
-    return Render(pipeline.to_caller(out, audio.rate, source.shape[-1]), audio.rate, job.seed)
+    styled = pipeline.to_caller(out, audio.rate, source.shape[-1])
+    return Render(like_source(styled, source, audio.rate), audio.rate, job.seed)

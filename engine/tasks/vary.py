@@ -1,7 +1,8 @@
 """vary: a variation of a loop that stays a loop, the same length to the sample (so the same
 tempo and bars) with a seamless wrap. The loop is re-imagined as it plays three times over (so
 the model hears what comes before and after it); the middle pass is kept, and its first
-`crossfade` seconds fade in from what followed its end, so that the end runs into the start."""
+`crossfade` seconds fade in from what followed its end, so that the end runs into the start. It
+comes back at the loop's own level (`engine.loudness`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from engine.audio import below_full_scale, check_audio
 from engine.clip import Clip
 from engine.errors import BadAudio
 from engine.job import Render, RenderJob
+from engine.loudness import like_source
 from engine.tasks.style_transfer import sample
 
 if TYPE_CHECKING:
@@ -39,4 +41,4 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, strength: float) -> Ren
         # sum to one: the two are the same material, not the unrelated signals of `splice`)
         ramp = np.sin(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
         loop[:, :fade] = three[:, 2 * samples: 2 * samples + fade] * (1 - ramp) + loop[:, :fade] * ramp
-    return Render(below_full_scale(loop), rate, job.seed)
+    return Render(like_source(below_full_scale(loop), source, rate), rate, job.seed)

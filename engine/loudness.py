@@ -1,0 +1,66 @@
+"""A render at the level of its source: integrated loudness (ITU-R BS.1770, as a mastering
+meter reads it) matched, and the true peak (4x oversampled) kept at or below the source's or
+-1 dBTP, whichever is higher, so a limiter or a sampler downstream never meets a hotter clip
+than the one it was given. Audio is float32 `[channels, samples]` at `sample_rate`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torchaudio
+
+TRUE_PEAK_CEILING = 10 ** (-1 / 20)  # -1 dBTP: the usual delivery ceiling
+# BS.1770's K-weighting at 48 kHz, (b, a) of its two stages: a high shelf (the head's
+# acoustic effect), then a high-pass (RLB); other rates are resampled to 48 kHz to be measured
+K_RATE = 48_000
+K_WEIGHTING = (([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585]),
+               ([1.0, -2.0, 1.0], [1.0, -1.99004745483398, 0.99007225036621]))
+SURROUND_WEIGHT = 1.41  # channels 4 and 5 (the surrounds of a 5.1 mix)
+
+
+def loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (BS.1770-4: K-weighted 400 ms blocks every 100 ms, gated at
+    -70 LUFS and 10 LU below the ungated level). A clip shorter than one block counts as one."""
+    wave = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    wave = torchaudio.functional.resample(wave, sample_rate, K_RATE).double() if sample_rate != K_RATE else wave.double()
+    for b, a in K_WEIGHTING:
+        wave = torchaudio.functional.lfilter(wave, torch.tensor(a, dtype=wave.dtype), torch.tensor(b, dtype=wave.dtype),
+                                             clamp=False)
+    block, step = round(0.4 * K_RATE), round(0.1 * K_RATE)
+    if wave.shape[-1] < block:
+        wave = torch.nn.functional.pad(wave, (0, block - wave.shape[-1]))
+    power = wave.square().unfold(-1, block, step).mean(-1)  # [channels, blocks]
+    weights = torch.ones(power.shape[0], dtype=power.dtype)
+    weights[3:5] = SURROUND_WEIGHT
+    blocks = (weights[:, None] * power).sum(0)
+    gated = blocks > 10 ** ((-70 + 0.691) / 10)
+    if not gated.any():
+        return -math.inf
+    relative = blocks[gated].mean() * 10 ** (-10 / 10)
+    kept = gated & (blocks > relative)
+    return -0.691 + 10 * math.log10(float(blocks[kept].mean()))
+
+
+def true_peak(audio: np.ndarray, sample_rate: int) -> float:
+    """The highest sample of the signal oversampled 4x (peaks between samples included)."""
+    wave = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    return float(torchaudio.functional.resample(wave, sample_rate, 4 * sample_rate).abs().max())
+
+
+def match_level(audio: np.ndarray, sample_rate: int, target_lufs: float, peak_ceiling: float) -> np.ndarray:
+    """`audio` scaled to `target_lufs`, then down as a whole if its true peak passes
+    `peak_ceiling` (linear). Silence stays silence."""
+    level = loudness(audio, sample_rate)
+    if not (math.isfinite(level) and math.isfinite(target_lufs)):
+        return audio
+    audio = audio * np.float32(10 ** ((target_lufs - level) / 20))
+    peak = true_peak(audio, sample_rate)
+    return audio * np.float32(peak_ceiling / peak) if peak > peak_ceiling else audio
+
+
+def like_source(audio: np.ndarray, source: np.ndarray, sample_rate: int) -> np.ndarray:
+    """`audio` at `source`'s loudness, never above its true peak or -1 dBTP, whichever is higher."""
+    ceiling = max(true_peak(source, sample_rate), TRUE_PEAK_CEILING)
+    return match_level(audio, sample_rate, loudness(source, sample_rate), ceiling)
