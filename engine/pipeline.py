@@ -53,12 +53,14 @@ def pick_device(device: str = "auto") -> torch.device:
 
 class Pipeline:
     def __init__(self, model: MsaniiModel, device: torch.device | str = "cpu",
-                 metadata: dict[str, Any] | None = None, settings: RenderSettings | None = None) -> None:
+                 metadata: dict[str, Any] | None = None, settings: RenderSettings | None = None,
+                 name: str = "unnamed") -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.metadata = metadata or {}
         self.settings = settings or RenderSettings()
         self.sample_rate = model.config.spectral.sample_rate
+        self.name = name  # which model this is, as renders and `status` report it
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto",
@@ -77,7 +79,8 @@ class Pipeline:
                 settings = RenderSettings(**metadata.get("info", {}).get("render_defaults", {}))
             except (TypeError, BadParameter) as exc:
                 raise CheckpointError(f"{path}: its render defaults are not valid settings ({exc})") from None
-        return cls(model, pick_device(device), metadata, settings)
+        name = "bundled" if Path(path) == DEFAULT_CHECKPOINT else Path(path).stem
+        return cls(model, pick_device(device), metadata, settings, name)
 
     # -- the tasks --------------------------------------------------------------------------
     def run(self, task: str, **params: Any) -> list[Render]:
@@ -99,7 +102,18 @@ class Pipeline:
         options = {name: params.pop(name) for name in OPTIONS if name in params}
         flat = {k: params.pop(k) for k in list(params) if k in RenderSettings.__dataclass_fields__}
         job = self.job(**options, flat=flat)
-        return task.implementation()(self, job, *clips, **task.check(params))
+        checked = task.check(params)
+        result = task.implementation()(self, job, *clips, **checked)
+        return [self.described(r, task, checked, job) for r in result] if isinstance(result, list) \
+            else self.described(result, task, checked, job)
+
+    def described(self, render: Render, task: Task, checked: dict[str, Any], job: RenderJob) -> Render:
+        """`render` with what made it in its info: the task, its parameters, every setting and the
+        model, so that a take can be made again exactly (its seed is the render's own)."""
+        settings = {k: v for k, v in vars(job.settings).items() if k != "prompt" or v}
+        used = {k: v for k, v in checked.items() if v is not None and k != "regions"}
+        return replace(render, info={"task": task.name, "params": used, "settings": settings, "model": self.name,
+                                     **render.info})
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         """Each task as a method, positional arguments in the table's order: its audio inputs,

@@ -359,3 +359,18 @@ def test_a_format_that_cannot_be_written_is_refused_before_the_render(engine, so
                         *(["--subtype", subtype] if subtype else []), *engine, *FAST)
     assert (status, reply["code"]) == (2, "bad_arguments") and says in reply["message"], reply
     assert not list(tmp_path.iterdir())
+
+
+def test_the_json_line_says_everything_needed_to_make_the_take_again(engine, source, tmp_path):
+    status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(tmp_path / "a.wav"),
+                        "--steps", "3", "--griffin-lim-iters", "3", *engine)  # no --strength, no --seed: defaults
+    assert status == 0, reply
+    made = reply["outputs"][0]
+    assert made["task"] == "style_transfer" and made["params"] == {"strength": 0.5}  # the default, said
+    assert made["settings"]["steps"] == 3 and made["settings"]["sampler"] == "dpmpp_2m"
+    assert "guide" in made["settings"] and isinstance(made["seed"], int) and made["model"]
+    again = ["--strength", str(made["params"]["strength"]), "--seed", str(made["seed"]),
+             "--sampler", made["settings"]["sampler"], "--steps", str(made["settings"]["steps"])]
+    status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(tmp_path / "b.wav"),
+                        "--griffin-lim-iters", "3", *again, *engine)
+    assert status == 0 and np.array_equal(sf.read(tmp_path / "a.wav")[0], sf.read(tmp_path / "b.wav")[0])

@@ -294,7 +294,8 @@ def describe(pipeline: Any) -> dict[str, Any]:
     """A pipeline's device and model, as `status` reports them."""
     model = pipeline.model.config
     return {"device": str(pipeline.device),
-            "model": {"unet_width": model.unet.d_base, "text": model.conditioning.text_encoder or None,
+            "model": {"name": getattr(pipeline, "name", "unnamed"), "unet_width": model.unet.d_base,
+                      "text": model.conditioning.text_encoder or None,
                       "trained": pipeline.metadata.get("trained", {})}}
 
 
