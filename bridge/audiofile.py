@@ -44,15 +44,20 @@ def check_regular_file(path: Path) -> None:
         raise AudioFileError(f"{path}: is {kind}, not an audio file")
 
 
+def check_slice(path: Path, offset: float, length: float | None) -> None:
+    """A regular file, and a slice of it in finite seconds."""
+    check_regular_file(path)
+    if not math.isfinite(offset) or offset < 0 or (length is not None and not (math.isfinite(length) and length > 0)):
+        raise AudioFileError(f"{path}: offset must be a number of seconds >= 0 and length one > 0, "
+                             f"not {offset!r} and {length!r}")
+
+
 def read_audio(path: str | os.PathLike, offset: float = 0.0,
                length: float | None = None) -> tuple[np.ndarray, int]:
     """Read `[channels, samples]` float32 and the sample rate; `offset`/`length` in seconds
     select a slice (as a DAW item plays a slice of its source)."""
     path = Path(path)
-    check_regular_file(path)
-    if not math.isfinite(offset) or offset < 0 or (length is not None and not (math.isfinite(length) and length > 0)):
-        raise AudioFileError(f"{path}: offset must be a number of seconds >= 0 and length one > 0, "
-                             f"not {offset!r} and {length!r}")
+    check_slice(path, offset, length)
     try:
         with sf.SoundFile(str(path)) as f:
             rate, total = f.samplerate, f.frames
@@ -72,7 +77,7 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0,
 
 def slice_shape(path: str | os.PathLike, offset: float = 0.0, length: float | None = None) -> tuple[int, int, int]:
     """(channels, frames, rate) of what `read_audio` would return, from the header alone."""
-    check_regular_file(Path(path))
+    check_slice(Path(path), offset, length)
     try:
         info = sf.info(str(path))
     except Exception as exc:

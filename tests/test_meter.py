@@ -60,7 +60,8 @@ def test_tempo_and_downbeat_are_heard_in_a_fluidsynth_render(groove):
     audio, rate, downbeat = groove
     heard = estimate_meter(audio, rate)
     assert heard.tempo_heard and heard.downbeat_heard
-    assert heard.bpm == pytest.approx(97.0, rel=0.02)
+    assert heard.bpm == pytest.approx(97.0, rel=0.0005)  # to the grid: 0.05 %, a 12-bar render drifts < 1 frame
+    assert 0.5 < heard.tempo_confidence <= 1 and heard.info()["tempo_confidence"] == round(heard.tempo_confidence, 2)
     bar = 4 * 60 / 97
     error = (heard.beat_offset - downbeat) % bar
     assert min(error, bar - error) < 0.1 * 60 / 97
@@ -75,7 +76,8 @@ def test_meter_from_fills_in_only_what_is_missing(groove):
     assert (given.bpm, given.beats_per_bar, given.beat_offset, given.tempo_heard) == (97.0, 3, 0.5, False)
     heard = meter_from(None, None, None, audio, rate)
     assert heard.tempo_heard and heard.beat_offset is None  # no downbeat asked for, none reported
-    assert heard.info() == {"bpm": heard.bpm, "beats_per_bar": 4, "tempo": "heard"}
+    assert heard.info() == {"bpm": heard.bpm, "beats_per_bar": 4, "tempo": "heard",
+                            "tempo_confidence": round(heard.tempo_confidence, 2)}
 
 
 @pytest.mark.parametrize("make", [lambda n: np.zeros((2, n), np.float32),
@@ -104,7 +106,8 @@ def test_an_extension_in_bars_is_exact_and_keeps_the_source(pipeline, groove, gu
     fade = round(FAST.crossfade * rate)
     kept = out.audio[:, :clip.shape[1] - fade] if direction == "right" else out.audio[:, grow + fade:]
     assert np.array_equal(kept, clip[:, :clip.shape[1] - fade] if direction == "right" else clip[:, fade:])
-    assert out.info == {"bpm": 97.0, "beats_per_bar": 4, "tempo": "given", "bars": 2}
+    musical_time = {k: v for k, v in out.info.items() if k not in ("task", "params", "settings", "model")}
+    assert musical_time == {"bpm": 97.0, "beats_per_bar": 4, "tempo": "given", "bars": 2}
 
 
 def test_an_extension_in_bars_hears_the_tempo_when_none_is_given(pipeline, groove):

@@ -7,6 +7,12 @@ identity. An optional condition (a sequence of embedding vectors, e.g. a text en
 and added to the timestep embedding; without one a learned "no condition" vector is used, which
 is what classifier-free guidance contrasts against.
 
+An outer stage (`d_outer`) works at full time resolution beside the body: it sees the input bands
+and the body's last features, and adds to the output through its own map to every mel band,
+so that the prediction is not confined to the span of the body's `d_base` features (with no
+blocks it is a full-rank linear path). Its output starts at zero, so it can grow around a
+trained body without changing what the model does.
+
 A context-conditioned U-Net (`context=True`) also sees what is known, as inpainting image
 models do: `engine.diffusion.context.known_context` (the known mel with two first guesses for
 the unknown frames, and a mask row; `context_guess` says which second guess it learned with)
@@ -99,9 +105,12 @@ class UNetConfig:
 
     @classmethod
     def real_full(cls, d_cond: int = 0) -> "UNetConfig":
-        """`real` with a full-rank outer stage (width 2x the mel bands, as Msanii asks): the
-        body's 64 features cannot span 128 bands, this stage can (the model issue's probe)."""
-        return replace(cls.real(d_cond), d_outer=256)
+        """`real` with a full-rank linear path around it: the body's 64 output features cannot
+        span the 128 mel bands, so half of every frame was left as noise; a linear map from the
+        input and the body's last features to every band lifts that floor. The architecture probe
+        (`bench/probe_architecture.py`, docs/model-card.md) chose it over outer stages of
+        residual blocks (width 128 or 256): the most pitched samples for the budget, +13 % time."""
+        return replace(cls.real(d_cond), d_outer=128, n_outer_blocks=0)
 
     @classmethod
     def real_large(cls, d_cond: int = 0) -> "UNetConfig":

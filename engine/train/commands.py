@@ -29,7 +29,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("stage", choices=["vocoder", "diffusion"])
     t.add_argument("--data", type=Path, required=True, help="folder made by prepare-data")
     t.add_argument("--run-dir", type=Path, required=True, help="run folder: model.safetensors + resumable state")
-    t.add_argument("--preset", help="real (the default model's), real-large (for a GPU), cpu, gpu, tiny, tiny-context", default="real")
+    t.add_argument("--preset", default="real",
+                   help="real (the default model's body), real-full (with a full-rank linear path), real-large (for a GPU), "
+                        "cpu, gpu, tiny, tiny-context")
     t.add_argument("--text-encoder", default="all-MiniLM-L6-v2", help="'none' for an unconditional model")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--crop-frames", type=int, default=128)
