@@ -192,12 +192,12 @@ def refine_tempo(envelope: np.ndarray, rate: float, bpm: float) -> float:
     smooth = np.convolve(envelope, np.hanning(7) / np.hanning(7).sum(), mode="same")
     candidates = bpm * (1 + np.arange(-0.01, 0.01 + 1e-9, 0.00005))
     phases = np.linspace(0, 1, 32, endpoint=False)
-    scores = []
+    found = []
     for candidate in candidates:
         period = 60 * rate / candidate
         beats = np.arange(0, len(smooth) - period, period / 2)  # beats and their halves: more onsets to hit
-        scores.append(max(_at(smooth, beats + p * period).sum() for p in phases) / max(len(beats), 1))
-    scores = np.array(scores)
+        found.append(max(_at(smooth, beats + p * period).sum() for p in phases) / max(len(beats), 1))
+    scores = np.array(found)
     top = scores >= scores.max() - 0.02 * (scores.max() - np.median(scores))  # the peak's plateau: its middle
     return round(float(candidates[top].mean()), 3)
 
