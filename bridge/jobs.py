@@ -72,8 +72,8 @@ class Request:
         if len(self.sources) != len(names):
             raise JobError("bad_arguments", f"{self.task} needs {len(names)} audio file(s), got {len(self.sources)}")
         try:
-            if all(source.path.is_file() for source in self.sources):  # too big to send: say so before decoding
-                check_audio_size([slice_shape(s.path, s.offset, s.length) for s in self.sources])
+            # too big to send: say so before decoding (slice_shape checks each is a file, first)
+            check_audio_size([slice_shape(s.path, s.offset, s.length) for s in self.sources])
             return {name: source.read() for name, source in zip(names, self.sources)}
         except (AudioFileError, ProtocolError, EngineError) as exc:  # EngineError: a rate no clip can have
             raise JobError(exc.code, str(exc)) from None

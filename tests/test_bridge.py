@@ -134,10 +134,11 @@ def test_a_tag_belongs_to_its_sender_another_client_can_neither_cancel_nor_block
         other.request("/diffusion/cancel", "1")
         kind, args = other.final("1")
         assert kind == "/diffusion/error" and args[1] == "not_found" and "of yours" in args[2]
-        other.request("/diffusion/style", "1", str(take), 0.3, *FAST)  # the same tag, its own job
-        assert other.final("1")[0] == "/diffusion/done"
-        peer.request("/diffusion/cancel", "1")  # the first job ran on untouched all along
+        other.request("/diffusion/style", "1", str(take), 0.3, *FAST)  # the same tag, its own job: not refused
+        assert other.wait_for("/diffusion/accepted", "1")
+        peer.request("/diffusion/cancel", "1")  # the first job ran on untouched all along; its owner stops it
         assert peer.final("1")[0] == "/diffusion/cancelled"
+        assert other.final("1")[0] == "/diffusion/done"
     finally:
         other.close()
 
@@ -171,7 +172,8 @@ def test_every_bad_request_gets_an_error_reply_and_the_bridge_stays(bridge, peer
     reply = peer.final("t")
     assert reply[0] == "/diffusion/error" and reply[1][1] == code, reply
     assert len(reply[1][2]) > 10  # a sentence, not just a code
-    assert len(reply[1][2]) < 200  # and no longer than it needs to be (a small request gets a small answer)
+    if "stpes" in message:  # a small request gets a small answer: a hint, not the list of every key
+        assert reply[1][2] == "unknown key 'stpes'; did you mean 'steps'? the keys are in docs/osc.md"
     assert bridge.alive()
 
 
