@@ -31,7 +31,7 @@ def test_a_model_gone_wild_still_renders_below_full_scale(chord):
     loud = tiny_model()
     loud.spectral.scaler.max.fill_(40.0)  # scaled mels decode to absurd levels
     render = Pipeline(loud).style_transfer(chord, 44_100, 0.8, seed=0, settings=FAST)
-    assert 0.9 < np.abs(render.audio).max() <= 1.0
+    assert 0.01 < np.abs(render.audio).max() <= max(np.abs(chord).max(), 10 ** (-1 / 20))  # at the source's level
 
 
 def test_same_seed_same_audio_different_seed_different(pipeline, chord):
