@@ -4,6 +4,7 @@ scripts run. Prints one JSON line; the exit code says how it ended (see `EXIT`).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -207,8 +208,21 @@ def watch_for_cancel(jobs: Jobs, tag: str, cancel_file: Path | None, done: threa
         threading.Thread(target=poll, daemon=True).start()
 
 
+def check_local_files(args: argparse.Namespace) -> None:
+    """The files this command keeps up to date must be writable before a job is submitted: a
+    render whose progress cannot be reported is refused, not run for nobody."""
+    for flag_name in ("progress_file", "result_file"):
+        path = getattr(args, flag_name)
+        if path is None:
+            continue
+        if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+            raise JobError("bad_file", f"--{flag_name.replace('_', '-')} {path}: cannot be written there "
+                                       "(a folder that does not exist or is not writable, or a folder's name)")
+
+
 def render(args: argparse.Namespace) -> dict[str, Any]:
     request = request_from(args)
+    check_local_files(args)
     jobs = Jobs(engine_client(args), RenderStore(args.out_dir or Path.cwd()))
     sink = ProgressSink(args.progress_file, bar=not args.quiet and sys.stderr.isatty())
     done = threading.Event()

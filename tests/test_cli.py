@@ -135,6 +135,7 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "style", "--input", "{source}", "--curve-server-key", "{missing}", "--curve-secret", "{missing}"],
      "cannot read the secret key"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--snap", "bar"], "no steady beat"),
+    (["--task", "style", "--input", "{source}", "--progress-file", "{missing}/p.txt"], "--progress-file"),
 ])
 def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, words):
     corrupt = tmp_path / "corrupt.wav"

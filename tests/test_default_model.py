@@ -41,3 +41,12 @@ def test_the_default_model_keeps_a_sources_stereo_image(chord):
     out = pipeline.style_transfer(source, 44_100, 0.3, seed=0).audio
     before, after = (float(np.corrcoef(a[0], a[1])[0, 1]) for a in (source, out))
     assert abs(after - before) < 0.1, (before, after)
+
+
+def test_the_default_models_output_map_reaches_every_mel_band():
+    """The model issue's floor: a U-Net whose output lies in fewer directions than the mel bands
+    leaves the rest of every frame as noise. The bundled one reaches all 128."""
+    from engine.train.noise_levels import output_basis
+
+    unet = Pipeline.from_checkpoint(None, device="cpu").model.unet
+    assert output_basis(unet).shape == (128, 128)
