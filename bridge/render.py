@@ -135,6 +135,15 @@ def check_text(args: argparse.Namespace) -> None:
 def request_from(args: argparse.Namespace) -> Request:
     check_text(args)
     task = task_named(args.task)
+    takes = {p.key for p in task.params}
+    every = sorted({p.key for entries in parameters().values() for _, p in entries})
+    unused = [flag(key) for key in every if key not in takes and getattr(args, key, None) is not None]
+    unused += [flag(name) for names in INPUT_FLAGS[len(task.inputs):] for name in names
+               if getattr(args, name) not in (None, 0.0)]
+    if unused:
+        what = ", ".join(flag(k) for k in sorted(takes)) or "no task parameters"
+        raise JobError("bad_arguments", f"{task.name} does not use {', '.join(unused)} (it takes {what}); "
+                                        "leave them out")
     params = {k: getattr(args, k) for k in ("seed", *SETTINGS) if getattr(args, k) is not None}
     for p in task.params:
         value = getattr(args, p.key)

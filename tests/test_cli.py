@@ -136,6 +136,8 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
      "cannot read the secret key"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--snap", "bar"], "no steady beat"),
     (["--task", "style", "--input", "{source}", "--progress-file", "{missing}/p.txt"], "--progress-file"),
+    (["--task", "style", "--input", "{source}", "--region", "1:2"], "style_transfer does not use --region"),
+    (["--task", "generate", "--seconds", "2", "--input", "{source}"], "generate does not use --input"),
 ])
 def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, words):
     corrupt = tmp_path / "corrupt.wav"
