@@ -152,9 +152,9 @@ class EngineClient:
         submitting. `give_up()` true ends the wait at once with a local `cancelled` (a cancel
         the engine cannot confirm). A job this wait abandons (the engine went silent past the
         retries, `give_up()`, an interrupt) is cancelled, while closing the iterator is a
-        disconnect: the job goes on, for a `fetch` later. The cancel
-        goes out on the connection the engine last answered on, so a stalled engine finds it in
-        its socket when it wakes and does not go on with work nobody waits for."""
+        disconnect: the job goes on, for a `fetch` later. The cancel goes out on the connection
+        the engine last answered on, so a stalled engine finds it in its socket when it wakes
+        and does not go on with work nobody waits for."""
         audio = dict(audio or {})
         check_audio_size([(clip.channels, clip.frames, clip.rate) for clip in audio.values()])
         submit = encode(make_header("submit", uuid.uuid4().hex, task=task, params=params or {}), audio)
@@ -177,6 +177,8 @@ class EngineClient:
                     yield Message(make_header("cancelled", "", job=job or "", local=True))
                     return
                 if message is not None:
+                    if heard is not None and heard is not sock:
+                        heard.close()  # an older connection: this one answers now
                     failures, waiting, heard = 0, False, sock
                     if message.type == "pong" or (message.type == "accepted" and message.id == "liveness"):
                         continue  # the engine (and the job) still there
