@@ -110,6 +110,7 @@ def test_a_job_whose_engine_dies_ends_in_bounded_time_and_frees_its_tag(tiny_che
         slow = ("/diffusion/generate", 2.0, "steps", 1000, "griffin_lim_iters", 2)
         peer.request(slow[0], "lost", *slow[1:])
         peer.request(slow[0], "stuck", *slow[1:])  # queued behind it
+        peer.wait_for("/diffusion/accepted", "stuck", timeout=60)  # the engine has it (not still in flight)
         peer.wait_for("/diffusion/progress", "lost", timeout=60)
         [engine] = pids_of(f"engine --bind {endpoint}")
         subprocess.run(["kill", "-9", str(engine)], check=True)
