@@ -141,14 +141,14 @@ def trained(data, tmp_path_factory) -> Path:
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(trained, data):
-    state = torch.load(trained / "state-diffusion.pt", weights_only=False)
+    state = torch.load(trained / "state-diffusion.pt", weights_only=True)
     assert state["step"] == 2
     reply = cli("train", "diffusion", "--data", str(data), "--run-dir", str(trained), "--preset", "tiny",
                 "--batch-size", "2", "--crop-frames", "32", "--no-progress", "--max-steps", "4")
     assert reply["info"]["steps"] == 4  # went on from step 2, did not start over
     runs = reply["info"]["runs"]  # every invocation is on record, with its hardware
     assert [r["steps"] for r in runs] == [2, 2] and all("cores" in r["hardware"] for r in runs)
-    assert len(torch.load(trained / "state-diffusion.pt", weights_only=False)["losses"]) == 4
+    assert len(torch.load(trained / "state-diffusion.pt", weights_only=True)["losses"]) == 4
 
 
 def test_a_committed_checkpoint_without_its_state_trains_on(trained, data, tmp_path):
@@ -175,7 +175,7 @@ def test_a_decaying_learning_rate_falls_linearly_to_zero_at_max_steps(trained, d
               "--warmup-steps", "1", "--lr", "1e-3", "--max-steps", str(start + 3)]
 
     def lr(run: Path) -> float:
-        return torch.load(run / "state-diffusion.pt", weights_only=False)["optimizer"]["param_groups"][0]["lr"]
+        return torch.load(run / "state-diffusion.pt", weights_only=True)["optimizer"]["param_groups"][0]["lr"]
 
     cli("train", "diffusion", *common, "--run-dir", str(decaying), "--decay-steps", "4")
     cli("train", "diffusion", *common, "--run-dir", str(constant))

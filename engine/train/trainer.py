@@ -321,7 +321,7 @@ class Trainer:
                  self.model_path, self.step, self.elapsed)
 
     def resume(self) -> None:
-        state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        state = torch.load(self.state_path, map_location=self.device, weights_only=True)  # plain data: no code runs
         ours = {k: tuple(v.shape) for k, v in self.module.state_dict().items()}
         theirs = {k: tuple(v.shape) for k, v in state["module"].items()}
         if ours != theirs:
