@@ -17,6 +17,7 @@ from bridge.events import Accepted, Cancelled, Done, Event, Failed, Progress
 from bridge.jobs import JobError, Jobs, Request, Source
 from bridge.store import RenderStore
 from engine.client import CurveKeys, EngineClient
+from engine.protocol import ProtocolError, check_text
 from engine.tasks import NAMES, REQUIRED, TASKS, parameters, task_named
 
 # exit codes, distinct so that scripts can tell what happened
@@ -119,21 +120,21 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=render)
 
 
-def check_text(args: argparse.Namespace) -> None:
-    """Text that travels to the engine (a prompt, a sampler name) must be valid Unicode: bytes
-    that are not reach Python as lone surrogates, which no JSON peer can read. File names stay
-    here and may be any bytes the file system allows."""
+def check_arguments_text(args: argparse.Namespace) -> None:
+    """Text that travels to the engine (a prompt, a sampler name) must be what the engine
+    accepts (`engine.protocol.check_text`: bytes that are not valid Unicode reach Python as
+    lone surrogates). File names stay here and may be any bytes the file system allows."""
     for name, value in vars(args).items():
-        for text in (value,) if isinstance(value, str) else ():
+        if isinstance(value, str):
             try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise JobError("bad_arguments", f"--{name.replace('_', '-')} is not valid text "
-                                                f"({text.encode('utf-8', 'backslashreplace').decode()[:80]})") from None
+                check_text(value)
+            except ProtocolError:
+                shown = value.encode("utf-8", "backslashreplace").decode()[:80]
+                raise JobError("bad_arguments", f"--{name.replace('_', '-')} is not valid text ({shown})") from None
 
 
 def request_from(args: argparse.Namespace) -> Request:
-    check_text(args)
+    check_arguments_text(args)
     task = task_named(args.task)
     takes = {p.key for p in task.params}
     every = sorted({p.key for entries in parameters().values() for _, p in entries})

@@ -60,7 +60,14 @@ def match_level(audio: np.ndarray, sample_rate: int, target_lufs: float, peak_ce
     return audio * np.float32(peak_ceiling / peak) if peak > peak_ceiling else audio
 
 
+def like_sources(audio: np.ndarray, sample_rate: int, sources: list[tuple[np.ndarray, int, float]]) -> np.ndarray:
+    """`audio` at the loudness of its sources (`(clip, rate, weight)`, weights summing to one:
+    their LUFS blended), never above the highest of their true peaks or -1 dBTP."""
+    target = sum(weight * loudness(clip, rate) for clip, rate, weight in sources)
+    ceiling = max([true_peak(clip, rate) for clip, rate, _ in sources] + [TRUE_PEAK_CEILING])
+    return match_level(audio, sample_rate, target, ceiling)
+
+
 def like_source(audio: np.ndarray, source: np.ndarray, sample_rate: int) -> np.ndarray:
     """`audio` at `source`'s loudness, never above its true peak or -1 dBTP, whichever is higher."""
-    ceiling = max(true_peak(source, sample_rate), TRUE_PEAK_CEILING)
-    return match_level(audio, sample_rate, loudness(source, sample_rate), ceiling)
+    return like_sources(audio, sample_rate, [(source, sample_rate, 1.0)])

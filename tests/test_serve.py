@@ -1,5 +1,6 @@
 """`daw-diffusion serve` (engine + bridge, the README's main command) and `doctor`, as processes."""
 
+import contextlib
 import json
 import signal
 import socket
@@ -38,12 +39,25 @@ def generate(port: int, tag: str) -> tuple[str, list]:
         peer.close()
 
 
-def test_serve_runs_both_restarts_a_dead_engine_and_stops_cleanly(tiny_checkpoint, tmp_path):
+@contextlib.contextmanager
+def logged_serve(checkpoint, out_dir, *extra: str):
+    """`serve` on fresh ports with its log kept: (process, engine endpoint, OSC port, log file);
+    killed afterwards, its engine too."""
     endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
     log = tempfile.TemporaryFile("w+")
-    serve = subprocess.Popen([CLI, "serve", "--checkpoint", str(tiny_checkpoint), "--engine", endpoint, "--listen",
-                              f"127.0.0.1:{port}", "--out-dir", str(tmp_path)], stdout=log, stderr=subprocess.STDOUT)
+    serve = subprocess.Popen([CLI, "serve", "--checkpoint", str(checkpoint), "--engine", endpoint, "--listen",
+                              f"127.0.0.1:{port}", "--out-dir", str(out_dir), *extra], stdout=log, stderr=subprocess.STDOUT)
     try:
+        yield serve, endpoint, port, log
+    finally:
+        serve.kill()
+        for pid in pids_of(f"engine --bind {endpoint}"):
+            subprocess.run(["kill", "-9", str(pid)])
+        log.seek(0)
+
+
+def test_serve_runs_both_restarts_a_dead_engine_and_stops_cleanly(tiny_checkpoint, tmp_path):
+    with logged_serve(tiny_checkpoint, tmp_path) as (serve, endpoint, port, log):
         assert ping(port)
         kind, args = generate(port, "first")
         assert kind == "/diffusion/done" and args[2] == pytest.approx(1.0)
@@ -60,21 +74,11 @@ def test_serve_runs_both_restarts_a_dead_engine_and_stops_cleanly(tiny_checkpoin
         serve.send_signal(signal.SIGINT)
         assert serve.wait(60) == 0
         assert not pids_of(f"engine --bind {endpoint}")
-    finally:
-        serve.kill()
-        for pid in pids_of(f"engine --bind {endpoint}"):
-            subprocess.run(["kill", "-9", str(pid)])
-    log.seek(0)
     assert "restarting" in log.read()
 
 
 def test_a_hung_engine_is_noticed_killed_and_restarted_and_users_are_told_so(tiny_checkpoint, tmp_path):
-    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
-    log = tempfile.TemporaryFile("w+")
-    serve = subprocess.Popen([CLI, "serve", "--checkpoint", str(tiny_checkpoint), "--engine", endpoint, "--listen",
-                              f"127.0.0.1:{port}", "--out-dir", str(tmp_path), "--engine-hang-timeout", "4"],
-                             stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with logged_serve(tiny_checkpoint, tmp_path, "--engine-hang-timeout", "4") as (_, endpoint, port, log):
         assert ping(port)
         [engine] = pids_of(f"engine --bind {endpoint}")
         subprocess.run(["kill", "-STOP", str(engine)], check=True)  # alive, but answering nothing
@@ -88,11 +92,6 @@ def test_a_hung_engine_is_noticed_killed_and_restarted_and_users_are_told_so(tin
         while (result := generate(port, f"after-{time.monotonic():.0f}"))[0] != "/diffusion/done":
             assert time.monotonic() < deadline, result
             time.sleep(1)
-    finally:
-        serve.kill()
-        for pid in pids_of(f"engine --bind {endpoint}"):
-            subprocess.run(["kill", "-9", str(pid)])
-    log.seek(0)
     assert "it hangs; killing it" in log.read()
 
 

@@ -17,7 +17,7 @@ from engine.clip import Clip
 from engine.diffusion import Diffuser
 from engine.errors import BadAudio
 from engine.job import Render, RenderJob
-from engine.loudness import TRUE_PEAK_CEILING, loudness, match_level, true_peak
+from engine.loudness import like_sources
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline
@@ -41,6 +41,5 @@ def run(pipeline: Pipeline, job: RenderJob, a: Clip, b: Clip, ratio: float, stre
     out = pipeline.vocode(mel, wave_a.shape[-1], job, nearer, phase.iterations_after(strength), image=nearer)
     blend = pipeline.to_caller(out, a.rate, first.shape[-1])
     # at the sources' loudness, blended in dB by the ratio; never above either's true peak or -1 dBTP
-    target = (1 - ratio) * loudness(first, a.rate) + ratio * loudness(second, b.rate)
-    ceiling = max(true_peak(first, a.rate), true_peak(second, b.rate), TRUE_PEAK_CEILING)
-    return Render(match_level(blend, a.rate, target, ceiling), a.rate, job.seed)
+    level = like_sources(blend, a.rate, [(first, a.rate, 1 - ratio), (second, b.rate, ratio)])
+    return Render(level, a.rate, job.seed)
