@@ -94,6 +94,28 @@ def test_an_outer_stage_with_a_zero_output_leaves_the_unet_unchanged():
     assert torch.equal(grown(x, t), body(x, t))
 
 
+def test_an_outer_stage_scaled_per_noise_level_starts_as_the_stage_without_it_and_can_switch_it_off():
+    import copy
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    plain = UNet(replace(UNetConfig.tiny(context=True), d_outer=32, n_outer_blocks=0)).eval()
+    torch.nn.init.normal_(plain.outer_output.weight)  # a trained linear path
+    scaled = UNet(replace(plain.config, outer_timestep=True)).eval()
+    missing, unexpected = scaled.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing == ["outer_film.weight", "outer_film.bias"]
+    x, t = torch.randn(2, 2, 128, 16), torch.tensor([5.0, 900.0])
+    assert torch.equal(scaled(x, t), plain(x, t))
+    body = copy.deepcopy(plain)  # the same U-Net without what the linear path adds
+    torch.nn.init.zeros_(body.outer_output.weight)
+    assert not torch.allclose(plain(x, t), body(x, t), atol=1e-3)
+    with torch.no_grad():  # a scale of -1 (what almost-pure noise asks for) silences the path
+        scaled.outer_film.bias[:32] = -1
+    assert torch.allclose(scaled(x, t), body(x, t), atol=1e-5)
+
+
 def test_outer_stage_settings_fail_fast():
     with pytest.raises(ValueError, match="d_outer"):
         UNetConfig(d_outer=-1)
+    with pytest.raises(ValueError, match="outer_timestep needs an outer stage"):
+        UNetConfig(outer_timestep=True)

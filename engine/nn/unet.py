@@ -10,8 +10,10 @@ is what classifier-free guidance contrasts against.
 An outer stage (`d_outer`) works at full time resolution beside the body: it sees the input bands
 and the body's last features, and adds to the output through its own map to every mel band,
 so that the prediction is not confined to the span of the body's `d_base` features (with no
-blocks it is a full-rank linear path). Its output starts at zero, so it can grow around a
-trained body without changing what the model does.
+blocks it is a full-rank linear path). With `outer_timestep` its features are scaled and
+shifted per noise level, so what it adds can differ between almost-clean and almost-pure-noise
+input. Its output starts at zero, so it can grow around a trained body without changing what
+the model does.
 
 A context-conditioned U-Net (`context=True`) also sees what is known, as inpainting image
 models do: `engine.diffusion.context.known_context` (the known mel with two first guesses for
@@ -48,6 +50,7 @@ class UNetConfig:
     context_guess: str = "repeat"  # its second first guess: "repeat" (loop-repeat) or "copy" (best match)
     d_outer: int = 0  # width of the full-rank outer stage (0: none; >= d_freq to reach every mel band)
     n_outer_blocks: int = 2  # its residual blocks (0: a full-rank linear path around the body)
+    outer_timestep: bool = False  # the outer stage's features are scaled and shifted per noise level
 
     def __post_init__(self) -> None:
         if self.context_guess not in CONTEXT_GUESSES:
@@ -60,6 +63,8 @@ class UNetConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.d_outer < 0 or self.n_outer_blocks < 0:
             raise ValueError("UNetConfig.d_outer and n_outer_blocks must be 0 (none) or positive")
+        if self.outer_timestep and not self.d_outer:
+            raise ValueError("UNetConfig.outer_timestep needs an outer stage (d_outer > 0)")
 
     @property
     def output_rank(self) -> int:
@@ -172,8 +177,11 @@ class UNet(nn.Module):
             self.outer_input = nn.Conv2d(d_input + widths[0], c.d_outer, kernel_size=1)
             self.outer = nn.ModuleList([block(c.d_outer, c.d_outer, False) for _ in range(c.n_outer_blocks)])
             self.outer_output = nn.Conv2d(c.d_outer, c.d_freq, kernel_size=1)
-            for weights in self.outer_output.parameters():
-                nn.init.zeros_(weights)
+            # per noise level, a scale and shift of its features (zero: as if it had none)
+            self.outer_film = nn.Linear(d_embed, 2 * c.d_outer) if c.outer_timestep else None
+            for part in filter(None, (self.outer_output, self.outer_film)):
+                for weights in part.parameters():
+                    nn.init.zeros_(weights)
 
         # Decoder mirrors the encoder; every block takes its skip concatenated.
         self.decoder = nn.ModuleList()
@@ -238,6 +246,9 @@ class UNet(nn.Module):
         out = self.output(hidden)
         if self.config.d_outer:
             outer = self.outer_input(torch.cat((bands, hidden), dim=1))
+            if self.outer_film is not None:
+                scale, shift = self.outer_film(emb)[:, :, None, None].chunk(2, dim=1)
+                outer = outer * (1 + scale) + shift
             for layer in self.outer:
                 outer = layer(outer, emb)
             out = out + self.outer_output(outer)

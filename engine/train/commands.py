@@ -54,6 +54,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="grow a full-rank outer stage of this width around the run's trained U-Net "
                         "(its body kept; starts as the same model), so it can predict every mel band")
     t.add_argument("--outer-blocks", type=int, default=2, help="residual blocks of a grown outer stage (0: a linear path)")
+    t.add_argument("--outer-timestep", action="store_true",
+                   help="scale and shift the grown outer stage's features per noise level (may be added to a "
+                        "trained stage of the same width and blocks)")
     t.set_defaults(handler=train)
 
     e = sub.add_parser("evaluate", help="measure checkpoints on held-out tracks against baselines (JSON + PNG)")
@@ -98,7 +101,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,
         progress=not args.no_progress, fresh=args.fresh,
         context_guess=args.context_guess, outer_width=args.outer_width,
-        outer_blocks=args.outer_blocks))
+        outer_blocks=args.outer_blocks, outer_timestep=args.outer_timestep))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:

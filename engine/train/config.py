@@ -41,6 +41,7 @@ class TrainConfig:
     context_guess: str | None = None  # switch a context U-Net's second guess ("repeat", "copy"), weights kept
     outer_width: int | None = None  # grow a full-rank outer stage of this width around a trained U-Net (body kept)
     outer_blocks: int = 2  # the grown stage's residual blocks (0: a linear path)
+    outer_timestep: bool = False  # the grown stage's features scaled and shifted per noise level
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

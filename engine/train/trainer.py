@@ -61,7 +61,7 @@ class Trainer:
         if c.context_guess is not None:
             self.switch_context_guess(c.context_guess)
         if c.outer_width is not None:
-            self.grow_outer_stage(c.outer_width, c.outer_blocks)
+            self.grow_outer_stage(c.outer_width, c.outer_blocks, c.outer_timestep)
         if c.fresh:  # e.g. retrain the vocoder of a finished run; the scalers stay as they are
             fresh = MsaniiModel(self.model.config)
             part = "vocoder" if c.stage == "vocoder" else "unet"
@@ -120,25 +120,30 @@ class Trainer:
         self.model.config = replace(config, unet=unet)
         self.model.unet.config = unet
 
-    def grow_outer_stage(self, width: int, blocks: int) -> None:
-        """Give the U-Net a full-rank outer stage of `width` and `blocks` (zero output: the model
-        is unchanged until it trains). A U-Net that already has another one is refused."""
+    def grow_outer_stage(self, width: int, blocks: int, timestep: bool) -> None:
+        """Give the U-Net a full-rank outer stage of `width` and `blocks`, its features scaled per
+        noise level if `timestep` (new parts start at zero: the model is unchanged until it trains).
+        A stage of another shape is refused, and so is one that would lose its timestep scaling."""
         config = self.model.config
-        if (config.unet.d_outer, config.unet.n_outer_blocks) == (width, blocks):
+        have = (config.unet.d_outer, config.unet.n_outer_blocks, config.unet.outer_timestep)
+        want = (width, blocks, timestep)
+        if have == want:
             return
-        if config.unet.d_outer:
-            raise ValueError(f"{self.model_path}: its U-Net has an outer stage of width {config.unet.d_outer} "
-                             f"and {config.unet.n_outer_blocks} blocks, not {width} and {blocks}; use another run folder")
+        if config.unet.d_outer and (have[:2] != want[:2] or have[2]):
+            raise ValueError(f"{self.model_path}: its U-Net has an outer stage of width {have[0]} and {have[1]} "
+                             f"blocks{' scaled per noise level' if have[2] else ''}, not {width} and {blocks}"
+                             f"{' scaled per noise level' if timestep else ''}; use another run folder")
         if self.state_path.is_file():
-            raise ValueError(f"{self.state_path}: this run trained a U-Net without an outer stage; grow it in a "
+            raise ValueError(f"{self.state_path}: this run trained a U-Net without this outer stage; grow it in a "
                              "new run folder holding only the trained model.safetensors")
-        unet = UNet(replace(config.unet, d_outer=width, n_outer_blocks=blocks))
+        unet = UNet(replace(config.unet, d_outer=width, n_outer_blocks=blocks, outer_timestep=timestep))
         missing, unexpected = unet.load_state_dict(self.model.unet.state_dict(), strict=False)
         if unexpected or any(not key.startswith("outer") for key in missing):
             raise ValueError(f"{self.model_path}: the trained U-Net does not fit the grown one")
         self.model.unet = unet.to(self.device)
         self.model.config = replace(config, unet=unet.config)
-        log.info("grew an outer stage of width %d around the U-Net of %s", width, self.model_path)
+        log.info("grew the U-Net of %s to an outer stage of width %d, %d blocks%s", self.model_path, width, blocks,
+                 ", scaled per noise level" if timestep else "")
 
     def encode_captions(self, captions: list[str]) -> dict[str, tuple[torch.Tensor, int]]:
         """Every caption of the training split, embedded once (the encoder is frozen)."""
