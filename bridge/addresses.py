@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.errors import BridgeError
+from engine.settings import SETTINGS as RENDER_SETTINGS
 from engine.tasks import TASKS, Param, Task, parameters
 
 
@@ -59,16 +60,9 @@ def inputs(task: Task) -> tuple[Input, ...]:
                  for k, name in enumerate(task.inputs))
 
 
-def explain(p: Param) -> str:
-    """A parameter's help, with its range, unit or choices."""
-    if p.choices:
-        return f"{p.describe()}: {', '.join(p.choices)}"
-    return p.describe() if p.range() or not p.unit else f"{p.help} ({p.unit})"
-
-
 def positional(task: Task) -> tuple[Arg, ...]:
     first = task.params[0]
-    value = REGION if first.kind is list else (Arg(first.key, first.kind, explain(first)),)
+    value = REGION if first.kind is list else (Arg(first.key, first.kind, Param.describe(first)),)
     return tuple(Arg(i.path, str, f"audio file ({i.name})") for i in inputs(task)) + value
 
 
@@ -85,7 +79,7 @@ def task_keys() -> dict[str, Arg]:
         helps: dict[str, list[str]] = {}  # help -> the tasks it is for
         for task, p in entries:
             if task.params[0] is not p:
-                helps.setdefault(explain(p), []).append(task.name)
+                helps.setdefault(Param.describe(p), []).append(task.name)
         if helps:
             p = entries[0][1]
             doc = "; ".join(f"{'/'.join(tasks)}: {h}" for h, tasks in helps.items())
@@ -128,17 +122,10 @@ LIVE_TASK = REQUESTS["/diffusion/style"].action  # what live/transform runs on t
 
 # optional `key value` pairs after the positional arguments: the render settings, the tasks'
 # other parameters, the input slices and the bridge's own
-SETTINGS: dict[str, Arg] = {k.name: k for k in (
-    Arg("steps", int, "sampler steps"),
-    Arg("seed", int, "same seed, same audio"),
-    Arg("prompt", str, "text condition (empty: none)", may_be_empty=True),
-    Arg("guidance", float, "prompt strength (classifier-free guidance)"),
-    Arg("crossfade", float, "seconds of crossfade at each seam"),
-    Arg("context", float, "seconds of context around an edit"),
-    Arg("guide", float, "inpaint/outpaint: 0 = best-matching copy, 1 = model alone"),
-    Arg("sampler", str, "dpmpp_2m or ddim"),
-    Arg("griffin_lim_iters", int, "phase-recovery iterations"),
-)}
+SETTINGS: dict[str, Arg] = {  # the settings table's rows (`engine.settings`), and the job's seed
+    "seed": Arg("seed", int, "same seed, same audio"),
+    **{p.key: Arg(p.key, p.kind, Param.describe(p), may_be_empty=p.kind is str and not p.choices)
+       for p in RENDER_SETTINGS.values()}}
 OWN: dict[str, Arg] = {k.name: k for k in (
     Arg("out_dir", str, "folder for this result: inside the render folder (relative to it) or an --allow-dir"),
     Arg("subtype", str, "sample format of the result: FLOAT, PCM_24 or PCM_16 (default: the source's)"),
@@ -146,7 +133,7 @@ OWN: dict[str, Arg] = {k.name: k for k in (
 )}
 KEYS: dict[str, Arg] = {**SETTINGS, **task_keys(), **slice_keys(), **OWN}
 # keys that are the engine's parameters under another name
-ENGINE_NAMES = {"context": "context_seconds",
+ENGINE_NAMES = {**{p.key: p.name for p in RENDER_SETTINGS.values() if p.flag},
                 **{p.key: p.name for entries in parameters().values() for _, p in entries if p.key in KEYS and p.flag}}
 BRIDGE_KEYS = {*slice_keys(), *MUSICAL_TIME, *OWN}  # keys the bridge uses itself, never sent as they are
 

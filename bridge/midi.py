@@ -24,20 +24,23 @@ from bridge.audiofile import write_text_atomic
 from bridge.errors import BridgeError
 from bridge.events import Failed, Report
 from bridge.jobs import JobError
+from engine.params import Param
+from engine.settings import SETTINGS as RENDER_SETTINGS
 from engine.tasks import parameters
 
 log = logging.getLogger("daw-diffusion.midi")
 
 
-def task_range(name: str) -> tuple[float, float, bool]:
-    """A task parameter's range in the task table, as (low, high, whole numbers)."""
-    p = parameters()[name][0][1]
-    return p.low, p.high, p.kind is int  # type: ignore[return-value]  # both bounds set for these
+def knob(p: Param) -> tuple[float, float, bool]:
+    """The span a controller's 0..127 sweeps for `p`, as (low, high, whole numbers)."""
+    low, high = p.knob or (p.low, p.high)
+    return low, high, p.kind is int  # type: ignore[return-value]  # the knobs' rows set both bounds
 
 
-# parameter -> (low, high, whole numbers) that a controller's 0..127 spans
-PARAMETERS = {"strength": task_range("strength"), "ratio": task_range("ratio"),
-              "steps": (4, 100, True), "guidance": (0.0, 10.0, False)}
+# parameter -> its knob: the live tasks' own (strength, ratio), the settings that have a knob
+TASK_KNOBS = ("strength", "ratio")
+PARAMETERS = {**{name: knob(parameters()[name][0][1]) for name in TASK_KNOBS},
+              **{p.name: knob(p) for p in RENDER_SETTINGS.values() if p.knob}}
 APIS = {"auto": None, "jack": "UNIX_JACK", "alsa": "LINUX_ALSA", "coremidi": "MACOSX_CORE", "winmm": "WINDOWS_MM"}
 REALTIME = {"clock", "start", "stop", "continue", "songpos"}
 MIN_INTERVAL = 0.2  # seconds between two triggers of the same action
@@ -249,7 +252,7 @@ class MidiListener:
     def call(self, address: str, tag: str, *args: Any, bars: float | None = None) -> Call:
         """The OSC request a pad stands for, checked as OSC's are, with the mapping's settings;
         a length in `bars` while a MIDI clock runs."""
-        keys: dict[str, Any] = {k: v for k, v in self.mapping.values.items() if k in ("steps", "guidance")}
+        keys: dict[str, Any] = {k: v for k, v in self.mapping.values.items() if k in RENDER_SETTINGS}
         if self.mapping.prompt:
             keys["prompt"] = self.mapping.prompt
         if bars is not None and self.bridge.clock.bpm():

@@ -18,14 +18,15 @@ from bridge.jobs import JobError, Jobs, Request, Source
 from bridge.store import RenderStore
 from engine.client import CurveKeys, EngineClient
 from engine.protocol import ProtocolError, check_text
+from engine.settings import SETTINGS as RENDER_SETTINGS
 from engine.tasks import NAMES, REQUIRED, TASKS, parameters, task_named
 
 # exit codes, distinct so that scripts can tell what happened
 EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "unreachable": 3, "cancelled": 4, "busy": 5}
 CODE_EXITS = {"failed": 1, "engine_lost": 1, "problems": 1, "unreachable": 3, "shutting_down": 3,
               "port_in_use": 3, "cancelled": 4, "busy": 5}  # every other code is bad input (2)
-SETTINGS = ("sampler", "steps", "eta", "griffin_lim_iters", "crossfade", "context_seconds", "guide",
-            "jump_length", "resample", "prompt", "guidance")
+SETTINGS = tuple(RENDER_SETTINGS)  # the settings table's names, each a flag (`Param.key`)
+METAVARS = {int: "N", float: "X", str: "TEXT"}
 INPUT_FLAGS = (("input", "offset", "length"), ("input_b", "offset_b", "length_b"))  # a task's audio inputs, in order
 
 
@@ -61,19 +62,11 @@ def add_task_parameters(parser: argparse.ArgumentParser) -> None:
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("rendering (defaults: the engine's)")
-    g.add_argument("--sampler", choices=["dpmpp_2m", "ddim"])
-    g.add_argument("--steps", type=int)
-    g.add_argument("--eta", type=float)
-    g.add_argument("--griffin-lim-iters", type=int)
-    g.add_argument("--crossfade", type=float, help="seconds at each seam (inpaint/outpaint)")
-    g.add_argument("--context", type=float, dest="context_seconds", help="seconds of context around edits")
-    g.add_argument("--guide", type=float, help="inpaint/outpaint: 0 = the clip's best-matching copy, crossfaded; "
-                                               "1 = the model alone; between: the model refines the copy")
-    g.add_argument("--prompt", help="text condition, e.g. 'string ensemble, slow' (text-trained models)")
-    g.add_argument("--guidance", type=float, help="classifier-free guidance scale for --prompt")
-    g.add_argument("--jump-length", type=int, help="RePaint jump length")
-    g.add_argument("--resample", type=int, help="RePaint resample count")
+    """One flag per row of the settings table."""
+    g = parser.add_argument_group("rendering (the defaults shown are the engine's; a model may bring its own)")
+    for p in RENDER_SETTINGS.values():
+        g.add_argument(flag(p.key), dest=p.name, type=p.kind, choices=p.choices or None, help=p.describe(),
+                       metavar=None if p.choices else "SECONDS" if p.unit == "s" else METAVARS[p.kind])
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ MIN_SECONDS = 0.01  # the shortest length a task makes (a few STFT hops)
 
 
 def max_seconds(window_frames: int, hop: int, sample_rate: int) -> float:
-    """One model context (Msanii: 8192 frames, 190.2 s at 44.1 kHz)."""
+    """One model context in seconds: its `window_frames` at its hop (8192 frames at hop 512: 95.1 s)."""
     return (window_frames - 1) * hop / sample_rate
 
 

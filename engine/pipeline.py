@@ -148,7 +148,7 @@ class Pipeline:
     # -- what the tasks share ---------------------------------------------------------------
     @property
     def max_seconds(self) -> float:
-        """One model context (Msanii: 8192 frames, 190.2 s at 44.1 kHz)."""
+        """One model context in seconds: its `window_frames` at its hop (8192 frames at hop 512: 95.1 s)."""
         c = self.model.config
         return max_seconds(c.diffusion.window_frames, c.spectral.hop_length, c.spectral.sample_rate)
 
@@ -197,7 +197,7 @@ class Pipeline:
         diffusion = self.model.config.diffusion
         low, high = ((b - diffusion.data_mean) / diffusion.data_std for b in (-1.0, 1.0))
         return Denoiser(self.model.unet, self.model.schedule, diffusion.prediction, cond, mask,
-                        settings.guidance, (low, high))
+                        settings.guidance, (low, high), frame_rate=self.model.config.spectral.frame_rate)
 
     def uses_vocoder(self, settings: RenderSettings) -> bool:
         if settings.magnitude == "auto":

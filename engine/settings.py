@@ -1,56 +1,80 @@
-"""How hard a render works: sampler, steps, phase recovery, seams, context, prompt. Every
-field is checked on construction, so a bad one is the caller's `bad_parameter`."""
+"""The settings table: how hard a render works (sampler, steps, phase recovery, seams, context,
+prompt), one row per setting, beside the task table (`engine.tasks`). Torch-free: the engine's
+checks and `RenderSettings`, the OSC keys, the `render` flags, the MIDI knobs, the docs and the
+REAPER scripts' defaults all come from these rows. Adding a setting is one row here, one field
+of `RenderSettings` and its use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from engine.diffusion import SamplerSettings
-from engine.diffusion.diffuser import number, whole
-from engine.errors import BadParameter
+from engine.errors import UnknownSampler
+from engine.params import Param
+
+if TYPE_CHECKING:
+    from engine.diffusion import SamplerSettings
+
+SAMPLER_NAMES = ("dpmpp_2m", "ddim")  # engine.diffusion.SAMPLERS (a test keeps them equal)
+
+SETTINGS: dict[str, Param] = {p.name: p for p in (
+    Param("sampler", str, "the sampler", "dpmpp_2m", choices=SAMPLER_NAMES),
+    Param("steps", int, "sampler steps: more is slower and finer", 16, 1, 1000, knob=(4, 100)),
+    Param("eta", float, "ddim only: 0 deterministic .. 1 ancestral", 0.0, 0, 1),
+    Param("griffin_lim_iters", int, "phase-recovery iterations; 0 keeps the starting phase, left out: "
+          "as measured best for each task", None, 0, 1000),
+    Param("griffin_lim_momentum", float, "phase recovery's momentum", 0.99, 0, 1, high_open=True),
+    Param("crossfade", float, "crossfade at each seam of a fill or extension", 0.05, 0, 2, unit="s"),
+    Param("context_seconds", float, "audio the model hears around an edit", 8.0, 0.5, 300, unit="s",
+          flag="context"),
+    Param("guide", float, "fills and extensions: 0 = the clip's best-matching copy, 1 = the model alone, "
+          "between: the model refines the copy from that noise level", 0.0, 0, 1),
+    Param("jump_length", int, "repaint mode: sampler steps between jumps back", 10, 1, 1000),
+    Param("resample", int, "repaint mode: passes over each jump", 3, 1, 20),
+    Param("magnitude", str, "how a mel becomes a magnitude spectrogram; auto: the trained network if "
+          "the model has one", "auto", choices=("auto", "vocoder", "pseudo_inverse")),
+    Param("prompt", str, "text condition, e.g. 'string ensemble, slow'; for models trained with captions", "",
+          longest=500),
+    Param("guidance", float, "how strongly a prompt steers: classifier-free guidance, 1 = none", 3.0, 0, 20,
+          knob=(0, 10)),
+)}
 
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Defaults are tuned for speed; `MSANII_SETTINGS` are the paper's."""
+    """One render's settings, each checked against its row on construction (so a bad one is the
+    caller's `bad_parameter`). Defaults are the table's, tuned for speed; `MSANII_SETTINGS` are
+    the paper's."""
 
-    sampler: str = "dpmpp_2m"
-    steps: int = 16
-    eta: float = 0.0
-    griffin_lim_iters: int | None = None  # None: as the task measured best (engine/phase.py); 0: the start's phase as is
-    griffin_lim_momentum: float = 0.99
-    crossfade: float = 0.05  # seconds, at each seam of inpaint/outpaint
-    context_seconds: float = 8.0  # audio the model sees around an edit
-    guide: float = 0.0  # inpaint/outpaint: the noise level the model refines the clip's best-matching copy from
-    # (0: the copy alone, 1: the model alone; 0 measured best for the bundled model, docs/model-card.md)
-    jump_length: int = 10
-    resample: int = 3
-    magnitude: str = "auto"  # "vocoder", "pseudo_inverse", or "auto" (vocoder if trained)
-    prompt: str = ""  # text condition (models trained with captions only)
-    guidance: float = 3.0  # classifier-free guidance scale when a prompt is given; 1 = none
+    sampler: str = SETTINGS["sampler"].default
+    steps: int = SETTINGS["steps"].default
+    eta: float = SETTINGS["eta"].default
+    griffin_lim_iters: int | None = SETTINGS["griffin_lim_iters"].default
+    griffin_lim_momentum: float = SETTINGS["griffin_lim_momentum"].default
+    crossfade: float = SETTINGS["crossfade"].default
+    context_seconds: float = SETTINGS["context_seconds"].default
+    guide: float = SETTINGS["guide"].default  # 0 measured best for the bundled model (docs/model-card.md)
+    jump_length: int = SETTINGS["jump_length"].default
+    resample: int = SETTINGS["resample"].default
+    magnitude: str = SETTINGS["magnitude"].default
+    prompt: str = SETTINGS["prompt"].default
+    guidance: float = SETTINGS["guidance"].default
 
     def __post_init__(self) -> None:
-        self.sampler_settings()  # validates sampler, steps, eta, RePaint options
-        if self.griffin_lim_iters is not None and (not whole(self.griffin_lim_iters)
-                                                   or not 0 <= self.griffin_lim_iters <= 1000):
-            raise BadParameter(f"griffin_lim_iters must be a whole number from 0 to 1000, not {self.griffin_lim_iters!r}")
-        if not number(self.griffin_lim_momentum) or not 0 <= self.griffin_lim_momentum < 1:
-            raise BadParameter("griffin_lim_momentum must be in [0, 1)")
-        if not number(self.crossfade) or not 0 <= self.crossfade <= 2:
-            raise BadParameter(f"crossfade must be between 0 and 2 seconds, not {self.crossfade!r}")
-        if not number(self.guide) or not 0 <= self.guide <= 1:
-            raise BadParameter(f"guide must be from 0 (the matching copy alone) to 1 (the model alone), not {self.guide!r}")
-        if not number(self.context_seconds) or not 0.5 <= self.context_seconds <= 190:
-            raise BadParameter(f"context_seconds must be between 0.5 and 190, not {self.context_seconds!r}")
-        if not isinstance(self.prompt, str) or len(self.prompt) > 500:
-            raise BadParameter("prompt must be text of at most 500 characters")
-        if not number(self.guidance) or not 0 <= self.guidance <= 20:
-            raise BadParameter(f"guidance must be between 0 and 20, not {self.guidance!r}")
-        if self.magnitude not in ("auto", "vocoder", "pseudo_inverse"):
-            raise BadParameter(f"magnitude must be auto, vocoder or pseudo_inverse, not {self.magnitude!r}")
+        if self.sampler not in SAMPLER_NAMES:
+            raise UnknownSampler(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}")
+        for name in names():
+            object.__setattr__(self, name, SETTINGS[name].check("", getattr(self, name)))
 
     def sampler_settings(self) -> SamplerSettings:
+        from engine.diffusion import SamplerSettings  # torch: only where a render runs
+
         return SamplerSettings(self.sampler, self.steps, self.eta, self.jump_length, self.resample)
+
+
+def names() -> tuple[str, ...]:
+    """The settings `RenderSettings` has, in order."""
+    return tuple(f.name for f in fields(RenderSettings))
 
 
 MSANII_SETTINGS = RenderSettings(sampler="ddim", steps=200, griffin_lim_iters=200, guide=1.0)  # the model alone: no copy

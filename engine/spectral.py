@@ -36,6 +36,11 @@ class SpectralConfig:
     def n_freqs(self) -> int:
         return self.n_fft // 2 + 1
 
+    @property
+    def frame_rate(self) -> float:
+        """Mel frames per second."""
+        return self.sample_rate / self.hop_length
+
     def frames_for(self, samples: int) -> int:
         """Number of (centred) STFT frames for a signal of `samples` samples."""
         return samples // self.hop_length + 1

@@ -8,21 +8,23 @@
 
 local DD = {}
 DD.SECTION = "daw-diffusion"
+-- the engine's own defaults (written from its tables; next to this file)
+DD.ENGINE = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "daw-diffusion_defaults.lua")
 
 -- Settings -------------------------------------------------------------------------------------
 
-DD.SETTINGS = {  -- name, caption, default (kept in ExtState)
-  {"strength", "Strength (0-1)", "0.4"},
+DD.SETTINGS = {  -- name, caption, default (kept in ExtState; "" = the engine's default for each task)
+  {"strength", "Strength (0-1; empty = each task's own)", ""},
   {"steps", "Steps (0 = engine default)", "0"},
   {"seed", "Seed (-1 = random)", "-1"},
-  {"guidance", "Prompt guidance", "3"},
-  {"crossfade", "Seam crossfade (s)", "0.05"},
+  {"guidance", "Prompt guidance", tostring(DD.ENGINE.settings.guidance)},
+  {"crossfade", "Seam crossfade (s)", tostring(DD.ENGINE.settings.crossfade)},
   {"guide", "Guide (0 copy-1 model; -1 default)", "-1"},
   {"extend", "Extend by (s)", "4"},
   {"extend_bars", "Extend by bars (0 = seconds)", "0"},
   {"snap", "Snap inpaint (0 off 1 beat 2 bar)", "0"},
   {"variations", "Variations (takes)", "4"},
-  {"ratio", "Interpolation ratio (0-1)", "0.5"},
+  {"ratio", "Interpolation ratio (0-1)", tostring(DD.ENGINE.tasks.interpolate.ratio)},
   {"engine", "Engine endpoint", "tcp://127.0.0.1:5557"},
   {"cli", "daw-diffusion command", "daw-diffusion"},
 }
@@ -37,6 +39,11 @@ end
 
 function DD.number(name)
   return tonumber(DD.get(name)) or tonumber(DD.DEFAULTS[name])
+end
+
+-- A task parameter: the user's setting, else the engine's default for that task.
+function DD.task_number(name, task)
+  return DD.number(name) or DD.ENGINE.tasks[task][name]
 end
 
 function DD.set(name, value)
@@ -463,7 +470,7 @@ local function join(...)
 end
 
 function DD.style()
-  local strength = DD.number("strength")
+  local strength = DD.task_number("strength", "style_transfer")
   edit_items("style transfer", function(_, src)
     local seed = DD.seed()
     return {{
@@ -477,7 +484,7 @@ end
 
 -- A variation of each selected loop: a new take of exactly the same length that loops seamlessly.
 function DD.vary()
-  local strength = DD.number("strength")
+  local strength = DD.task_number("strength", "vary")
   edit_items("vary", function(_, src)
     return {{
       args = join(slice_args("vary", src), {"--strength", strength, "--tag", "vary"}, DD.common_args(DD.seed())),
@@ -489,7 +496,8 @@ function DD.vary()
 end
 
 function DD.variations()
-  local strength, count = DD.number("strength"), math.max(1, math.floor(DD.number("variations")))
+  local strength = DD.task_number("strength", "style_transfer")
+  local count = math.max(1, math.floor(DD.number("variations")))
   edit_items("variations", function(_, src)
     local first, runs = DD.seed(), {}
     for k = 1, count do
@@ -626,7 +634,8 @@ function DD.settings()
   if #fields ~= #DD.SETTINGS then return DD.message("Settings cannot contain commas; nothing was changed.") end
   for k, s in ipairs(DD.SETTINGS) do
     local numeric = s[1] ~= "engine" and s[1] ~= "cli"
-    if numeric and not tonumber(fields[k]) then
+    local may_be_empty = s[3] == ""  -- empty: the engine's default
+    if numeric and not tonumber(fields[k]) and not (may_be_empty and fields[k] == "") then
       return DD.message(string.format("%s must be a number, not %q; nothing was changed.", s[2], fields[k]))
     end
   end

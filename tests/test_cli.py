@@ -111,7 +111,7 @@ def test_an_existing_output_is_never_overwritten(engine, source, tmp_path):
     (["--task", "style", "--input", "{folder}"], "is a folder, not an audio file"),
     (["--task", "style", "--input", "{source}", "--offset", "60"], "past the end"),
     (["--task", "style", "--input", "{source}", "--strength", "3"], "strength"),
-    (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--guide", "2"], "guide must be from 0"),
+    (["--task", "inpaint", "--input", "{source}", "--region", "1:2", "--guide", "2"], "guide must be a number from 0 to 1"),
     (["--task", "inpaint", "--input", "{source}", "--region", "2:1"], "start must come before end"),
     (["--task", "inpaint", "--input", "{source}", "--region", "1:99"], "outside the audio"),
     (["--task", "generate", "--seconds", "-2"], "seconds"),

@@ -74,13 +74,16 @@ def test_the_copy_guess_fills_a_gap_from_the_matching_period_and_never_sees_the_
     known = torch.randn(1, 2, 128, period).repeat(1, 1, 1, 5)[..., :448].contiguous()
     is_known = torch.ones(448, dtype=torch.bool)
     is_known[320:360] = False
-    copy = known_context(known, is_known, "copy")[0, :, 128:256]
+    rate = 44_100 / 512  # frames per second at hop 512
+    with pytest.raises(ValueError, match="frame rate"):
+        known_context(known, is_known, "copy")
+    copy = known_context(known, is_known, "copy", rate)[0, :, 128:256]
     repeat = known_context(known, is_known, "repeat")[0, :, 128:256]
     assert torch.equal(copy[..., 320:360], known[0, ..., 320:360])  # the loop, continued exactly
     assert not torch.equal(repeat[..., 320:360], known[0, ..., 320:360])  # loop-repeat misses the period
     changed = known.clone()
     changed[..., 320:360] = 99
-    assert torch.equal(known_context(changed, is_known, "copy")[0, :, 128:256], copy)
+    assert torch.equal(known_context(changed, is_known, "copy", rate)[0, :, 128:256], copy)
 
 
 def test_a_model_trained_with_the_copy_guess_says_so_in_its_checkpoint(tmp_path):

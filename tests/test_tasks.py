@@ -78,7 +78,8 @@ def test_the_render_command_has_a_flag_for_every_parameter():
 
 
 def test_the_table_and_the_bridge_load_without_torch():
-    code = "import sys, engine.tasks, bridge.render, bridge.cli; bridge.cli.build_parser(); print('torch' in sys.modules)"
+    code = ("import sys, engine.tasks, engine.settings, bridge.lua_defaults, bridge.render, bridge.cli; "
+            "bridge.cli.build_parser(); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -21,7 +21,6 @@ from torch import Tensor
 from engine.guide import best_offset, copy_fill
 
 EDGE_FRAMES = 64  # frames averaged at each side of a run for the smooth guess (0.74 s at hop 512: measured best)
-FRAME_RATE = 44100 / 512  # frames per second of the context models (EDGE_FRAMES assumes it too)
 COPY_NEIGHBOURHOOD = 0.5  # seconds compared on each side for the copy guess (training crops are 5 s)
 
 
@@ -33,8 +32,11 @@ def unknown_runs(is_known: Tensor) -> list[tuple[int, int]]:
     return list(zip(starts, ends))
 
 
-def guesses(known: Tensor, is_known: Tensor, kind: str = "repeat") -> tuple[Tensor, Tensor]:
-    """The smooth and the second guess (of `kind`) for one row: `known` `[C, F, T]`, `is_known` `[T]`."""
+def guesses(known: Tensor, is_known: Tensor, kind: str = "repeat", frame_rate: float = 0.0) -> tuple[Tensor, Tensor]:
+    """The smooth and the second guess (of `kind`) for one row: `known` `[C, F, T]`, `is_known` `[T]`;
+    the copy guess needs the mel's `frame_rate` (frames per second) to search by."""
+    if kind == "copy" and frame_rate <= 0:
+        raise ValueError("the copy guess needs the mel's frame rate")
     smooth, second = known * is_known, known * is_known
     frames = known.shape[-1]
     if not is_known.any():
@@ -50,7 +52,7 @@ def guesses(known: Tensor, is_known: Tensor, kind: str = "repeat") -> tuple[Tens
             right = left
         ramp = (torch.arange(length, dtype=known.dtype, device=known.device) + 0.5) / length
         smooth[..., start:end] = left[..., None] + (right - left)[..., None] * ramp  # type: ignore[index, operator]
-        offset = None if searched is None else best_offset(*searched, start, end, FRAME_RATE, COPY_NEIGHBOURHOOD)
+        offset = None if searched is None else best_offset(*searched, start, end, frame_rate, COPY_NEIGHBOURHOOD)
         if offset is not None:
             second[..., start:end] = copy_fill(second, start, end, offset)  # reads known frames only
             continue
@@ -63,11 +65,11 @@ def guesses(known: Tensor, is_known: Tensor, kind: str = "repeat") -> tuple[Tens
     return smooth, second
 
 
-def known_context(known: Tensor, is_known: Tensor, kind: str = "repeat") -> Tensor:
+def known_context(known: Tensor, is_known: Tensor, kind: str = "repeat", frame_rate: float = 0.0) -> Tensor:
     """The context input of a context-conditioned U-Net (see the module docstring); `kind` is
-    the kind of second guess."""
+    the kind of second guess, `frame_rate` the mel's frames per second (the copy guess's)."""
     batch, channels, _, frames = known.shape
     rows = is_known.reshape(-1, frames).expand(batch, frames)
-    smooth, second = zip(*(guesses(known[b], rows[b], kind) for b in range(batch)))
+    smooth, second = zip(*(guesses(known[b], rows[b], kind, frame_rate) for b in range(batch)))
     mask = rows.to(known.dtype)[:, None, None, :].expand(batch, channels, 1, frames)
     return torch.cat((torch.stack(smooth), torch.stack(second), mask), dim=2)

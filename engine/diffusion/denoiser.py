@@ -32,10 +32,11 @@ class Denoiser:
     def __init__(self, unet: nn.Module, schedule: Schedule, prediction: str,
                  cond: Tensor | None = None, cond_mask: Tensor | None = None,
                  guidance: float = 1.0, bounds: tuple[float, float] = (-1.0, 1.0),
-                 context: Tensor | None = None) -> None:
+                 context: Tensor | None = None, frame_rate: float = 0.0) -> None:
         self.unet, self.schedule, self.prediction = unet, schedule, prediction
         self.cond, self.cond_mask, self.guidance = cond, cond_mask, guidance
         self.bounds, self.context = bounds, context
+        self.frame_rate = frame_rate  # mel frames per second (what a copy guess searches by)
 
     @property
     def takes_context(self) -> bool:
@@ -50,7 +51,7 @@ class Denoiser:
     def with_context(self, context: Tensor) -> "Denoiser":
         """The same denoiser, shown `context` (`known_context(...)` in diffusion space)."""
         return Denoiser(self.unet, self.schedule, self.prediction, self.cond, self.cond_mask,
-                        self.guidance, self.bounds, context)
+                        self.guidance, self.bounds, context, self.frame_rate)
 
     def _x0(self, x: Tensor, sigma: Tensor, cond: Tensor | None, mask: Tensor | None) -> Tensor:
         alpha = broadcast(1 / (1 + sigma**2).sqrt(), x)  # VP signal scale

@@ -108,7 +108,7 @@ class Diffuser:
             known_x = pad_frames(known.to(device))
             if getattr(denoiser, "takes_context", False):  # it sees the known frames directly
                 denoiser = denoiser.with_context(  # type: ignore[attr-defined]
-                    known_context(known_x, ~mask, denoiser.context_guess))  # type: ignore[attr-defined]
+                    known_context(known_x, ~mask, denoiser.context_guess, denoiser.frame_rate))  # type: ignore[attr-defined]
             denoiser = KnownRegion(denoiser, known_x, mask, self.generator)
 
         s = self.settings

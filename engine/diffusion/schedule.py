@@ -26,7 +26,7 @@ def cosine_alphas_cumprod(train_steps: int = 1000, offset: float = 0.008,
 class DiffusionConfig:
     train_steps: int = 1000
     prediction: str = "v"  # "eps" or "v"
-    window_frames: int = 8192  # one model context: 8192 frames = 190.2 s at 44.1 kHz, hop 1024
+    window_frames: int = 8192  # one model context, in mel frames (seconds: times the hop, over the rate)
     # Diffusion runs on (scaled mel - data_mean) / data_std: unit-variance data is what the v
     # (and epsilon) parameterisation assumes, so the model's skip path starts near the optimal
     # denoiser instead of having to learn it. Measured on the training data at the start.

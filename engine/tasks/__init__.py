@@ -10,71 +10,15 @@ below and one module.
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.clip import MAX_RATE, MIN_RATE
 from engine.errors import BadParameter, UnknownTask
 from engine.meter import MAX_BPM, MIN_BPM, SNAPS
+from engine.params import REQUIRED, Param
 
-REQUIRED = object()  # the default of a parameter the caller must give
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: type  # float, int, str or list
-    help: str
-    default: Any = None  # None: optional and absent; REQUIRED: must be given
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False  # `low` itself is not allowed
-    unit: str = ""
-    choices: tuple[str, ...] = ()
-    flag: str = ""  # its name on the command line and in OSC keys, where that differs
-
-    @property
-    def key(self) -> str:
-        return self.flag or self.name
-
-    def check(self, task: str, value: Any) -> Any:
-        """`value` as this parameter's kind, or BadParameter saying what is wrong."""
-        if value is None:  # absent: the default (a missing required one is named by `Task.check`)
-            return self.default
-        if self.kind in (float, int):
-            whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-            wrong = f"{self.name} must be {'a whole number' if self.kind is int else 'a number'} {self.range()}".rstrip()
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or (self.kind is int and not whole):
-                raise BadParameter(f"{wrong}, not {value!r}")
-            if (self.low is not None and (value < self.low or (self.low_open and value == self.low))) \
-                    or (self.high is not None and value > self.high):
-                raise BadParameter(f"{wrong}, not {value!r}")
-            return self.kind(value)
-        if self.kind is str:
-            if not isinstance(value, str) or (self.choices and value not in self.choices):
-                options = f"one of {', '.join(self.choices)}" if self.choices else "text"
-                raise BadParameter(f"{task}: {self.name} must be {options}, not {value!r}")
-            return value
-        if not isinstance(value, (list, tuple)):
-            raise BadParameter(f"{task}: {self.name} must be a list, not {value!r}")
-        return value
-
-    def range(self) -> str:
-        """Its range in words ("from 0 to 1", "above 0"), or ""."""
-        unit = f" {self.unit}" if self.unit else ""
-        if self.low is not None and self.high is not None:
-            low = f"above {self.low:g} and up" if self.low_open else f"from {self.low:g}"
-            return f"{low} to {self.high:g}{unit}"
-        if self.low is not None:
-            return f"{'above' if self.low_open else 'at least'} {self.low:g}{unit}"
-        return ""
-
-    def describe(self) -> str:
-        """Its help, with its range."""
-        return f"{self.help} ({self.range()})" if self.range() else self.help
-
+__all__ = ["NAMES", "REQUIRED", "TASKS", "Param", "Task", "parameters", "task_named"]
 
 @dataclass(frozen=True)
 class Task:

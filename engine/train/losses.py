@@ -51,6 +51,6 @@ def diffusion_loss(net: Callable[..., Tensor], spectral: MelSpectral, schedule: 
     if unknown is None:
         return torch.mean((net(x_t, t.float(), cond, cond_mask).float() - target) ** 2)
     unknown = unknown.to(x0.device)
-    predicted = net(x_t, t.float(), cond, cond_mask, known_context(x0, ~unknown, guess))
+    predicted = net(x_t, t.float(), cond, cond_mask, known_context(x0, ~unknown, guess, spectral.config.frame_rate))
     weight = unknown[:, None, None, :].to(x0.dtype).expand_as(target)
     return ((predicted.float() - target) ** 2 * weight).sum() / weight.sum().clamp(min=1)

@@ -247,6 +247,18 @@ describe("extend", function()
 end)
 
 describe("vary", function()
+  it("uses each task's own default strength, from the engine's table, until one is set", function()
+    local DD, project = setup()
+    local item = mock.add_item({file = wav_file("loop.wav"), length = 4})
+    mock.select(item)
+    DD.vary()
+    DD.style()
+    assert.are.equal(DD.ENGINE.tasks.vary.strength, tonumber(mock.value(mock.args(project.launched[1]), "--strength")))
+    assert.are.equal(DD.ENGINE.tasks.style_transfer.strength,
+                     tonumber(mock.value(mock.args(project.launched[2]), "--strength")))
+    assert.are_not.equal(DD.ENGINE.tasks.vary.strength, DD.ENGINE.tasks.style_transfer.strength)
+  end)
+
   it("sends each loop item's slice and adds a take of the same length", function()
     local DD, project = setup()
     DD.set("strength", "0.3")
@@ -278,7 +290,7 @@ describe("variations", function()
     end
     mock.run_deferred()
     assert.are.equal(4, #item.takes)
-    assert.are.equal("var 3 style 0.40 seed 42", item.takes[4].P_NAME)
+    assert.are.equal("var 3 style 0.50 seed 42", item.takes[4].P_NAME)  -- no strength set: style's own
     assert.are.equal(3, #project.undo)
   end)
 end)
