@@ -308,6 +308,29 @@ def test_an_outer_stage_grows_around_a_trained_unet_and_another_width_is_refused
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept
 
 
+def test_a_linear_path_learns_the_noise_level_in_a_new_folder_and_cannot_unlearn_it(trained, data, tmp_path):
+    steps = read_metadata(trained / "model.safetensors")["info"]["diffusion"]["steps"]
+    linear, scaled = tmp_path / "linear", tmp_path / "scaled"
+    for run in (linear, scaled):
+        run.mkdir()
+    shutil.copyfile(trained / "model.safetensors", linear / "model.safetensors")
+    common = ["train", "diffusion", "--data", str(data), "--preset", "tiny", "--batch-size", "2", "--crop-frames", "32",
+              "--no-progress", "--outer-width", "32", "--outer-blocks", "0"]
+    cli(*common, "--run-dir", str(linear), "--max-steps", str(steps + 2))  # a trained linear path
+    shutil.copyfile(linear / "model.safetensors", scaled / "model.safetensors")
+    cli(*common, "--run-dir", str(scaled), "--outer-timestep", "--max-steps", str(steps + 2))  # grown, not trained
+    before = Pipeline.from_checkpoint(linear / "model.safetensors", "cpu").model.unet
+    after = Pipeline.from_checkpoint(scaled / "model.safetensors", "cpu").model.unet
+    assert after.config.outer_timestep and not before.config.outer_timestep
+    x, t = torch.randn(1, 2, 128, 32), torch.tensor([900.0])
+    assert torch.equal(after(x, t), before(x, t))
+    kept = {p.name: p.read_bytes() for p in scaled.iterdir() if p.is_file()}
+    done = subprocess.run([CLI, *common, "--run-dir", str(scaled), "--max-steps", str(steps + 3)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "scaled per noise level, not 32 and 0" in done.stdout
+    assert {p.name: p.read_bytes() for p in scaled.iterdir() if p.is_file()} == kept
+
+
 def test_a_run_folder_of_another_architecture_is_refused_naming_both(trained, data, tmp_path):
     grown = tmp_path / "grown"
     grown.mkdir()
