@@ -26,6 +26,7 @@ import torchaudio
 
 from engine.demo import chord_progression
 from engine.pipeline import Pipeline
+from engine.resynthesis import Keep
 from engine.settings import MSANII_SETTINGS, RenderSettings
 
 from report import median_time, publish
@@ -60,7 +61,8 @@ def vocoding_times(checkpoint: Path | None, repeats: int, reuse: bool) -> list[l
         mel = pipeline.encode(wave)
         for iterations, from_source, _ in PHASE_RECOVERY:
             job = pipeline.job(seed=0)
-            run = lambda: pipeline.vocode(mel, wave.shape[-1], job, wave if from_source else None, iterations)
+            keep = Keep(wave if from_source else None, iterations=iterations)
+            run = lambda: pipeline.resynthesize(mel, wave.shape[-1], job, keep)
             run()  # warm-up
             rows.append([seconds, median_time(run, repeats)])
     return rows
@@ -149,7 +151,7 @@ def main() -> None:
         rows.append((name, *(statistics.median(measured[k]) for k in ("default", "before", "msanii_ref", "msanii_ours"))))
 
     model = args.checkpoint or "bundled"
-    header = (f"Defaults: {defaults.sampler} {defaults.steps} steps, Griffin-Lim iterations by task (engine/phase.py). "
+    header = (f"Defaults: {defaults.sampler} {defaults.steps} steps, Griffin-Lim iterations by task (engine/resynthesis/keep.py). "
               f"Before: 32 iterations everywhere. Msanii: ddim 200 steps, 200 iterations. {seconds:g} s stereo, "
               f"{model} model, CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
               f"torch {torch.__version__}, median of {args.repeats}.")

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import metrics, phase
+from engine import metrics
 from engine.pipeline import Pipeline
+from engine.resynthesis import keep as phase
+from engine.resynthesis.magnitude import magnitude as mel_magnitude
 from engine.tasks import interpolate, style_transfer
 from engine.train.evaluate import load_clips
 from engine.train.prepare import read_manifest
@@ -28,7 +30,7 @@ from report import publish
 
 RATE = 44_100
 STRENGTHS = (0.1, 0.3, 0.5, 0.8)
-# (phase start, iterations): the first two and `source, 32` were the defaults before engine/phase.py
+# (phase start, iterations): the first two and `source, 32` were the defaults before engine/resynthesis/keep.py
 STARTS = [("random, channels apart", 32), ("random", 32)] + [("source", n) for n in (0, 4, 32)] + \
     [("source + its image", n) for n in (0, 4, 32)]
 FINE = ((256, 64), (512, 128))  # (n_fft, hop): the resolutions that see transients
@@ -70,11 +72,13 @@ def edits(pipeline: Pipeline, clips: list[np.ndarray]):
         wave = pipeline.to_model(audio, RATE)
         mel = pipeline.encode(wave)
         for strength in STRENGTHS:
-            edited = pipeline.sample(pipeline.job(seed=k), style_transfer.sample, mel, strength)
-            yield f"style {strength:g}", wave, pipeline.magnitude(edited, pipeline.settings), wave
+            with pipeline.diffuser(pipeline.job(seed=k)) as diffuser:
+                edited = style_transfer.sample(diffuser, mel, strength)
+            yield f"style {strength:g}", wave, mel_magnitude(pipeline.model, edited, pipeline.settings.magnitude, pipeline.trained_network), wave
         other = pipeline.to_model(clips[(k + 1) % len(clips)], RATE)
-        blend = pipeline.sample(pipeline.job(seed=k), interpolate.sample, mel, pipeline.encode(other), 0.3, 0.5)
-        yield "interpolate 0.3, 0.5", wave, pipeline.magnitude(blend, pipeline.settings), wave
+        with pipeline.diffuser(pipeline.job(seed=k)) as diffuser:
+            blend = interpolate.sample(diffuser, mel, pipeline.encode(other), 0.3, 0.5)
+        yield "interpolate 0.3, 0.5", wave, mel_magnitude(pipeline.model, blend, pipeline.settings.magnitude, pipeline.trained_network), wave
 
 
 def main() -> None:

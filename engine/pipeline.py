@@ -1,7 +1,7 @@
-"""Audio in -> mel -> task -> mel -> magnitude (vocoder or analytic) -> Griffin-Lim -> audio out.
+"""Audio in -> mel -> task -> mel -> resynthesis (`engine.resynthesis`) -> audio out.
 
 The pipeline loads the model onto a device and does what every task shares: resampling to and
-from the model's rate, encoding, sampling with a job's settings, vocoding. The tasks themselves
+from the model's rate, encoding, sampling with a job's settings, resynthesis. The tasks themselves
 are `engine.tasks` (the table) and its modules; `run` checks a request against the table and
 calls the task's module, and each task is also a method: `pipeline.inpaint(audio, rate, ...)`.
 
@@ -21,16 +21,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine import phase
 from engine.allocator import reuse_freed_memory
 from engine.audio import below_full_scale, resample
 from engine.checkpoint import load_checkpoint
 from engine.clip import as_clip
-from engine.diffusion import Denoiser, Diffuser
+from engine.diffusion import Denoiser, Diffuser, SamplerSettings
 from engine.errors import BadAudio, BadParameter, CheckpointError
 from engine.geometry import max_seconds
 from engine.job import OPTIONS, Cancel, Progress, Render, RenderJob
 from engine.model import MsaniiModel
+from engine.resynthesis import NOTHING, Keep, resynthesize
 from engine.settings import RenderSettings
 from engine.tasks import TASKS, Task, task_named
 from engine.text import text_encoder
@@ -152,15 +152,15 @@ class Pipeline:
         c = self.model.config
         return max_seconds(c.diffusion.window_frames, c.spectral.hop_length, c.spectral.sample_rate)
 
-    def sample(self, job: RenderJob, fn: Callable[..., Tensor], *args: Any) -> Tensor:
-        """Run a task's sampling function `fn(diffuser, *args)` (which may sample several
-        windows) with this job's settings, seed and progress."""
+    @contextlib.contextmanager
+    def diffuser(self, job: RenderJob) -> Iterator[Diffuser]:
+        """The model as a sampler with this job's settings, seed and progress, inside inference
+        mode (and a GPU's autocast): `with pipeline.diffuser(job) as diffuser: ...`."""
         config = self.model.config
         with self.inference():
-            diffuser = Diffuser(self.denoiser(job.settings), self.model.schedule, job.settings.sampler_settings(),
-                                config.unet.frame_multiple, job.generator, job.on_step,
-                                (config.diffusion.data_mean, config.diffusion.data_std))
-            return fn(diffuser, *args)
+            yield Diffuser(self.denoiser(job.settings), self.model.schedule, sampler_settings(job.settings),
+                           config.unet.frame_multiple, job.generator, job.on_step,
+                           (config.diffusion.data_mean, config.diffusion.data_std))
 
     def encode(self, wave: Tensor) -> Tensor:
         """Audio `[B, C, S]` at the model's rate -> scaled mel `[B, C, n_mels, frames]`."""
@@ -199,10 +199,10 @@ class Pipeline:
         return Denoiser(self.model.unet, self.model.schedule, diffusion.prediction, cond, mask,
                         settings.guidance, (low, high), frame_rate=self.model.config.spectral.frame_rate)
 
-    def uses_vocoder(self, settings: RenderSettings) -> bool:
-        if settings.magnitude == "auto":
-            return bool(self.metadata.get("trained", {}).get("vocoder"))
-        return settings.magnitude == "vocoder"
+    @property
+    def trained_network(self) -> bool:
+        """Whether the checkpoint's magnitude network was trained (else the pseudo-inverse serves)."""
+        return bool(self.metadata.get("trained", {}).get("vocoder"))
 
     def to_model(self, audio: np.ndarray, sample_rate: int) -> Tensor:
         """`[C, S]` numpy at `sample_rate` -> `[1, C, S']` on the device at the model's rate."""
@@ -219,33 +219,16 @@ class Pipeline:
                 out = np.pad(out, ((0, 0), (0, samples - out.shape[-1])))
         return below_full_scale(np.ascontiguousarray(out, dtype=np.float32))
 
-    def vocode(self, mel: Tensor, samples: int, job: RenderJob, start: Tensor | None = None,
-               iterations: int = phase.DEFAULT_ITERATIONS, image: Tensor | None = None) -> Tensor:
-        """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate; phase
-        recovery starts from the phase of audio `start` (a source or draft) when given, and
-        keeps the channels' phases linked (one phase for all, their start's differences kept).
-        `iterations` of Griffin-Lim unless the settings name a number; `image`: audio whose
-        stereo image (each channel's share of every bin and frame) the result keeps."""
+    def resynthesize(self, mel: Tensor, samples: int, job: RenderJob, keep: Keep = NOTHING) -> Tensor:
+        """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate, keeping what
+        `keep` says of audio the task has (`engine.resynthesis`)."""
         job.check_cancel()
-        job.report(0.9, "vocoder")
-        spectral = self.model.spectral
-        with torch.inference_mode():
-            magnitude = self.magnitude(mel, job.settings)
-            if image is not None and magnitude.shape[-3] > 1:
-                magnitude = phase.balanced(magnitude, spectral.stft(image).abs())
-            given = job.settings.griffin_lim_iters
-            audio = spectral.griffin_lim(magnitude, samples, n_iter=iterations if given is None else given,
-                                         momentum=job.settings.griffin_lim_momentum,
-                                         generator=job.generator, start=start, linked=True)
+        job.report(0.9, "resynthesis")
+        audio = resynthesize(self.model, mel, samples, job.settings, keep, job.generator, self.trained_network)
         job.report(1.0, "done")
         return audio
 
-    def magnitude(self, mel: Tensor, settings: RenderSettings) -> Tensor:
-        """Scaled mel `[B, C, F, T]` -> linear magnitude `[B, C, n_freqs, T]`: the vocoder's, or
-        the analytic inversion's."""
-        spectral = self.model.spectral
-        with torch.inference_mode():
-            if self.uses_vocoder(settings):
-                with self.inference():
-                    return torch.exp(self.model.vocoder_log_magnitude(mel))
-            return spectral.mel_to_magnitude(spectral.decode_log_mel(mel))
+
+def sampler_settings(settings: RenderSettings) -> SamplerSettings:
+    """The sampler's part of a render's settings."""
+    return SamplerSettings(settings.sampler, settings.steps, settings.eta, settings.jump_length, settings.resample)

@@ -7,13 +7,9 @@ of `RenderSettings` and its use."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 from engine.errors import UnknownSampler
 from engine.params import Param
-
-if TYPE_CHECKING:
-    from engine.diffusion import SamplerSettings
 
 SAMPLER_NAMES = ("dpmpp_2m", "ddim")  # engine.diffusion.SAMPLERS (a test keeps them equal)
 
@@ -65,11 +61,6 @@ class RenderSettings:
             raise UnknownSampler(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}")
         for name in names():
             object.__setattr__(self, name, SETTINGS[name].check("", getattr(self, name)))
-
-    def sampler_settings(self) -> SamplerSettings:
-        from engine.diffusion import SamplerSettings  # torch: only where a render runs
-
-        return SamplerSettings(self.sampler, self.steps, self.eta, self.jump_length, self.resample)
 
 
 def names() -> tuple[str, ...]:

@@ -62,3 +62,22 @@ def test_no_bridge_module_imports_torch_even_inside_a_function():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(n == "torch" or n.startswith("torch.") for n in names), path
+
+
+# lower layers never reach up: (module prefix, what it may not import)
+BELOW = {
+    "engine.diffusion": ("engine.tasks", "engine.train", "engine.pipeline", "engine.service"),
+    "engine.nn": ("engine.diffusion", "engine.tasks", "engine.train", "engine.pipeline", "engine.resynthesis"),
+    "engine.guide": ("engine.tasks", "engine.train", "engine.pipeline"),
+    "engine.metrics": ("engine.tasks", "engine.train", "engine.pipeline", "engine.guide"),
+    "engine.resynthesis": ("engine.tasks", "engine.train", "engine.pipeline", "engine.diffusion", "engine.service"),
+    "engine.tasks": ("engine.train", "engine.service"),
+    "engine.settings": ("engine.diffusion", "engine.tasks", "engine.pipeline"),
+}
+
+
+def test_no_arrow_points_up_the_layers():
+    graph = module_imports()
+    upward = {(m, t) for m, targets in graph.items() for t in targets for low, above in BELOW.items()
+              if (m == low or m.startswith(low + ".")) and any(t == a or t.startswith(a + ".") for a in above)}
+    assert upward == set()

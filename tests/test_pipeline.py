@@ -207,7 +207,7 @@ def test_bad_parameters_get_a_clear_error(pipeline, chord, call):
     (lambda p, a: p.inpaint(a, 44_100, [(k / 100, k / 100 + 0.005) for k in range(65)]), "65 regions"),
 ])
 def test_results_and_regions_over_the_limits_are_refused_before_any_work(pipeline, chord, call, says, monkeypatch):
-    monkeypatch.setattr(type(pipeline), "sample", lambda *a: pytest.fail("no sampling for a refused request"))
+    monkeypatch.setattr(type(pipeline), "diffuser", lambda *a: pytest.fail("no sampling for a refused request"))
     with pytest.raises(TooLarge, match=says) as refused:
         call(pipeline, chord)
     assert refused.value.code == "too_large"

@@ -43,8 +43,9 @@ def run(pipeline: Pipeline, job: RenderJob, seconds: float | None, bars: float |
     renders = []
     for k in range(n_variations):
         variation = job.variation(k, n_variations)
-        mel = pipeline.sample(variation, sample, shape, pipeline.device)
-        audio = pipeline.vocode(mel, samples, variation)
+        with pipeline.diffuser(variation) as diffuser:
+            mel = sample(diffuser, shape, pipeline.device)
+        audio = pipeline.resynthesize(mel, samples, variation)
         renders.append(Render(pipeline.to_caller(audio, out_rate, out_samples), out_rate, variation.seed,
                               time_info(meter, bars=bars)))
     return renders

@@ -23,6 +23,7 @@ from engine.diffusion import Diffuser
 from engine.geometry import frames_touching, group_spans, merge_spans, region_samples
 from engine.job import Render, RenderJob
 from engine.meter import meter_from, time_info
+from engine.resynthesis import Keep
 from engine.splice import splice
 
 if TYPE_CHECKING:
@@ -84,8 +85,9 @@ def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, span
         copy = draft(pipeline, source[:, lo:hi], local, runs, wave, mel, unknown, rate, fade) if 0 < s.guide < 1 else None
         start = pipeline.to_model(copy, rate) if copy is not None else None  # the model, from the copy if any
         init = pipeline.encode(start) if start is not None else None
-        mel = pipeline.sample(job, sample, mel, unknown, mode, init, s.guide)
-        patch = pipeline.to_caller(pipeline.vocode(mel, wave.shape[-1], job, start), rate, hi - lo)
+        with pipeline.diffuser(job) as diffuser:
+            mel = sample(diffuser, mel, unknown, mode, init, s.guide)
+        patch = pipeline.to_caller(pipeline.resynthesize(mel, wave.shape[-1], job, Keep.draft(start)), rate, hi - lo)
         for a, b in group:
             out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
     return Render(out, rate, job.seed)
@@ -129,7 +131,7 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
     spectral = pipeline.model.config.spectral
     magnitude = pipeline.model.spectral.stft(wave[0]).abs()
     features = matching.match_features(mel[0], magnitude, ~unknown, pipeline.sample_rate, spectral.n_fft)
-    frame_rate = pipeline.sample_rate / spectral.hop_length
+    frame_rate = spectral.frame_rate
     hop = spectral.hop_length * rate / pipeline.sample_rate  # samples per frame at the caller's rate
     out = audio.copy()
     for (a, b), run_ in zip(spans, runs):

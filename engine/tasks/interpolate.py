@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from engine import phase
 from engine.audio import check_audio, fit_length
 from engine.clip import Clip
 from engine.diffusion import Diffuser
 from engine.errors import BadAudio
 from engine.job import Render, RenderJob
 from engine.loudness import like_sources
+from engine.resynthesis import Keep
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline
@@ -36,9 +36,10 @@ def run(pipeline: Pipeline, job: RenderJob, a: Clip, b: Clip, ratio: float, stre
                        f"{first.shape[0]} channels or one")
     wave_a = pipeline.to_model(first, a.rate)
     wave_b = fit_length(pipeline.to_model(second, b.rate), wave_a.shape[-1]).expand_as(wave_a)
-    mel = pipeline.sample(job, sample, pipeline.encode(wave_a), pipeline.encode(wave_b), ratio, strength)
+    with pipeline.diffuser(job) as diffuser:
+        mel = sample(diffuser, pipeline.encode(wave_a), pipeline.encode(wave_b), ratio, strength)
     nearer = wave_a if ratio <= 0.5 else wave_b  # whose phase and stereo image the blend keeps
-    out = pipeline.vocode(mel, wave_a.shape[-1], job, nearer, phase.iterations_after(strength), image=nearer)
+    out = pipeline.resynthesize(mel, wave_a.shape[-1], job, Keep.source(nearer, strength))
     blend = pipeline.to_caller(out, a.rate, first.shape[-1])
     # at the sources' loudness, blended in dB by the ratio; never above either's true peak or -1 dBTP
     level = like_sources(blend, a.rate, [(first, a.rate, 1 - ratio), (second, b.rate, ratio)])

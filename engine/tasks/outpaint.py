@@ -100,8 +100,9 @@ def continue_alone(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate:
     window = pipeline.model.config.diffusion.window_frames
     per_window = window - min(known.shape[-1], window // 2)
     job.segments = math.ceil(new_frames / per_window)
-    mel = pipeline.sample(job, sample, known, new_frames, "right" if right else "left", known.shape[-1], window, mode)
-    patch = pipeline.to_caller(pipeline.vocode(mel, (mel.shape[-1] - 1) * hop, job), rate, None)
+    with pipeline.diffuser(job) as diffuser:
+        mel = sample(diffuser, known, new_frames, "right" if right else "left", known.shape[-1], window, mode)
+    patch = pipeline.to_caller(pipeline.resynthesize(mel, (mel.shape[-1] - 1) * hop, job), rate, None)
     silence = np.zeros((source.shape[0], grow), dtype=np.float32)
     if right:  # the patch starts where the context starts
         base = np.concatenate((source, silence), axis=1)

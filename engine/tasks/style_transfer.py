@@ -1,6 +1,6 @@
 """style_transfer: SDEdit. The source is noised to `strength` of the schedule and denoised: low
 strength keeps the structure (notes, rhythm), high strength little more than the overall shape.
-The result keeps the source's phase and stereo image (`engine.phase`) and its level (`engine.loudness`)."""
+The result keeps the source's phase and stereo image (`engine.resynthesis`) and its level (`engine.loudness`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from engine import phase
 from engine.audio import check_audio
 from engine.clip import Clip
 from engine.diffusion import Diffuser
 from engine.job import Render, RenderJob
 from engine.loudness import like_source
+from engine.resynthesis import Keep
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline
@@ -29,7 +29,8 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, strength: float) -> Ren
     if strength == 0:
         return Render(source.copy(), audio.rate, job.seed)
     wave = pipeline.to_model(source, audio.rate)
-    mel = pipeline.sample(job, sample, pipeline.encode(wave), strength)
-    out = pipeline.vocode(mel, wave.shape[-1], job, wave, phase.iterations_after(strength), image=wave)
+    with pipeline.diffuser(job) as diffuser:
+        mel = sample(diffuser, pipeline.encode(wave), strength)
+    out = pipeline.resynthesize(mel, wave.shape[-1], job, Keep.source(wave, strength))
     styled = pipeline.to_caller(out, audio.rate, source.shape[-1])
     return Render(like_source(styled, source, audio.rate), audio.rate, job.seed)

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import phase
 from engine.audio import below_full_scale, check_audio
 from engine.clip import Clip
 from engine.errors import BadAudio
 from engine.job import Render, RenderJob
 from engine.loudness import like_source
+from engine.resynthesis import Keep
 from engine.tasks.style_transfer import sample
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, strength: float) -> Ren
     if strength == 0:
         return Render(source.copy(), rate, job.seed)
     played = pipeline.to_model(np.tile(source, 3), rate)
-    mel = pipeline.sample(job, sample, pipeline.encode(played), strength)
-    out = pipeline.vocode(mel, played.shape[-1], job, played, phase.iterations_after(strength), image=played)
+    with pipeline.diffuser(job) as diffuser:
+        mel = sample(diffuser, pipeline.encode(played), strength)
+    out = pipeline.resynthesize(mel, played.shape[-1], job, Keep.source(played, strength))
     three = pipeline.to_caller(out, rate, 3 * samples)
     fade = min(round(job.settings.crossfade * rate), samples // 2)
     loop = three[:, samples: 2 * samples].copy()

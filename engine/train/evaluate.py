@@ -165,12 +165,12 @@ class Evaluation:
         return out
 
     def floor(self, name: str, pipeline: Pipeline, audio: np.ndarray, seed: int) -> np.ndarray:
-        """The whole clip through the model's own mel and vocoder, once per clip and model."""
+        """The whole clip through the model's own mel and resynthesis, once per clip and model."""
         key = (name, seed, audio.shape[-1])
         if key not in self.floors:
             wave = pipeline.to_model(audio, RATE)
-            rebuilt = pipeline.vocode(pipeline.encode(wave), wave.shape[-1],
-                                      pipeline.job(seed=seed, settings=self.settings(pipeline)))
+            rebuilt = pipeline.resynthesize(pipeline.encode(wave), wave.shape[-1],
+                                            pipeline.job(seed=seed, settings=self.settings(pipeline)))
             self.floors[key] = pipeline.to_caller(rebuilt, RATE, audio.shape[-1])
         return self.floors[key]
 
