@@ -18,6 +18,7 @@ from bridge.events import Done, Event, Report
 from bridge.jobs import JobError, Jobs, Request, Running, Source
 from engine.clip import Clip
 from engine.errors import EngineError
+from engine.meter import Meter
 from engine.tasks import TASKS, Task
 
 log = logging.getLogger("daw-diffusion.bridge")
@@ -56,14 +57,19 @@ class Bridge:
     def reroll_job(self, call: Call, report: Report, triggered: float) -> None:
         self.start(self.jobs.reroll(call.tag, call.owner), report)
 
-    def seconds(self, seconds: float, keys: dict[str, Any]) -> float:
-        """`seconds`, or `bars` at the MIDI clock's tempo (or the `bpm` key)."""
+    def frames(self, seconds: float, keys: dict[str, Any], rate: int) -> int:
+        """`seconds`, or `bars` at the `bpm` key or the MIDI clock's tempo in the request's meter
+        or the bridge's, as frames at `rate`: rounded once, as the engine rounds bars."""
         if "bars" not in keys:
-            return seconds
-        bar = self.clock.bar_seconds(keys.get("bpm"))
-        if bar is None:
+            return round(seconds * rate)
+        bpm = keys.get("bpm") or self.clock.bpm()
+        if not bpm:
             raise no_tempo()
-        return keys["bars"] * bar
+        try:
+            meter = Meter(bpm, keys.get("beats_per_bar", self.clock.beats_per_bar))
+        except EngineError as exc:
+            raise JobError(exc.code, str(exc)) from None
+        return meter.samples(keys["bars"], rate)
 
     def musical_time(self, task: Task, params: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
         """`params` with the engine's length and tempo parameters: `bars` instead of `seconds`
@@ -121,8 +127,7 @@ class Bridge:
         if self.live is None:
             raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
         keys = keys or {}
-        seconds = self.seconds(seconds, keys)
-        clip = self.live.capture(seconds)
+        clip = self.live.capture(self.frames(seconds, keys, self.live.sample_rate))
         if clip.frames < round(0.5 * clip.rate):
             raise JobError("bad_audio", "less than half a second of live input recorded so far")
         task = TASKS[LIVE_TASK]

@@ -131,9 +131,9 @@ class LiveAudio:
         if clip.played >= clip.audio.shape[1]:
             clip.done.set()
 
-    def capture(self, seconds: float) -> Clip:
-        """The last `seconds` of input, `[channels, frames]` at the stream's rate."""
-        return Clip(self.ring.latest(round(seconds * self.sample_rate)), self.sample_rate)
+    def capture(self, frames: int) -> Clip:
+        """The last `frames` of input, `[channels, frames]` at the stream's rate."""
+        return Clip(self.ring.latest(frames), self.sample_rate)
 
     def frame_at(self, when: float) -> int:
         frame, then = self.reference

@@ -81,6 +81,12 @@ def test_live_input_is_captured_transformed_saved_and_played(live_bridge, tmp_pa
         assert kind == "/diffusion/done", args
         info = sf.info(args[1])
         assert (info.samplerate, info.channels, info.frames) == (RATE, 2, round(1.5 * RATE))
+        # a bar of 3/4 at 97 BPM, to the sample as the engine counts bars (the request's meter, not the bridge's 4)
+        peer.request("/diffusion/live/transform", "bar", 0.0, 0.5, "bars", 1, "bpm", 97, "beats_per_bar", 3,
+                     "steps", 3, "griffin_lim_iters", 3)
+        kind, args = peer.final("bar")
+        assert kind == "/diffusion/done", args
+        assert sf.info(args[1]).frames == round(3 * 60 * RATE / 97)
         peer.request("/diffusion/status", "st")
         status = peer.wait_for("/diffusion/status", "st")
         assert status[1] == "ok" and isinstance(status[6], int) and status[6] >= 0  # underruns counted
