@@ -28,12 +28,15 @@ MIN_PERIOD_SECONDS = 1.0  # no shorter loops than this (a beat or two at any usu
 SEARCH_SECONDS = 60.0  # how far a gap's copy may come from, on each side (an earlier chorus)
 
 
-def match_features(mel: Tensor, magnitude: Tensor, known: Tensor, sample_rate: int, n_fft: int) -> Tensor:
+def harmony(magnitude: Tensor, sample_rate: int, n_fft: int) -> Tensor:
+    """`[12, T]` chroma of the channels' mean STFT magnitude `[C, bins, T]`."""
+    return torch.from_numpy(chroma(magnitude.mean(0).cpu().numpy(), sample_rate, n_fft)).float()
+
+
+def match_features(mel: Tensor, pitch: Tensor, known: Tensor) -> Tensor:
     """`[F + 12, T]` features to compare: the channels' mean scaled mel `[C, F, T]`, and the
-    chroma of their mean STFT magnitude `[C, bins, T]`, standardised over the known frames
-    (weight 1 against the mel: measured on held-out tracks, it keeps the key without losing
-    the timbre)."""
-    pitch = torch.from_numpy(chroma(magnitude.mean(0).cpu().numpy(), sample_rate, n_fft)).float()
+    chroma `pitch` (`harmony`) standardised over the known frames (weight 1 against the mel:
+    measured on held-out tracks, it keeps the key without losing the timbre)."""
     reference = pitch[:, known.cpu()] if known.any() else pitch
     pitch = (pitch - reference.mean()) / reference.std().clamp(min=1e-6)
     return torch.cat((mel.mean(0).float().cpu(), pitch), dim=0)
@@ -56,11 +59,12 @@ def side_distances(features: Tensor, known: Tensor, first: int, width: int, weig
 
 
 def best_offset(features: Tensor, known: Tensor, start: int, end: int, frame_rate: float,
-                neighbourhood: float | None = None) -> int | None:
+                neighbourhood: float | None = None, allowed: Tensor | None = None) -> int | None:
     """The offset in frames (positive: material from before) whose `neighbourhood` seconds
     (default: `NEIGHBOURHOOD_SECONDS` around a gap, `ONE_SIDE_SECONDS` beside a region known on
     one side only) best match those around the region `[start, end)`; `features` `[F, T]`,
-    `known` `[T]` bool. Offsets compared on both sides win over those compared on one; None
+    `known` `[T]` bool, `allowed` `[2T - 1]` bool over the offsets `-(T - 1) .. T - 1` (None:
+    all). Offsets compared on both sides win over those compared on one; None
     when no offset has known material both to copy and to compare."""
     frames, length = features.shape[-1], end - start
     both = 0 < start and end < frames and bool(known[start - 1]) and bool(known[end])
@@ -84,6 +88,8 @@ def best_offset(features: Tensor, known: Tensor, start: int, end: int, frame_rat
         sides += 1
     usable = copy_is_known(known, start, end, offsets) & \
         (offsets.abs() >= min(round(MIN_PERIOD_SECONDS * frame_rate), length))
+    if allowed is not None:
+        usable &= allowed
     for needed in (sides, 1):  # both sides if any offset allows it, else one
         candidates = usable & (compared >= needed) & (compared > 0)
         if candidates.any():

@@ -68,6 +68,35 @@ def chroma(magnitude: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
     return out / np.maximum(out.sum(0, keepdims=True), 1e-12)
 
 
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+TRIADS = {f"{NOTE_NAMES[root]}{'m' if minor else ''}": [root, (root + 3 + (not minor)) % 12, (root + 7) % 12]
+          for minor in (False, True) for root in range(12)}  # "C", "C#", ..., "Am", ...
+
+
+def chord_name(chroma_frames: np.ndarray) -> str:
+    """The major or minor triad (`TRIADS`) whose template correlates best with the mean of
+    `chroma_frames` `[12, frames]` (`chroma`'s: bin 0 is A)."""
+    mean = np.roll(chroma_frames.mean(-1), -3)  # bin 0 = C
+    scores = {}
+    for name, notes in TRIADS.items():
+        template = np.zeros(12)
+        template[notes] = 1
+        scores[name] = correlation(mean, template)
+    return max(scores, key=lambda name: scores[name])
+
+
+def heard_chord(audio: np.ndarray, sample_rate: int, n_fft: int = 8192) -> str:
+    """The triad `audio` `[channels, samples]` plays, from its power spectrum over long windows
+    (8192 points at 44.1 kHz: 5 Hz bins, so the bass's pitch class counts too), averaged over
+    the channels and windows."""
+    mono = np.atleast_2d(audio).mean(0)
+    if len(mono) < n_fft:
+        mono = np.pad(mono, (0, n_fft - len(mono)))
+    windows = np.lib.stride_tricks.sliding_window_view(mono, n_fft)[::n_fft // 4]
+    power = (np.abs(np.fft.rfft(windows * np.hanning(n_fft), axis=-1)) ** 2).mean(0)
+    return chord_name(chroma(np.sqrt(power)[:, None], sample_rate, n_fft))
+
+
 def onset_envelope(log_mel: np.ndarray) -> np.ndarray:
     """Positive frame-to-frame rise of a log-mel `[bands, frames]`, summed over bands."""
     return np.concatenate(([0.0], np.maximum(np.diff(log_mel, axis=-1), 0).sum(0)))

@@ -23,6 +23,7 @@ from engine.diffusion import Diffuser
 from engine.geometry import frames_touching, group_spans, merge_spans, region_samples
 from engine.job import Render, RenderJob
 from engine.meter import meter_from, time_info
+from engine.phrase import phrase_offsets, phrase_period, phrase_pieces
 from engine.resynthesis import Keep
 from engine.splice import splice
 
@@ -130,13 +131,24 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
     reach to copy (the model then works alone)."""
     spectral = pipeline.model.config.spectral
     magnitude = pipeline.model.spectral.stft(wave[0]).abs()
-    features = matching.match_features(mel[0], magnitude, ~unknown, pipeline.sample_rate, spectral.n_fft)
+    pitch = matching.harmony(magnitude, pipeline.sample_rate, spectral.n_fft)
+    features = matching.match_features(mel[0], pitch, ~unknown)
     frame_rate = spectral.frame_rate
+    period = phrase_period(pitch, ~unknown, frame_rate, mel[0].mean(0))  # where the harmony repeats, copy from there
+    same_place = phrase_offsets(period, mel.shape[-1]) if period else None
     hop = spectral.hop_length * rate / pipeline.sample_rate  # samples per frame at the caller's rate
     out = audio.copy()
     for (a, b), run_ in zip(spans, runs):
         frames = torch.nonzero(run_).flatten()
-        offset = matching.best_offset(features, ~unknown, int(frames[0]), int(frames[-1]) + 1, frame_rate)
+        first, last = int(frames[0]), int(frames[-1]) + 1
+        offset = matching.best_offset(features, ~unknown, first, last, frame_rate, allowed=same_place)
+        pieces = phrase_pieces(a, b, period * hop, ~unknown, hop, out.shape[-1]) if period and offset is None else None
+        if pieces is not None:  # across a phrase's end, or at the clip's: each part from its own repetition
+            for c, d, shift in pieces:
+                out = splice(out, matching.copy_fill(out, c, d, shift), c, d, fade)
+            continue
+        if offset is None:
+            offset = matching.best_offset(features, ~unknown, first, last, frame_rate)
         if offset is None:
             return None
         out = splice(out, matching.copy_fill(out, a, b, round(offset * hop)), a, b, fade)

@@ -109,11 +109,12 @@ CHORDS = ((48, 52, 55), (45, 48, 52), (41, 45, 48), (43, 47, 50))  # C, Am, F, G
 
 
 def write_groove(path: Path, bpm: float, bars: int = 8, beats_per_bar: int = 4, pickup: int = 0,
-                 drums: bool = True, program: int = 0) -> float:
-    """A MIDI file of a known tempo and downbeat: one chord a bar (`program`), bass on the
-    bar's first and middle beat, and with `drums` kick, snare and eighth-note hats; `pickup`
-    beats of hats (or silence) before the first downbeat. Returns the first downbeat in
-    seconds."""
+                 drums: bool = True, program: int = 0, chords: tuple[tuple[int, ...], ...] = CHORDS,
+                 transpose: int = 0) -> float:
+    """A MIDI file of a known tempo and downbeat: one chord a bar from `chords` (MIDI notes, root
+    first, moved by `transpose` semitones; played by `program`), bass on the bar's first and
+    middle beat, and with `drums` kick, snare and eighth-note hats; `pickup` beats of hats (or
+    silence) before the first downbeat. Returns the first downbeat in seconds."""
     midi = mido.MidiFile(ticks_per_beat=480)
     track = mido.MidiTrack()
     midi.tracks.append(track)
@@ -126,7 +127,8 @@ def write_groove(path: Path, bpm: float, bars: int = 8, beats_per_bar: int = 4, 
     if drums:
         notes += [(k * beat, DRUM_CHANNEL, 42, 70, 100) for k in range(pickup)]
     for bar in range(bars):
-        start, chord = (pickup + bar * beats_per_bar) * beat, CHORDS[bar % len(CHORDS)]
+        start = (pickup + bar * beats_per_bar) * beat
+        chord = tuple(n + transpose for n in chords[bar % len(chords)])
         notes += [(start, 0, n + 12, 70, beats_per_bar * beat - 10) for n in chord]
         notes += [(start + k * beat, 1, chord[0] - 12, 90 - 10 * (k > 0), 2 * beat - 60)
                   for k in range(0, beats_per_bar, 2)]

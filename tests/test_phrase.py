@@ -1,0 +1,79 @@
+"""Fills that keep the harmony: the clip's phrase (where its chords repeat) is found, a gap is
+copied from the same place in another repetition (each side of a phrase's end from its own),
+and a FluidSynth progression's inpainted bars carry the chord they had."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from engine.metrics import heard_chord
+from engine.phrase import phrase_period, phrase_pieces
+from engine.train.fluidsynth import CHORDS, find_soundfont, render, write_groove
+
+RATE = 44_100
+
+
+def progression_chroma(bars: int, frames_per_bar: int, noise: float = 0.05) -> torch.Tensor:
+    """`[12, bars * frames_per_bar]` chroma of a four-chord progression, one chord a bar."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for bar in range(bars):
+        frame = np.zeros(12)
+        frame[[n % 12 for n in CHORDS[bar % 4]]] = 1
+        rows += [frame + noise * rng.random(12) for _ in range(frames_per_bar)]
+    return torch.tensor(np.array(rows).T, dtype=torch.float32)
+
+
+def test_the_phrase_of_a_chord_progression_is_its_four_bars_to_a_fraction_of_a_frame():
+    pitch = progression_chroma(10, 50)
+    known = torch.ones(500, dtype=torch.bool)
+    known[230:290] = False  # a gap is never looked at
+    assert phrase_period(pitch, known, frame_rate=25.0) == pytest.approx(200, abs=0.5)
+
+
+def test_no_phrase_where_the_harmony_does_not_repeat():
+    rng = np.random.default_rng(1)
+    known = torch.ones(500, dtype=torch.bool)
+    assert phrase_period(torch.tensor(rng.random((12, 500)), dtype=torch.float32), known, 25.0) is None  # noise
+    one_chord = progression_chroma(10, 50)[:, :50].repeat(1, 10)
+    assert phrase_period(one_chord, known, 25.0) is None  # the same chord throughout: nothing to tell bars by
+
+
+def test_a_gap_across_the_phrases_end_takes_each_side_from_its_own_repetition():
+    hop, period, samples = 100.0, 4000.0, 10_000  # 2.5 phrases
+    known = torch.ones(101, dtype=torch.bool)
+    known[35:46] = False  # samples 3600-4400: the end of the first phrase and the start of the second
+    pieces = phrase_pieces(3600, 4400, period, known, hop, samples)
+    assert pieces is not None and pieces[0][0] == 3600 and pieces[-1][1] == 4400
+    # the first part from the next phrase, the rest from the one before (nudged by at most a frame)
+    assert pieces[0][2] == -4000 and all(abs(abs(shift) - 4000) <= hop for _, _, shift in pieces)
+    assert pieces[-1][2] > 0
+    for start, end, shift in pieces:  # every piece reads known audio inside the clip
+        assert 0 <= start - shift and end - shift <= samples
+        assert known[int((start - shift) / hop): int((end - shift) / hop)].all()
+    assert phrase_pieces(3600, 4400, period, known, hop, 4500) is None  # no other repetition: no piece
+
+
+@pytest.fixture(scope="module")
+def progression(tmp_path_factory) -> np.ndarray:
+    """Six bars of C-Am-F-G-C-Am with bass and drums at 120 BPM, rendered by FluidSynth."""
+    folder = tmp_path_factory.mktemp("progression")
+    write_groove(folder / "p.mid", 120.0, bars=6, program=4)
+    render(folder / "p.mid", folder / "p.wav", find_soundfont(), RATE)
+    audio, _ = sf.read(folder / "p.wav", dtype="float32", always_2d=True)
+    return np.ascontiguousarray(audio.T[:, : 12 * RATE])
+
+
+@pytest.mark.parametrize("region", [(8.0, 10.0), (8.0, 9.0), (9.0, 11.0), (10.0, 11.5)])
+def test_an_inpainted_bar_of_a_progression_keeps_its_chord(pipeline, progression, region):
+    """Each of these bars is played once before (C at 0-2 s, Am at 2-4 s); the surroundings'
+    likeness alone copied the G or F bar into the C bar (the search's choice before phrases)."""
+    a, b = (round(t * RATE) for t in region)
+    known = progression.copy()
+    known[:, a:b] = 0  # nothing sees what was there
+    out = pipeline.inpaint(known, RATE, [region], seed=0).audio
+    bar = 2 * RATE
+    for start in range(a, b, bar // 2):  # each half bar: a region across a bar line has two chords
+        inner = slice(start + 2205, min(b, start + bar // 2) - 2205)
+        assert heard_chord(out[:, inner], RATE) == heard_chord(progression[:, inner], RATE), (region, start / RATE)
