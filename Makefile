@@ -38,6 +38,7 @@ bench: setup $(VENV)/.cluster
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_fills.py --data data/real --out docs/benchmarks.md)
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_phase.py --data data/real --out docs/benchmarks.md)
 	$(PY) bench/bench_tempo.py $(if $(wildcard data/real/manifest.jsonl),--data data/real) --out docs/benchmarks.md
+	$(PY) bench/bench_chords.py --out docs/benchmarks.md
 	git show $(PREVIOUS_MODEL_COMMIT):engine/models/default.safetensors > /tmp/daw-diffusion-previous.safetensors
 	$(PY) bench/bench_models.py --compare /tmp/daw-diffusion-previous.safetensors --out docs/benchmarks.md
 

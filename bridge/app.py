@@ -97,7 +97,7 @@ class Bridge:
         """A job request from a parsed call to a task's address."""
         task, keys = TASKS[call.action], call.keys
         params = {**engine_params(keys), **task_params(task, call.args)}
-        sources = tuple(Source(Path(call.args[i.path]).expanduser(), keys.get(i.offset, 0.0), keys.get(i.length))
+        sources = tuple(Source(absolute(call.args[i.path]), keys.get(i.offset, 0.0), keys.get(i.length))
                         for i in inputs(task))
         if self.confine_inputs:
             for source in sources:
@@ -139,9 +139,9 @@ class Bridge:
         if self.live is None:
             raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
         if self.confine_inputs:
-            self.inside_allowed(Path(path).expanduser(), "input")
+            self.inside_allowed(absolute(path), "input")
         try:
-            clip = Clip(*read_audio(Path(path).expanduser()))
+            clip = Clip(*read_audio(absolute(path)))
         except (AudioFileError, EngineError) as exc:  # EngineError: a rate no clip can have
             raise JobError(exc.code, str(exc)) from None
         self.live.play(clip, at=self.clock.next_bar())
@@ -188,6 +188,16 @@ class Bridge:
 # what each job-starting action does (tasks by name; the OSC server and MIDI add their own)
 JOB_ACTIONS: dict[str, Callable[[Bridge, Call, Report, float], None]] = {
     **{name: Bridge.task_job for name in TASKS}, "live": Bridge.live_job, "reroll": Bridge.reroll_job}
+
+
+def absolute(path: str) -> Path:
+    """An input path from a patch: absolute (or from `~`). A relative one would be read from the
+    bridge's working folder, which a patch cannot know: it is refused, saying so."""
+    full = Path(path).expanduser()
+    if not full.is_absolute():
+        raise JobError("bad_file", f"input paths must be absolute (from / or ~), not {path!r}: the bridge would "
+                                   "read it from its own working folder")
+    return full
 
 
 def no_tempo() -> JobError:

@@ -151,6 +151,7 @@ def test_a_tag_belongs_to_its_sender_another_client_can_neither_cancel_nor_block
     (("/diffusion/style", "t", "{take}", 0.4, "colour", 3), "bad_arguments"),
     (("/diffusion/style", "t", "{take}", 0.4, "steps", 2.5), "bad_arguments"),
     (("/diffusion/style", "t", "/no/such/file.wav", 0.4), "bad_file"),
+    (("/diffusion/style", "t", "take.wav", 0.4), "bad_file"),  # relative: "input paths must be absolute"
     (("/diffusion/style", "t", "{text}", 0.4), "bad_file"),
     (("/diffusion/style", "t", "{take}", 0.4, "offset", 99.0), "bad_file"),
     (("/diffusion/style", "t", "{take}", float("nan")), "bad_arguments"),
@@ -174,6 +175,8 @@ def test_every_bad_request_gets_an_error_reply_and_the_bridge_stays(bridge, peer
     assert len(reply[1][2]) > 10  # a sentence, not just a code
     if "stpes" in message:  # a small request gets a small answer: a hint, not the list of every key
         assert reply[1][2] == "unknown key 'stpes'; did you mean 'steps'? the keys are in docs/osc.md"
+    if "take.wav" in message:
+        assert "must be absolute" in reply[1][2]
     assert bridge.alive()
 
 
