@@ -121,6 +121,8 @@ def phrase_pieces(start: int, end: int, period: float, known: Tensor, hop: float
             piece_end = end if j == len(positions) else int(positions[j])
             shift = round(choice[first] * period)
             shift = min(max(shift, piece_end - samples), int(positions[first]))  # nudged to read only the clip
+            if shift == 0:  # nudged onto itself: nothing to copy from
+                return None
             pieces.append((int(positions[first]), piece_end, shift))
             first = j
     return pieces
