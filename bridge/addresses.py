@@ -15,7 +15,7 @@ from typing import Any
 
 from bridge.errors import BridgeError
 from engine.settings import SETTINGS as RENDER_SETTINGS
-from engine.tasks import TASKS, Param, Task, parameters
+from engine.tasks import TASKS, Task, parameters
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def inputs(task: Task) -> tuple[Input, ...]:
 
 def positional(task: Task) -> tuple[Arg, ...]:
     first = task.params[0]
-    value = REGION if first.kind is list else (Arg(first.key, first.kind, Param.describe(first)),)
+    value = REGION if first.kind is list else (Arg(first.key, first.kind, first.describe()),)
     return tuple(Arg(i.path, str, f"audio file ({i.name})") for i in inputs(task)) + value
 
 
@@ -79,7 +79,7 @@ def task_keys() -> dict[str, Arg]:
         helps: dict[str, list[str]] = {}  # help -> the tasks it is for
         for task, p in entries:
             if task.params[0] is not p:
-                helps.setdefault(Param.describe(p), []).append(task.name)
+                helps.setdefault(p.describe(), []).append(task.name)
         if helps:
             p = entries[0][1]
             doc = "; ".join(f"{'/'.join(tasks)}: {h}" for h, tasks in helps.items())
@@ -124,7 +124,7 @@ LIVE_TASK = REQUESTS["/diffusion/style"].action  # what live/transform runs on t
 # other parameters, the input slices and the bridge's own
 SETTINGS: dict[str, Arg] = {  # the settings table's rows (`engine.settings`), and the job's seed
     "seed": Arg("seed", int, "same seed, same audio"),
-    **{p.key: Arg(p.key, p.kind, Param.describe(p), may_be_empty=p.kind is str and not p.choices)
+    **{p.key: Arg(p.key, p.kind, p.describe(), may_be_empty=p.kind is str and not p.choices)
        for p in RENDER_SETTINGS.values()}}
 OWN: dict[str, Arg] = {k.name: k for k in (
     Arg("out_dir", str, "folder for this result: inside the render folder (relative to it) or an --allow-dir"),
