@@ -29,9 +29,31 @@ class Parser(argparse.ArgumentParser):
         sys.exit(EXIT["bad_input"])
 
 
+ABOUT = """Edit music with a diffusion model from your DAW: fill a gap, extend a clip, re-imagine it
+(style transfer), vary a loop, blend two clips or make something new. Start it once with
+`daw-diffusion serve` (the engine and the OSC bridge, with the bundled model), then work from
+REAPER, Max, Max for Live, Pure Data or a MIDI controller, or run one edit here with `render`."""
+
+
+def examples() -> str:
+    from engine.tasks import TASKS  # torch-free: the task table
+
+    named = "; ".join(t.name + (f" (also {', '.join(t.aliases)})" if t.aliases else "") for t in TASKS.values())
+    return f"""examples:
+  daw-diffusion serve
+  daw-diffusion render --task inpaint --input take.wav --region 4:5 --output fixed.wav
+  daw-diffusion render --task extend --input loop.wav --bars 2 --bpm 120 --output longer.flac
+  daw-diffusion render --task style --input take.wav --strength 0.4 --output styled.wav
+
+tasks: {named}.
+`daw-diffusion render --help` lists every option with its unit and default; results are new
+files, never written over anything."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="daw-diffusion", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = Parser(prog="daw-diffusion", description=ABOUT, epilog=examples(),
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the command does")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from bridge import commands as bridge_commands

@@ -378,3 +378,14 @@ def test_the_json_line_says_everything_needed_to_make_the_take_again(engine, sou
     status, reply = run("render", "--task", "style", "--input", str(source), "--output", str(tmp_path / "b.wav"),
                         "--griffin-lim-iters", "3", *again, *engine)
     assert status == 0 and np.array_equal(sf.read(tmp_path / "a.wav")[0], sf.read(tmp_path / "b.wav")[0])
+
+
+def test_the_top_help_speaks_to_a_musician_and_names_every_task_and_alias():
+    from bridge.cli import build_parser
+    from engine.tasks import TASKS
+
+    text = build_parser().format_help()
+    assert text.index("Edit music") < text.index("positional arguments")  # what it is for comes first
+    assert "daw-diffusion serve" in text and "render --help" in text
+    for task in TASKS.values():
+        assert all(name in text for name in (task.name, *task.aliases)), task.name
