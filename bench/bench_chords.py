@@ -102,18 +102,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for case in cases(args.cases):
             audio = rendered(case, Path(scratch), soundfont)
-            every_bar = [(k, k + 1) for k in range(case.bars)]
-            truth = [chord_at(case, k) for k in range(case.bars)]
-            rows["judge: the original's chord is the MIDI's"] += [a == b for a, b in zip(heard(case, audio, every_bar), truth)]
-            rows["judge: ... its root"] += [a.rstrip("m") == b.rstrip("m") for a, b in zip(heard(case, audio, every_bar), truth)]
+            bars = [(k, k + 1) for k in range(case.bars)]
+            pairs = list(zip(heard(case, audio, bars), (chord_at(case, k) for k in range(case.bars))))
+            rows["judge: the original's chord is the MIDI's"] += [got == midi for got, midi in pairs]
+            rows["judge: ... its root"] += [got.rstrip("m") == midi.rstrip("m") for got, midi in pairs]
             for start, end, segments in regions(case):
                 a, b = round(start * case.bar_seconds * RATE), round(end * case.bar_seconds * RATE)
                 known = audio.copy()
                 known[:, a:b] = 0  # nothing sees the truth
+                original = heard(case, audio, segments)
+                kind = "bar-aligned" if start == int(start) else "mid-bar"
                 for bpm in (None, case.bpm):
                     filled = pipeline.inpaint(known, RATE, [(a / RATE, b / RATE)], bpm=bpm, seed=0).audio
-                    kind = "bar-aligned" if start == int(start) else "mid-bar"
-                    hits = [a == b for a, b in zip(heard(case, filled, segments), heard(case, audio, segments))]
+                    hits = [got == want for got, want in zip(heard(case, filled, segments), original)]
                     for key in (kind, "with --bpm" if bpm else "without --bpm", "all"):
                         rows.setdefault(key, []).extend(hits)
                     for (a_bar, _), hit in zip(segments, hits):

@@ -71,18 +71,14 @@ def chroma(magnitude: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 TRIADS = {f"{NOTE_NAMES[root]}{'m' if minor else ''}": [root, (root + 3 + (not minor)) % 12, (root + 7) % 12]
           for minor in (False, True) for root in range(12)}  # "C", "C#", ..., "Am", ...
+TEMPLATES = {name: np.isin(np.arange(12), notes).astype(float) for name, notes in TRIADS.items()}
 
 
 def chord_name(chroma_frames: np.ndarray) -> str:
     """The major or minor triad (`TRIADS`) whose template correlates best with the mean of
     `chroma_frames` `[12, frames]` (`chroma`'s: bin 0 is A)."""
     mean = np.roll(chroma_frames.mean(-1), -3)  # bin 0 = C
-    scores = {}
-    for name, notes in TRIADS.items():
-        template = np.zeros(12)
-        template[notes] = 1
-        scores[name] = correlation(mean, template)
-    return max(scores, key=lambda name: scores[name])
+    return max(TRIADS, key=lambda name: correlation(mean, TEMPLATES[name]))
 
 
 def heard_chord(audio: np.ndarray, sample_rate: int, n_fft: int = 8192) -> str:

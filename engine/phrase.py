@@ -19,6 +19,13 @@ NEAR_BEST = 0.02  # the shortest lag within this of the best wins (one phrase ra
 REFINE = 0.04  # the detail moves the period by at most this share of it
 
 
+def lagged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For every lag >= 0, the sum over t of `a[..., t] * b[..., t + lag]` (`[..., T]`, by FFT)."""
+    frames = a.shape[-1]
+    size = 1 << (2 * frames - 1).bit_length()
+    return np.fft.irfft(np.fft.rfft(b, size) * np.fft.rfft(a, size).conj(), size)[..., :frames]
+
+
 def self_similarity(pitch: Tensor, known: Tensor, frame_rate: float) -> np.ndarray:
     """`[T]` mean cosine similarity of the smoothed chroma `pitch` `[12, T]` between known
     frames `lag` apart, for every lag (NaN where fewer than `COMPARED_SECONDS` pairs exist)."""
@@ -27,16 +34,9 @@ def self_similarity(pitch: Tensor, known: Tensor, frame_rate: float) -> np.ndarr
     kernel = np.ones(width) / width
     smooth = np.stack([np.convolve(row, kernel, mode="same") for row in pitch.cpu().numpy() * mask])  # gaps unseen
     unit = smooth / np.maximum(np.linalg.norm(smooth, axis=0, keepdims=True), 1e-9) * mask
-    frames = pitch.shape[-1]
-    size = 1 << (2 * frames - 1).bit_length()
-
-    def correlate(a: np.ndarray) -> np.ndarray:  # sum over t of a[t] * a[t + lag], lag >= 0
-        spectrum = np.fft.rfft(a, size)
-        return np.fft.irfft(spectrum * spectrum.conj(), size)[..., :frames]
-
-    pairs = correlate(mask)
-    alike = correlate(unit).sum(0)
-    out = np.full(frames, np.nan)
+    pairs = lagged(mask, mask)
+    alike = lagged(unit, unit).sum(0)
+    out = np.full(pitch.shape[-1], np.nan)
     enough = pairs >= COMPARED_SECONDS * frame_rate
     out[enough] = alike[enough] / pairs[enough]
     return out
@@ -69,18 +69,18 @@ def phrase_period(pitch: Tensor, known: Tensor, frame_rate: float, detail: Tenso
 def sharpest(detail: Tensor, known: Tensor, lag: int, reach: int) -> int:
     """The lag within `reach` of `lag` at which `detail` `[D, T]` repeats best (mean squared
     difference between known frames that far apart, its rows standardised)."""
-    rows = detail.cpu().numpy()
+    rows = detail.cpu().numpy().astype(float)
     rows = (rows - rows.mean(1, keepdims=True)) / np.maximum(rows.std(1, keepdims=True), 1e-6)
-    mask = known.cpu().numpy()
-    best, chosen = np.inf, lag
-    for candidate in range(max(1, lag - reach), min(rows.shape[1] - 1, lag + reach) + 1):
-        both = mask[:-candidate] & mask[candidate:]
-        if both.sum() == 0:
-            continue
-        distance = np.mean((rows[:, :-candidate][:, both] - rows[:, candidate:][:, both]) ** 2)
-        if distance < best:
-            best, chosen = distance, candidate
-    return chosen
+    mask = known.cpu().numpy().astype(float)
+    rows = rows * mask
+    energy = (rows ** 2).sum(0)
+    pairs = lagged(mask, mask)
+    # |x_t - x_t+lag|^2 over the known pairs: both energies, less twice the cross term
+    distance = (lagged(energy, mask) + lagged(mask, energy) - 2 * lagged(rows, rows).sum(0)) / \
+        np.maximum(pairs * rows.shape[0], 1e-9)
+    lags = np.arange(max(1, lag - reach), min(rows.shape[1] - 1, lag + reach) + 1)
+    lags = lags[pairs[lags] > 0.5]
+    return int(lags[np.argmin(distance[lags])]) if len(lags) else lag
 
 
 def phrase_offsets(period: float, frames: int) -> Tensor:

@@ -16,6 +16,7 @@ from engine.diffusion.denoiser import DenoiserFn, broadcast
 from engine.diffusion.samplers import SAMPLERS, Callback, randn_like, sample_repaint
 from engine.diffusion.schedule import Schedule
 from engine.errors import BadParameter, UnknownSampler
+from engine.settings import SETTINGS
 
 INPAINT_MODES = ("replace", "repaint")
 
@@ -31,17 +32,8 @@ class SamplerSettings:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise UnknownSampler(f"unknown sampler {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
-        if not whole(self.steps) or not 1 <= self.steps <= 1000:
-            raise BadParameter(f"steps must be a whole number from 1 to 1000, not {self.steps!r}")
-        if not number(self.eta) or not 0 <= self.eta <= 1:
-            raise BadParameter(f"eta must be between 0 and 1, not {self.eta!r}")
-        if not whole(self.jump_length) or not whole(self.resample) or self.jump_length < 1 \
-                or not 1 <= self.resample <= 20:
-            raise BadParameter("jump_length must be a whole number >= 1 and resample one from 1 to 20")
-
-
-def whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+        for name in ("steps", "eta", "jump_length", "resample"):  # checked by their rows of the settings table
+            object.__setattr__(self, name, SETTINGS[name].check("", getattr(self, name)))
 
 
 def number(value: object) -> bool:
