@@ -15,6 +15,9 @@ shifted per noise level, so what it adds can differ between almost-clean and alm
 input. Its output starts at zero, so it can grow around a trained body without changing what
 the model does.
 
+A local stage (`d_local`, `engine.nn.local`) then corrects the prediction with small 2D kernels
+over bands and frames, shared across pitch; it also starts at zero.
+
 A context-conditioned U-Net (`context=True`) also sees what is known, as inpainting image
 models do: `engine.diffusion.context.known_context` (the known mel with two first guesses for
 the unknown frames, and a mask row; `context_guess` says which second guess it learned with)
@@ -30,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.nn.blocks import Block, downsample, timestep_features, upsample
+from engine.nn.local import LocalStage
 
 CONTEXT_GUESSES = ("repeat", "copy")
 
@@ -51,6 +55,8 @@ class UNetConfig:
     d_outer: int = 0  # width of the full-rank outer stage (0: none; >= d_freq to reach every mel band)
     n_outer_blocks: int = 2  # its residual blocks (0: a full-rank linear path around the body)
     outer_timestep: bool = False  # the outer stage's features are scaled and shifted per noise level
+    d_local: int = 0  # width of the frequency-local stage (2D convolutions over bands and frames; 0: none)
+    n_local_layers: int = 3  # its dilated convolutions
 
     def __post_init__(self) -> None:
         if self.context_guess not in CONTEXT_GUESSES:
@@ -63,6 +69,8 @@ class UNetConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.d_outer < 0 or self.n_outer_blocks < 0:
             raise ValueError("UNetConfig.d_outer and n_outer_blocks must be 0 (none) or positive")
+        if self.d_local < 0 or self.n_local_layers < 1:
+            raise ValueError("UNetConfig.d_local must be 0 (none) or positive, n_local_layers at least 1")
         if self.outer_timestep and not self.d_outer:
             raise ValueError("UNetConfig.outer_timestep needs an outer stage (d_outer > 0)")
 
@@ -70,6 +78,8 @@ class UNetConfig:
     def output_rank(self) -> int:
         """The most mel directions the output map can reach: a prediction lies in a space of
         at most this many of the `d_freq` dimensions, the rest is left as noise by a sampler."""
+        if self.d_local:  # it corrects every band on its own
+            return self.d_freq
         return min(self.d_freq, self.d_base * self.d_multipliers[0] + self.d_outer)
 
     @property
@@ -183,6 +193,11 @@ class UNet(nn.Module):
                 for weights in part.parameters():
                     nn.init.zeros_(weights)
 
+        # Local stage: the mel as an image, with kernels shared across pitch (starts at zero too).
+        # It sees the noisy mel and the prediction, and a context model's known mel, guess and mask.
+        if c.d_local:
+            self.local = LocalStage(5 if c.context else 2, c.d_local, c.n_local_layers, d_embed)
+
         # Decoder mirrors the encoder; every block takes its skip concatenated.
         self.decoder = nn.ModuleList()
         skip_widths = [w for w, n in zip(widths, c.n_block_layers) for _ in range(n)]
@@ -223,6 +238,7 @@ class UNet(nn.Module):
         if context is not None and not self.config.context:
             raise ValueError("this model was built without a context input")
         emb = self.embedding(t, cond, cond_mask)
+        noisy = x
         if self.config.context:
             if context is None:
                 context = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2] + 1, x.shape[3])
@@ -252,4 +268,16 @@ class UNet(nn.Module):
             for layer in self.outer:
                 outer = layer(outer, emb)
             out = out + self.outer_output(outer)
-        return out.transpose(1, 2)
+        out = out.transpose(1, 2)
+        if self.config.d_local:
+            out = out + self.local(self.planes(noisy, out, context), emb)
+        return out
+
+    def planes(self, noisy: Tensor, out: Tensor, context: Tensor | None) -> Tensor:
+        """What the local stage sees, `[B, C, planes, n_mels, T]`: the noisy mel, the prediction,
+        and with a context its two guesses and the mask spread over every band."""
+        planes = [noisy, out]
+        if context is not None:
+            f = noisy.shape[2]
+            planes += [context[:, :, :f], context[:, :, f:2 * f], context[:, :, 2 * f:].expand_as(noisy)]
+        return torch.stack(planes, dim=2)

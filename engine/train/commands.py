@@ -57,6 +57,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--outer-timestep", action="store_true",
                    help="scale and shift the grown outer stage's features per noise level (may be added to a "
                         "trained stage of the same width and blocks)")
+    t.add_argument("--local-width", type=int, metavar="WIDTH",
+                   help="grow a frequency-local stage of this width onto the run's trained U-Net: 2D kernels over "
+                        "bands and frames, shared across pitch (starts as the same model)")
+    t.add_argument("--local-layers", type=int, default=3, help="dilated convolutions of a grown local stage")
     t.set_defaults(handler=train)
 
     e = sub.add_parser("evaluate", help="measure checkpoints on held-out tracks against baselines (JSON + PNG)")
@@ -101,7 +105,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,
         progress=not args.no_progress, fresh=args.fresh,
         context_guess=args.context_guess, outer_width=args.outer_width,
-        outer_blocks=args.outer_blocks, outer_timestep=args.outer_timestep))
+        outer_blocks=args.outer_blocks, outer_timestep=args.outer_timestep,
+        local_width=args.local_width, local_layers=args.local_layers))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:

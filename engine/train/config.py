@@ -42,6 +42,8 @@ class TrainConfig:
     outer_width: int | None = None  # grow a full-rank outer stage of this width around a trained U-Net (body kept)
     outer_blocks: int = 2  # the grown stage's residual blocks (0: a linear path)
     outer_timestep: bool = False  # the grown stage's features scaled and shifted per noise level
+    local_width: int | None = None  # grow a frequency-local stage of this width (engine.nn.local)
+    local_layers: int = 3  # its dilated convolutions
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.model import ModelConfig, MsaniiModel
-from engine.nn import UNet
+from engine.nn import UNet, UNetConfig
 from engine.pipeline import pick_device
 from engine.text import text_encoder
 from engine.train.config import TrainConfig, hardware
@@ -62,6 +62,8 @@ class Trainer:
             self.switch_context_guess(c.context_guess)
         if c.outer_width is not None:
             self.grow_outer_stage(c.outer_width, c.outer_blocks, c.outer_timestep)
+        if c.local_width is not None:
+            self.grow_local_stage(c.local_width, c.local_layers)
         if c.fresh:  # e.g. retrain the vocoder of a finished run; the scalers stay as they are
             fresh = MsaniiModel(self.model.config)
             part = "vocoder" if c.stage == "vocoder" else "unet"
@@ -133,17 +135,34 @@ class Trainer:
             raise ValueError(f"{self.model_path}: its U-Net has an outer stage of width {have[0]} and {have[1]} "
                              f"blocks{' scaled per noise level' if have[2] else ''}, not {width} and {blocks}"
                              f"{' scaled per noise level' if timestep else ''}; use another run folder")
-        if self.state_path.is_file():
-            raise ValueError(f"{self.state_path}: this run trained a U-Net without this outer stage; grow it in a "
-                             "new run folder holding only the trained model.safetensors")
-        unet = UNet(replace(config.unet, d_outer=width, n_outer_blocks=blocks, outer_timestep=timestep))
-        missing, unexpected = unet.load_state_dict(self.model.unet.state_dict(), strict=False)
-        if unexpected or any(not key.startswith("outer") for key in missing):
-            raise ValueError(f"{self.model_path}: the trained U-Net does not fit the grown one")
-        self.model.unet = unet.to(self.device)
-        self.model.config = replace(config, unet=unet.config)
+        self.grow(replace(config.unet, d_outer=width, n_outer_blocks=blocks, outer_timestep=timestep), "outer")
         log.info("grew the U-Net of %s to an outer stage of width %d, %d blocks%s", self.model_path, width, blocks,
                  ", scaled per noise level" if timestep else "")
+
+    def grow_local_stage(self, width: int, layers: int) -> None:
+        """Give the U-Net a frequency-local stage (`engine.nn.local`) of `width` and `layers`,
+        starting at zero; one of another shape is refused."""
+        config = self.model.config
+        have = (config.unet.d_local, config.unet.n_local_layers)
+        if have == (width, layers):
+            return
+        if config.unet.d_local:
+            raise ValueError(f"{self.model_path}: its U-Net has a local stage of width {have[0]} and {have[1]} "
+                             f"layers, not {width} and {layers}; use another run folder")
+        self.grow(replace(config.unet, d_local=width, n_local_layers=layers), "local")
+        log.info("grew the U-Net of %s a local stage of width %d, %d layers", self.model_path, width, layers)
+
+    def grow(self, unet_config: UNetConfig, part: str) -> None:
+        """Rebuild the U-Net as `unet_config`, keeping every trained weight; only `part` is new."""
+        if self.state_path.is_file():
+            raise ValueError(f"{self.state_path}: this run trained a U-Net without this {part} stage; grow it in a "
+                             "new run folder holding only the trained model.safetensors")
+        unet = UNet(unet_config)
+        missing, unexpected = unet.load_state_dict(self.model.unet.state_dict(), strict=False)
+        if unexpected or any(not key.startswith(part) for key in missing):
+            raise ValueError(f"{self.model_path}: the trained U-Net does not fit the grown one")
+        self.model.unet = unet.to(self.device)
+        self.model.config = replace(self.model.config, unet=unet.config)
 
     def encode_captions(self, captions: list[str]) -> dict[str, tuple[torch.Tensor, int]]:
         """Every caption of the training split, embedded once (the encoder is frozen)."""
