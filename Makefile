@@ -46,7 +46,7 @@ clean:
 	rm -rf $(VENV) renders
 
 # The bundled default model, reproducibly: real music from Debian's game-data packages, the
-# vocoder (which fits the mel scalers), the context-conditioned U-Net in the three stages it was
+# magnitude network (which fits the mel scalers), the context-conditioned U-Net in the three stages it was
 # trained in (from scratch at lr 3e-4; then on from those weights with a fresh optimizer at
 # lr 2e-4; then with a full-rank linear path grown around it, so that it can predict every mel
 # band), then the evaluation on held-out tracks beside the model it replaced. Stages end at
@@ -60,7 +60,7 @@ TRAIN_DIFFUSION = $(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --cro
 	--snapshot-every 1200 --no-progress
 train-default: setup
 	$(VENV)/bin/daw-diffusion prepare-data --out $(DATA) --no-midi --debian all --max-seconds 900
-	$(VENV)/bin/daw-diffusion train vocoder --data $(DATA) --run-dir $(RUN) --preset real --max-steps 1582 --no-progress
+	$(VENV)/bin/daw-diffusion train magnitude --data $(DATA) --run-dir $(RUN) --preset real --max-steps 1582 --no-progress
 	$(TRAIN_DIFFUSION) --run-dir $(RUN) --lr 3e-4 --seed 0 --max-steps 14674
 	mkdir -p $(RUN)/on && { test -f $(RUN)/on/model.safetensors || cp $(RUN)/model.safetensors $(RUN)/on/; }
 	$(TRAIN_DIFFUSION) --run-dir $(RUN)/on --lr 2e-4 --seed 2 --max-steps 20683

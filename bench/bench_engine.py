@@ -47,7 +47,7 @@ PHASE_RECOVERY = ((32, False, "32 iterations, random phase"), (4, True, "4, sour
 
 
 def vocoding_times(checkpoint: Path | None, repeats: int, reuse: bool) -> list[list[float]]:
-    """Mel -> audio (the vocoder's magnitude, then phase recovery) for 10, 30 and 60 s of stereo,
+    """Mel -> audio (the magnitude network, then phase recovery) for 10, 30 and 60 s of stereo,
     each way of `PHASE_RECOVERY`; `reuse`: with engine.allocator's malloc tuning (the engine's
     way), else glibc's defaults. Run in a fresh process: the tuning cannot be undone."""
     import engine.pipeline
@@ -79,7 +79,7 @@ def vocoding(checkpoint: Path | None, repeats: int) -> list[str]:
                 rounds[reuse].append(pool.apply(vocoding_times, (checkpoint, 1, reuse)))
     plain, reused = ([[rows[0][i][0], statistics.median(r[i][1] for r in rows)] for i in range(len(rows[0]))]
                      for rows in (rounds[False], rounds[True]))
-    lines = ["", f"Vocoding (the vocoder's magnitude and phase recovery), stereo, median of {repeats} alternating "
+    lines = ["", f"Resynthesis (the magnitude network and phase recovery), stereo, median of {repeats} alternating "
              "processes; malloc as glibc sets it against freed memory kept for reuse (engine/allocator.py):", "",
              "| audio | phase recovery | glibc's malloc (s) | memory reused (s) | speed-up |", "|---|---|---:|---:|---:|"]
     ways = [label for _, _, label in PHASE_RECOVERY] * 3

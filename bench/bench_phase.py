@@ -20,7 +20,7 @@ import torch
 from engine import metrics
 from engine.pipeline import Pipeline
 from engine.resynthesis import keep as phase
-from engine.resynthesis.magnitude import magnitude as mel_magnitude
+from engine.resynthesis import magnitude as mel_magnitude, uses_network
 from engine.tasks import interpolate, style_transfer
 from engine.train.evaluate import load_clips
 from engine.train.prepare import read_manifest
@@ -68,17 +68,19 @@ def scores(source: np.ndarray, out: np.ndarray, target: np.ndarray) -> dict:
 
 def edits(pipeline: Pipeline, clips: list[np.ndarray]):
     """(case, source at the model's rate, the edit's magnitude, the phase source) for every clip."""
+    model = pipeline.model
+    network = model.log_magnitude if uses_network(pipeline.settings.magnitude, pipeline.trained_network) else None
     for k, audio in enumerate(clips):
         wave = pipeline.to_model(audio, RATE)
         mel = pipeline.encode(wave)
         for strength in STRENGTHS:
             with pipeline.diffuser(pipeline.job(seed=k)) as diffuser:
                 edited = style_transfer.sample(diffuser, mel, strength)
-            yield f"style {strength:g}", wave, mel_magnitude(pipeline.model, edited, pipeline.settings.magnitude, pipeline.trained_network), wave
+            yield f"style {strength:g}", wave, mel_magnitude(model.spectral, edited, network), wave
         other = pipeline.to_model(clips[(k + 1) % len(clips)], RATE)
         with pipeline.diffuser(pipeline.job(seed=k)) as diffuser:
             blend = interpolate.sample(diffuser, mel, pipeline.encode(other), 0.3, 0.5)
-        yield "interpolate 0.3, 0.5", wave, mel_magnitude(pipeline.model, blend, pipeline.settings.magnitude, pipeline.trained_network), wave
+        yield "interpolate 0.3, 0.5", wave, mel_magnitude(model.spectral, blend, network), wave
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from engine.errors import CheckpointError
-from engine.model import ModelConfig, MsaniiModel
+from engine.model import RENAMED, RENAMED_WEIGHTS, ModelConfig, MsaniiModel
 
 FORMAT = "daw-diffusion"
 FORMAT_VERSION = 1
@@ -23,17 +23,17 @@ def save_checkpoint(model: MsaniiModel, path: str | os.PathLike, *,
                     trained: dict[str, bool] | None = None, info: dict[str, Any] | None = None,
                     half: bool = False) -> Path:
     """Write atomically (temporary name, then rename). `trained` records which parts hold
-    trained weights ("unet", "vocoder"); `info` is free-form (steps, data, wall time, ...)."""
+    trained weights ("unet", "magnitude"); `info` is free-form (steps, data, wall time, ...)."""
     path = Path(path)
     tensors = {}
     for name, value in model.state_dict().items():
         value = value.detach().cpu().contiguous()
-        tensors[name] = value.half() if half and value.is_floating_point() and name.startswith(("unet.", "vocoder.")) else value
+        tensors[name] = value.half() if half and value.is_floating_point() and name.startswith(("unet.", "magnitude_net.")) else value
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "config": json.dumps(model.config.to_dict()),
-        "trained": json.dumps(trained or {"unet": False, "vocoder": False}),
+        "trained": json.dumps(trained or {"unet": False, "magnitude": False}),
         "info": json.dumps(info or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,16 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             f"understands ({FORMAT_VERSION}); update daw-diffusion"
         )
     meta["format_version"] = version
+    meta["trained"] = {RENAMED.get(part, part): done for part, done in meta["trained"].items()}
     return meta
+
+
+def renamed(key: str) -> str:
+    """A weight's name as this version calls it (older files used other names for some parts)."""
+    for old, new in RENAMED_WEIGHTS.items():
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[MsaniiModel, dict[str, Any]]:
@@ -81,7 +90,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[MsaniiModel, dict[str, Any
     expected = model.state_dict()
     try:
         with safe_open(str(path), framework="pt") as f:
-            stored = {key: f.get_tensor(key) for key in f.keys()}
+            stored = {renamed(key): f.get_tensor(key) for key in f.keys()}
     except Exception as exc:
         raise CheckpointError(f"{path}: weights cannot be read ({exc})") from None
     missing = sorted(set(expected) - set(stored))

@@ -14,7 +14,8 @@ import soundfile as sf
 import torch
 
 from engine.model import ModelConfig, MsaniiModel
-from engine.pipeline import DEFAULT_CHECKPOINT, Pipeline, pick_device
+from engine.device import pick_device
+from engine.pipeline import DEFAULT_CHECKPOINT, Pipeline
 from engine.settings import RenderSettings
 from engine.tasks import TASKS
 

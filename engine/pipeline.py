@@ -3,7 +3,8 @@
 The pipeline loads the model onto a device and does what every task shares: resampling to and
 from the model's rate, encoding, sampling with a job's settings, resynthesis. The tasks themselves
 are `engine.tasks` (the table) and its modules; `run` checks a request against the table and
-calls the task's module, and each task is also a method: `pipeline.inpaint(audio, rate, ...)`.
+calls the task's module, and each task of the table is also a method of the pipeline
+(`pipeline.inpaint(audio, rate, ...)`, bound by `task_method` below).
 
 Audio crosses this boundary as float32 numpy `[channels, samples]` at the caller's sample rate
 (or as `Clip`s), times as seconds. Work happens at the model's rate; edits are spliced back at
@@ -25,12 +26,13 @@ from engine.allocator import reuse_freed_memory
 from engine.audio import below_full_scale, resample
 from engine.checkpoint import load_checkpoint
 from engine.clip import as_clip
+from engine.device import inference, pick_device
 from engine.diffusion import Denoiser, Diffuser, SamplerSettings
 from engine.errors import BadAudio, BadParameter, CheckpointError
 from engine.geometry import max_seconds
 from engine.job import OPTIONS, Cancel, Progress, Render, RenderJob
-from engine.model import MsaniiModel
-from engine.resynthesis import NOTHING, Keep, resynthesize
+from engine.kind import ModelKind
+from engine.resynthesis import NOTHING, Keep
 from engine.settings import RenderSettings
 from engine.tasks import TASKS, Task, task_named
 from engine.text import text_encoder
@@ -38,28 +40,15 @@ from engine.text import text_encoder
 DEFAULT_CHECKPOINT = Path(__file__).parent / "models" / "default.safetensors"
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    if device != "auto":
-        try:
-            return torch.device(device)
-        except RuntimeError as exc:
-            raise BadParameter(f"unknown device {device!r} ({exc})") from None
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 class Pipeline:
-    def __init__(self, model: MsaniiModel, device: torch.device | str = "cpu",
+    def __init__(self, model: ModelKind, device: torch.device | str = "cpu",
                  metadata: dict[str, Any] | None = None, settings: RenderSettings | None = None,
                  name: str = "unnamed") -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.metadata = metadata or {}
         self.settings = settings or RenderSettings()
-        self.sample_rate = model.config.spectral.sample_rate
+        self.sample_rate = model.geometry.sample_rate
         self.name = name  # which model this is, as renders and `status` report it
 
     @classmethod
@@ -115,25 +104,6 @@ class Pipeline:
         return replace(render, info={"task": task.name, "params": used, "settings": settings, "model": self.name,
                                      **render.info})
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        """Each task as a method, positional arguments in the table's order: its audio inputs,
-        their `sample_rate`, then its parameters (`pipeline.inpaint(audio, 44_100, [(1, 2)])`)."""
-        if name not in TASKS:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        task = TASKS[name]
-        order = [*task.inputs, *(["sample_rate"] if task.inputs else []), *(p.name for p in task.params)]
-
-        def method(*args: Any, **params: Any) -> Any:
-            if len(args) > len(order):
-                raise BadParameter(f"{name} takes at most {len(order)} values in order ({', '.join(order)})")
-            twice = sorted(set(order[:len(args)]) & set(params))
-            if twice:
-                raise BadParameter(f"{name} got {', '.join(twice)} twice")
-            return self.call(task, {**dict(zip(order, args)), **params})
-
-        method.__doc__ = f"{name}: {task.help}"
-        return method
-
     def job(self, seed: int | None = None, settings: RenderSettings | None = None, progress: Progress | None = None,
             cancel: Cancel | None = None, flat: dict[str, Any] | None = None) -> RenderJob:
         """A job on this pipeline's settings (or `settings`), with `flat` settings fields changed."""
@@ -149,35 +119,23 @@ class Pipeline:
     @property
     def max_seconds(self) -> float:
         """One model context in seconds: its `window_frames` at its hop (8192 frames at hop 512: 95.1 s)."""
-        c = self.model.config
-        return max_seconds(c.diffusion.window_frames, c.spectral.hop_length, c.spectral.sample_rate)
+        return max_seconds(self.model.window_frames, self.model.geometry.hop_length, self.sample_rate)
 
     @contextlib.contextmanager
     def diffuser(self, job: RenderJob) -> Iterator[Diffuser]:
         """The model as a sampler with this job's settings, seed and progress, inside inference
         mode (and a GPU's autocast): `with pipeline.diffuser(job) as diffuser: ...`."""
-        config = self.model.config
         with self.inference():
             yield Diffuser(self.denoiser(job.settings), self.model.schedule, sampler_settings(job.settings),
-                           config.unet.frame_multiple, job.generator, job.on_step,
-                           (config.diffusion.data_mean, config.diffusion.data_std))
+                           self.model.frame_multiple, job.generator, job.on_step, self.model.data_scale)
 
     def encode(self, wave: Tensor) -> Tensor:
         """Audio `[B, C, S]` at the model's rate -> scaled mel `[B, C, n_mels, frames]`."""
-        return self.model.spectral.encode(wave)
+        return self.model.encode(wave)
 
-    @contextlib.contextmanager
-    def inference(self) -> Iterator[None]:
-        """inference mode; bf16 autocast on CUDA, fp16 on MPS, float32 on the CPU."""
-        with torch.inference_mode():
-            if self.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    yield
-            elif self.device.type == "mps":
-                with torch.autocast("mps", dtype=torch.float16):
-                    yield
-            else:
-                yield
+    def inference(self) -> contextlib.AbstractContextManager:
+        """Inference mode at this device's precision (`engine.device`)."""
+        return inference(self.device)
 
     def check_one_context(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Whole-clip tasks see the clip at once: at most one model context."""
@@ -190,19 +148,16 @@ class Pipeline:
         """The model as a denoiser, conditioned on the settings' prompt when there is one."""
         cond = mask = None
         if settings.prompt:
-            name = self.model.config.conditioning.text_encoder
+            name = self.model.text_encoder
             if not name:
                 raise BadParameter("this model was trained without text; leave the prompt out")
             cond, mask = text_encoder(name, str(self.device)).encode([settings.prompt])
-        diffusion = self.model.config.diffusion
-        low, high = ((b - diffusion.data_mean) / diffusion.data_std for b in (-1.0, 1.0))
-        return Denoiser(self.model.unet, self.model.schedule, diffusion.prediction, cond, mask,
-                        settings.guidance, (low, high), frame_rate=self.model.config.spectral.frame_rate)
+        return self.model.denoiser(cond, mask, settings.guidance)
 
     @property
     def trained_network(self) -> bool:
         """Whether the checkpoint's magnitude network was trained (else the pseudo-inverse serves)."""
-        return bool(self.metadata.get("trained", {}).get("vocoder"))
+        return bool(self.metadata.get("trained", {}).get("magnitude"))
 
     def to_model(self, audio: np.ndarray, sample_rate: int) -> Tensor:
         """`[C, S]` numpy at `sample_rate` -> `[1, C, S']` on the device at the model's rate."""
@@ -224,7 +179,7 @@ class Pipeline:
         `keep` says of audio the task has (`engine.resynthesis`)."""
         job.check_cancel()
         job.report(0.9, "resynthesis")
-        audio = resynthesize(self.model, mel, samples, job.settings, keep, job.generator, self.trained_network)
+        audio = self.model.resynthesize(mel, samples, job.settings, keep, job.generator, self.trained_network)
         job.report(1.0, "done")
         return audio
 
@@ -232,3 +187,25 @@ class Pipeline:
 def sampler_settings(settings: RenderSettings) -> SamplerSettings:
     """The sampler's part of a render's settings."""
     return SamplerSettings(settings.sampler, settings.steps, settings.eta, settings.jump_length, settings.resample)
+
+
+def task_method(task: Task) -> Callable[..., Any]:
+    """`task` as a method, positional arguments in the table's order: its audio inputs, their
+    `sample_rate`, then its parameters (`pipeline.inpaint(audio, 44_100, [(1, 2)])`)."""
+    order = [*task.inputs, *(["sample_rate"] if task.inputs else []), *(p.name for p in task.params)]
+
+    def method(self: Pipeline, *args: Any, **params: Any) -> Any:
+        if len(args) > len(order):
+            raise BadParameter(f"{task.name} takes at most {len(order)} values in order ({', '.join(order)})")
+        twice = sorted(set(order[:len(args)]) & set(params))
+        if twice:
+            raise BadParameter(f"{task.name} got {', '.join(twice)} twice")
+        return self.call(task, {**dict(zip(order, args)), **params})
+
+    method.__name__ = method.__qualname__ = task.name
+    method.__doc__ = f"{task.name}({', '.join(order)}): {task.help}"
+    return method
+
+
+for _task in TASKS.values():  # every task in the table is a method of the pipeline
+    setattr(Pipeline, _task.name, task_method(_task))

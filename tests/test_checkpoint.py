@@ -16,13 +16,32 @@ from helpers import sine_mix, tiny_model
 def test_round_trip_rebuilds_the_same_model_from_the_file_alone(tmp_path, chord):
     model = tiny_model(seed=3)
     model.spectral.scaler.update(model.spectral.log_mel(__import__("torch").from_numpy(chord)))
-    path = save_checkpoint(model, tmp_path / "m.safetensors", trained={"unet": True, "vocoder": False},
+    path = save_checkpoint(model, tmp_path / "m.safetensors", trained={"unet": True, "magnitude": False},
                            info={"steps": 12})
     loaded = Pipeline.from_checkpoint(path, device="cpu")
     assert loaded.model.config == model.config
-    assert loaded.metadata["trained"] == {"unet": True, "vocoder": False} and loaded.metadata["info"]["steps"] == 12
+    assert loaded.metadata["trained"] == {"unet": True, "magnitude": False} and loaded.metadata["info"]["steps"] == 12
     settings = RenderSettings(steps=3, griffin_lim_iters=3)
     original = Pipeline(model).style_transfer(chord, 44_100, 0.5, seed=1, settings=settings).audio
+    assert np.array_equal(loaded.style_transfer(chord, 44_100, 0.5, seed=1, settings=settings).audio, original)
+
+
+def test_a_file_from_before_the_magnitude_network_was_renamed_loads_as_the_same_model(tmp_path, chord):
+    """Older files called the magnitude network "vocoder": config section, trained flag, weights."""
+    model = tiny_model(seed=4)
+    config = model.config.to_dict()
+    config["vocoder"] = config.pop("magnitude")
+    tensors = {key.replace("magnitude_net.", "vocoder.", 1): value.contiguous() for key, value in model.state_dict().items()}
+    assert any(key.startswith("vocoder.") for key in tensors)
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={
+        "format": "daw-diffusion", "format_version": "1", "config": json.dumps(config),
+        "trained": json.dumps({"unet": True, "vocoder": True}), "info": "{}"})
+    loaded = Pipeline.from_checkpoint(tmp_path / "old.safetensors", device="cpu")
+    assert loaded.model.config == model.config and loaded.metadata["trained"] == {"unet": True, "magnitude": True}
+    assert loaded.trained_network
+    settings = RenderSettings(steps=3, griffin_lim_iters=3)
+    original = Pipeline(model, metadata={"trained": {"magnitude": True}}).style_transfer(
+        chord, 44_100, 0.5, seed=1, settings=settings).audio
     assert np.array_equal(loaded.style_transfer(chord, 44_100, 0.5, seed=1, settings=settings).audio, original)
 
 

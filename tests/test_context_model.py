@@ -129,7 +129,7 @@ def test_the_loss_counts_only_frames_to_generate(context_model):
 
 
 def test_every_task_runs_on_a_context_checkpoint_and_keeps_what_it_must(context_model, tmp_path):
-    path = save_checkpoint(context_model, tmp_path / "context.safetensors", trained={"unet": True, "vocoder": False})
+    path = save_checkpoint(context_model, tmp_path / "context.safetensors", trained={"unet": True, "magnitude": False})
     model, meta = load_checkpoint(path)
     assert meta["config"]["unet"]["context"] is True and model.config.spectral.hop_length == 512
     pipeline = Pipeline(model)

@@ -12,7 +12,7 @@ def test_the_default_model_ships_trained_and_small():
     assert DEFAULT_CHECKPOINT.is_file()
     assert DEFAULT_CHECKPOINT.stat().st_size < 25 * 2**20
     meta = read_metadata(DEFAULT_CHECKPOINT)
-    assert meta["trained"] == {"unet": True, "vocoder": True}
+    assert meta["trained"] == {"unet": True, "magnitude": True}
     assert meta["config"]["conditioning"]["text_encoder"] == "all-MiniLM-L6-v2"
     assert meta["info"]["diffusion"]["steps"] > 1000
 

@@ -70,7 +70,9 @@ BELOW = {
     "engine.nn": ("engine.diffusion", "engine.tasks", "engine.train", "engine.pipeline", "engine.resynthesis"),
     "engine.guide": ("engine.tasks", "engine.train", "engine.pipeline"),
     "engine.metrics": ("engine.tasks", "engine.train", "engine.pipeline", "engine.guide"),
-    "engine.resynthesis": ("engine.tasks", "engine.train", "engine.pipeline", "engine.diffusion", "engine.service"),
+    "engine.resynthesis": ("engine.tasks", "engine.train", "engine.pipeline", "engine.diffusion", "engine.service",
+                           "engine.model"),
+    "engine.kind": ("engine.model", "engine.tasks", "engine.pipeline"),
     "engine.tasks": ("engine.train", "engine.service"),
     "engine.settings": ("engine.diffusion", "engine.tasks", "engine.pipeline"),
 }
@@ -81,3 +83,20 @@ def test_no_arrow_points_up_the_layers():
     upward = {(m, t) for m, targets in graph.items() for t in targets for low, above in BELOW.items()
               if (m == low or m.startswith(low + ".")) and any(t == a or t.startswith(a + ".") for a in above)}
     assert upward == set()
+
+
+def test_the_pipeline_and_the_tasks_ask_a_model_only_what_every_model_kind_offers():
+    """`pipeline.model.X` in a task and `self.model.X` in the pipeline: X is in `engine.kind.ModelKind`,
+    so a second model kind needs no change to either."""
+    from engine.kind import ModelKind
+
+    offered = {name for name in dir(ModelKind) if not name.startswith("_")} | set(ModelKind.__annotations__)
+    asked = set()
+    for path in [ROOT / "engine" / "pipeline.py", *(ROOT / "engine" / "tasks").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "model" and isinstance(node.value.value, ast.Name) \
+                    and node.value.value.id in ("pipeline", "self"):
+                asked.add((path.name, node.attr))
+    assert {name for _, name in asked} >= {"geometry", "encode", "denoiser", "resynthesize"}  # the check sees them
+    assert {(file, name) for file, name in asked if name not in offered} == set()

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from engine.nn import UNet, UNetConfig, Vocoder, VocoderConfig
+from engine.nn import MagnitudeConfig, MagnitudeNet, UNet, UNetConfig
 
 
 def params(module: torch.nn.Module) -> int:
@@ -52,18 +52,18 @@ def test_mismatched_config_lists_fail_fast():
         UNetConfig(d_multipliers=(1, 1), has_attention=(True,), has_resampling=(True, False), n_block_layers=(1, 1))
 
 
-def test_vocoder_maps_mels_to_stft_bins():
-    vocoder = Vocoder(VocoderConfig(d_model=16, d_hidden_factor=1, residual=False))
-    assert vocoder(torch.randn(1, 2, 128, 10)).shape == (1, 2, 1025, 10)
+def test_the_magnitude_network_maps_mels_to_stft_bins():
+    network = MagnitudeNet(MagnitudeConfig(d_model=16, d_hidden_factor=1, residual=False))
+    assert network(torch.randn(1, 2, 128, 10)).shape == (1, 2, 1025, 10)
 
 
-def test_an_untrained_residual_vocoder_is_the_analytic_inversion():
+def test_an_untrained_residual_magnitude_network_is_the_analytic_inversion():
     from engine.model import ModelConfig, MsaniiModel
 
     model = MsaniiModel(ModelConfig.preset("tiny"))
     mel = torch.rand(1, 2, 128, 10) * 2 - 1
     analytic = model.spectral.mel_to_magnitude(model.spectral.decode_log_mel(mel))
-    assert torch.allclose(torch.exp(model.vocoder_log_magnitude(mel)), analytic + 1e-5, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(torch.exp(model.log_magnitude(mel)), analytic + 1e-5, rtol=1e-4, atol=1e-6)
 
 
 def test_a_unet_narrower_than_the_mel_bands_cannot_reach_them_all_and_an_outer_stage_can():
@@ -114,8 +114,40 @@ def test_an_outer_stage_scaled_per_noise_level_starts_as_the_stage_without_it_an
     assert torch.allclose(scaled(x, t), body(x, t), atol=1e-5)
 
 
+def test_a_local_stage_starts_silent_then_corrects_every_band_with_kernels_shared_across_pitch():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    body = UNet(UNetConfig.tiny(context=True)).eval()
+    grown = UNet(replace(body.config, d_local=8, n_local_layers=2)).eval()
+    assert (body.config.output_rank, grown.config.output_rank) == (16, 128)
+    missing, unexpected = grown.load_state_dict(body.state_dict(), strict=False)
+    assert not unexpected and missing and all(key.startswith("local.") for key in missing)
+    x, t = torch.randn(2, 2, 128, 16), torch.tensor([5.0, 700.0])
+    context = torch.randn(2, 2, 257, 16)
+    assert torch.equal(grown(x, t, context=context), body(x, t, context=context))
+    for weights in grown.local.parameters():
+        torch.nn.init.normal_(weights, std=0.1)
+    with torch.no_grad():
+        grown.local.input.weight[:, -1] = 0  # blind to the band's height: the same kernels at every pitch
+        assert (grown(x, t, context=context) - body(x, t, context=context)).abs().mean() > 1e-3
+        planes, emb = grown.planes(x, body(x, t, context=context), context), grown.embedding(t, None, None)
+        correction = grown.local(planes, emb)
+        # a pattern moved up by 12 bands gets the same correction, moved up (away from the edges)
+        shifted = grown.local(planes.roll(12, dims=3), emb)
+        assert torch.allclose(shifted[:, :, 30:100], correction.roll(12, dims=2)[:, :, 30:100], atol=1e-5)
+        # each audio channel is corrected from its own planes only
+        planes[:, 1] += 1
+        moved = grown.local(planes, emb)
+    assert torch.equal(moved[:, 0], correction[:, 0]) and not torch.allclose(moved[:, 1], correction[:, 1])
+
+
 def test_outer_stage_settings_fail_fast():
     with pytest.raises(ValueError, match="d_outer"):
         UNetConfig(d_outer=-1)
     with pytest.raises(ValueError, match="outer_timestep needs an outer stage"):
         UNetConfig(outer_timestep=True)
+    with pytest.raises(ValueError, match="d_local"):
+        UNetConfig(d_local=-1)
+    with pytest.raises(ValueError, match="n_local_layers"):
+        UNetConfig(d_local=8, n_local_layers=0)

@@ -123,7 +123,7 @@ def test_outpaint_longer_than_one_model_context_goes_window_by_window(pipeline):
     from engine.pipeline import Pipeline
 
     small = MsaniiModel(pipeline.model.config.__class__(
-        unet=pipeline.model.config.unet, vocoder=pipeline.model.config.vocoder,
+        unet=pipeline.model.config.unet, magnitude=pipeline.model.config.magnitude,
         diffusion=DiffusionConfig(window_frames=64)))
     small.load_state_dict(pipeline.model.state_dict())
     evaluations, fractions = [], []

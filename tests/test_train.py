@@ -20,7 +20,7 @@ from engine.settings import RenderSettings
 from engine.train.captions import RenderFacts, caption
 from engine.train.config import TrainConfig
 from engine.train.corpus import Collection
-from engine.train.losses import diffusion_loss, vocoder_loss
+from engine.train.losses import diffusion_loss, magnitude_loss
 from engine.train.prepare import prepare_data, read_manifest
 from engine.train.trainer import Trainer
 
@@ -117,8 +117,8 @@ def test_losses_go_down_on_a_fixed_batch():
     torch.manual_seed(0)
     model = MsaniiModel(ModelConfig.preset("tiny"))
     audio = torch.from_numpy(np.stack([sine_mix(1.0, 44_100), sine_mix(1.0, 44_100)[::-1].copy()]))
-    vocoder_loss(model, audio)  # fits the scaler
-    start, end = fixed_batch_loss_drops(lambda: vocoder_loss(model, audio, fit_scaler=False), model.vocoder)
+    magnitude_loss(model, audio)  # fits the scaler
+    start, end = fixed_batch_loss_drops(lambda: magnitude_loss(model, audio, fit_scaler=False), model.magnitude_net)
     assert end < 0.7 * start
     gen = lambda: torch.Generator().manual_seed(0)  # same timesteps and noise every step
     start, end = fixed_batch_loss_drops(lambda: diffusion_loss(model.unet, model.spectral, model.schedule, audio, "v",
@@ -131,10 +131,10 @@ def trained(data, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("run")
     common = ["--data", str(data), "--run-dir", str(run), "--preset", "tiny", "--batch-size", "2",
               "--crop-frames", "32", "--no-progress"]
-    reply = cli("train", "vocoder", *common, "--max-steps", "3")
-    assert reply["trained"] == {"unet": False, "vocoder": True} and reply["info"]["steps"] == 3
+    reply = cli("train", "magnitude", *common, "--max-steps", "3")
+    assert reply["trained"] == {"unet": False, "magnitude": True} and reply["info"]["steps"] == 3
     reply = cli("train", "diffusion", *common, "--max-steps", "2")
-    assert reply["trained"] == {"unet": True, "vocoder": True} and reply["info"]["steps"] == 2
+    assert reply["trained"] == {"unet": True, "magnitude": True} and reply["info"]["steps"] == 2
     diffusion = Pipeline.from_checkpoint(run / "model.safetensors", "cpu").model.config.diffusion
     assert -1 < diffusion.data_mean < 1 and 0 < diffusion.data_std < 1  # measured, not the defaults
     return run
@@ -199,10 +199,10 @@ def test_a_copy_guess_for_a_model_without_context_is_refused_and_the_run_kept(tr
     assert (tmp_path / "model.safetensors").read_bytes() == before
 
 
-def test_diffusion_before_vocoder_is_refused(data, tmp_path):
+def test_diffusion_before_the_magnitude_network_is_refused(data, tmp_path):
     done = subprocess.run([CLI, "train", "diffusion", "--data", str(data), "--run-dir", str(tmp_path / "r"),
                            "--preset", "tiny", "--max-steps", "1"], capture_output=True, text=True)
-    assert done.returncode == 2 and "train the vocoder first" in done.stdout
+    assert done.returncode == 2 and "train the magnitude network first" in done.stdout
 
 
 def test_trained_checkpoint_renders_with_prompts(trained):
@@ -280,12 +280,12 @@ def test_torchrun_trains_with_two_processes(data, tmp_path):
     """DDP for real: two CPU processes (gloo) step together and rank 0 writes the checkpoint."""
     run = tmp_path / "ddp"
     torchrun = str(Path(sys.executable).with_name("torchrun"))
-    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bridge.cli", "train", "vocoder",
+    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bridge.cli", "train", "magnitude",
                            "--data", str(data), "--run-dir", str(run), "--preset", "tiny", "--batch-size", "2",
                            "--crop-frames", "32", "--max-steps", "3", "--no-progress"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    info = Pipeline.from_checkpoint(run / "model.safetensors", "cpu").metadata["info"]["vocoder"]
+    info = Pipeline.from_checkpoint(run / "model.safetensors", "cpu").metadata["info"]["magnitude"]
     assert info["world_size"] == 2 and info["steps"] == 3
 
 
@@ -305,6 +305,25 @@ def test_an_outer_stage_grows_around_a_trained_unet_and_another_width_is_refused
     done = subprocess.run([CLI, *common[:-2], "--outer-width", "64", "--max-steps", str(steps + 3)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "outer stage of width 128 and 1 blocks, not 64" in done.stdout
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept
+
+
+def test_a_local_stage_grows_onto_a_trained_unet_and_another_shape_is_refused(trained, data, tmp_path):
+    shutil.copyfile(trained / "model.safetensors", tmp_path / "model.safetensors")
+    steps = read_metadata(trained / "model.safetensors")["info"]["diffusion"]["steps"]
+    common = ["train", "diffusion", "--data", str(data), "--run-dir", str(tmp_path), "--preset", "tiny",
+              "--batch-size", "2", "--crop-frames", "32", "--no-progress", "--local-width", "8"]
+    cli(*common, "--max-steps", str(steps))  # grown, not trained: the same model
+    body = Pipeline.from_checkpoint(trained / "model.safetensors", "cpu").model.unet
+    grown = Pipeline.from_checkpoint(tmp_path / "model.safetensors", "cpu").model.unet
+    assert (grown.config.d_local, grown.config.n_local_layers, grown.config.output_rank) == (8, 3, 128)
+    x, t = torch.randn(1, 2, 128, 32), torch.tensor([300.0])
+    assert torch.equal(grown(x, t), body(x, t))
+    assert cli(*common, "--max-steps", str(steps + 2))["info"]["steps"] == steps + 2  # and it trains on
+    kept = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    done = subprocess.run([CLI, *common, "--local-layers", "2", "--max-steps", str(steps + 3)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "local stage of width 8 and 3 layers, not 8 and 2" in done.stdout
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == kept
 
 

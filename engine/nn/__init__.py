@@ -1,6 +1,6 @@
-"""Networks: the Msanii U-Net and the mel -> magnitude vocoder."""
+"""Networks: the Msanii U-Net and the mel -> magnitude network."""
 
 from engine.nn.unet import UNet, UNetConfig
-from engine.nn.vocoder import Vocoder, VocoderConfig
+from engine.nn.magnitude import MagnitudeConfig, MagnitudeNet
 
-__all__ = ["UNet", "UNetConfig", "Vocoder", "VocoderConfig"]
+__all__ = ["UNet", "UNetConfig", "MagnitudeConfig", "MagnitudeNet"]

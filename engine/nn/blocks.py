@@ -19,7 +19,7 @@ def timestep_features(t: Tensor, dim: int) -> Tensor:
 
 class ResidualBlock(nn.Module):
     """InstanceNorm -> 3x3 conv -> + embedding -> GELU MLP (ConvNeXt style), plus a skip.
-    `d_embed=0` builds a block without an embedding input (the vocoder's)."""
+    `d_embed=0` builds a block without an embedding input (the magnitude network's)."""
 
     def __init__(self, d_in: int, d_out: int, d_hidden_factor: int, d_embed: int = 0) -> None:
         super().__init__()

@@ -14,26 +14,26 @@ from torch import Tensor
 
 from engine.resynthesis import griffin_lim
 from engine.resynthesis.keep import NOTHING, Keep, balanced
-from engine.resynthesis.magnitude import magnitude
+from engine.resynthesis.magnitude import LogMagnitude, magnitude, uses_network
 
 if TYPE_CHECKING:
-    from engine.model import MsaniiModel
     from engine.settings import RenderSettings
+    from engine.spectral import MelSpectral
 
-# magnitude `[B, C, bins, frames]`, samples, what to keep, settings, generator -> audio `[B, C, samples]`
-PhaseRecovery = Callable[["MsaniiModel", Tensor, int, Keep, "RenderSettings", torch.Generator], Tensor]
+# mel front end, magnitude `[B, C, bins, frames]`, samples, what to keep, settings, generator -> audio `[B, C, samples]`
+PhaseRecovery = Callable[["MelSpectral", Tensor, int, Keep, "RenderSettings", torch.Generator], Tensor]
 METHODS: dict[str, PhaseRecovery] = {"griffin_lim": griffin_lim.recover}
 METHOD = "griffin_lim"
 
-__all__ = ["METHODS", "NOTHING", "Keep", "magnitude", "resynthesize"]
+__all__ = ["METHODS", "NOTHING", "Keep", "LogMagnitude", "magnitude", "resynthesize", "uses_network"]
 
 
-def resynthesize(model: MsaniiModel, mel: Tensor, samples: int, settings: RenderSettings, keep: Keep,
-                 generator: torch.Generator, trained_network: bool) -> Tensor:
-    """Scaled mel `[B, C, F, T]` -> audio `[B, C, samples]` at the model's rate, keeping what
-    `keep` says; `trained_network`: the checkpoint's magnitude network was trained."""
+def resynthesize(spectral: MelSpectral, network: LogMagnitude | None, mel: Tensor, samples: int,
+                 settings: RenderSettings, keep: Keep, generator: torch.Generator) -> Tensor:
+    """Scaled mel `[B, C, F, T]` of `spectral` -> audio `[B, C, samples]` at its rate, keeping what
+    `keep` says; `network`: the model's magnitude network (None: the pseudo-inverse)."""
     with torch.inference_mode():
-        wanted = magnitude(model, mel, settings.magnitude, trained_network)
+        wanted = magnitude(spectral, mel, network)
         if keep.image is not None and wanted.shape[-3] > 1:
-            wanted = balanced(wanted, model.spectral.stft(keep.image).abs())
-        return METHODS[METHOD](model, wanted, samples, keep, settings, generator)
+            wanted = balanced(wanted, spectral.stft(keep.image).abs())
+        return METHODS[METHOD](spectral, wanted, samples, keep, settings, generator)

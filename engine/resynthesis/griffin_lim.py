@@ -12,13 +12,13 @@ from torch import Tensor
 from engine.resynthesis.keep import Keep
 
 if TYPE_CHECKING:
-    from engine.model import MsaniiModel
     from engine.settings import RenderSettings
+    from engine.spectral import MelSpectral
 
 
-def recover(model: MsaniiModel, magnitude: Tensor, samples: int, keep: Keep, settings: RenderSettings,
+def recover(spectral: MelSpectral, magnitude: Tensor, samples: int, keep: Keep, settings: RenderSettings,
             generator: torch.Generator) -> Tensor:
     given = settings.griffin_lim_iters
-    return model.spectral.griffin_lim(magnitude, samples, n_iter=keep.iterations if given is None else given,
-                                      momentum=settings.griffin_lim_momentum, generator=generator,
-                                      start=keep.phase, linked=True)
+    return spectral.griffin_lim(magnitude, samples, n_iter=keep.iterations if given is None else given,
+                                momentum=settings.griffin_lim_momentum, generator=generator,
+                                start=keep.phase, linked=True)

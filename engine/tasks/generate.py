@@ -38,7 +38,7 @@ def run(pipeline: Pipeline, job: RenderJob, seconds: float | None, bars: float |
     check_result_size(channels, out_samples, out_rate, n_variations)
     job.check_variations(n_variations)
     samples = round(out_samples / out_rate * pipeline.sample_rate)
-    spectral = pipeline.model.config.spectral
+    spectral = pipeline.model.geometry
     shape = (1, channels, spectral.n_mels, spectral.frames_for(samples))
     renders = []
     for k in range(n_variations):

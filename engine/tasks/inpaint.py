@@ -68,7 +68,7 @@ def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, span
             job.check_cancel()
             job.report(1.0, "done")
             return Render(source, rate, job.seed)
-    s, spectral = job.settings, pipeline.model.config.spectral
+    s, spectral = job.settings, pipeline.model.geometry
     margin = round(s.context_seconds * rate)
     groups = group_spans(spans, margin)
     job.segments = len(groups)
@@ -99,7 +99,7 @@ def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, s
     """`source` with each span replaced by its best-matching copy found within `seconds` on
     either side (every span counts as unknown there), crossfaded in; and the spans that had
     nothing in reach to copy."""
-    spectral = pipeline.model.config.spectral
+    spectral = pipeline.model.geometry
     fade, scale = round(job.settings.crossfade * rate), pipeline.sample_rate / rate
     # the copy may come from `seconds` away, so the window also holds what it is compared by
     reach = round((seconds + matching.NEIGHBOURHOOD_SECONDS) * rate) + spectral.n_fft
@@ -129,8 +129,8 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
     """`audio` (the caller's; `wave` and `mel` are it at the model's rate) with each span
     replaced by its best-matching copy, crossfaded in; None when some span has nothing in
     reach to copy (the model then works alone)."""
-    spectral = pipeline.model.config.spectral
-    magnitude = pipeline.model.spectral.stft(wave[0]).abs()
+    spectral = pipeline.model.geometry
+    magnitude = pipeline.model.stft(wave[0]).abs()
     pitch = matching.harmony(magnitude, pipeline.sample_rate, spectral.n_fft)
     features = matching.match_features(mel[0], pitch, ~unknown)
     frame_rate = spectral.frame_rate

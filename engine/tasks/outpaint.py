@@ -84,7 +84,7 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, seconds: float | None, 
 def continue_alone(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, grow: int, right: bool,
                    mode: str, fade: int) -> Render:
     """The model alone continues the last `context_seconds` of `source` by `grow` samples."""
-    spectral, samples = pipeline.model.config.spectral, source.shape[-1]
+    spectral, samples = pipeline.model.geometry, source.shape[-1]
     hop = spectral.hop_length
     keep = min(samples, round(job.settings.context_seconds * rate))
     wave = pipeline.to_model(source[:, samples - keep:] if right else source[:, :keep], rate)
@@ -97,7 +97,7 @@ def continue_alone(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate:
     else:
         known = mel[..., edge:]
         new_frames = edge + math.ceil(grow_model / hop) + 1
-    window = pipeline.model.config.diffusion.window_frames
+    window = pipeline.model.window_frames
     per_window = window - min(known.shape[-1], window // 2)
     job.segments = math.ceil(new_frames / per_window)
     with pipeline.diffuser(job) as diffuser:

@@ -25,8 +25,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=prepare)
 
-    t = sub.add_parser("train", help="train the vocoder (stage 1) or the diffusion U-Net (stage 2)")
-    t.add_argument("stage", choices=["vocoder", "diffusion"])
+    t = sub.add_parser("train", help="train the magnitude network (stage 1) or the diffusion U-Net (stage 2)")
+    t.add_argument("stage", choices=["magnitude", "diffusion", "vocoder"], help="('vocoder': magnitude's old name)")
     t.add_argument("--data", type=Path, required=True, help="folder made by prepare-data")
     t.add_argument("--run-dir", type=Path, required=True, help="run folder: model.safetensors + resumable state")
     t.add_argument("--preset", default="real",
@@ -99,7 +99,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     encoder = "" if args.text_encoder == "none" else args.text_encoder
     return run(TrainConfig(
-        stage=args.stage, data_dir=args.data, run_dir=args.run_dir, preset=args.preset, text_encoder=encoder,
+        stage="magnitude" if args.stage == "vocoder" else args.stage, data_dir=args.data, run_dir=args.run_dir, preset=args.preset, text_encoder=encoder,
         batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
         ema_start=args.ema_start, max_steps=args.max_steps, decay_steps=args.decay_steps, time_budget=args.time_budget,
         checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,

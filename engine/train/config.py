@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-STAGES = ("vocoder", "diffusion")
+STAGES = ("magnitude", "diffusion")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ models of different hops are judged alike. Writes `metrics.json`,
 - inpainting (gaps in the middle of 20 s clips) and extension (to the right of 10 s): log-mel
   L1 in the region (dB), chroma correlation with the truth, seam discontinuity; against
   silence, loop-repeat (copy what came just before), shaped noise (the surroundings' spectrum)
-  and the resynthesis floor (the truth through the model's own mel and vocoder);
+  and the resynthesis floor (the truth through the model's own mel and magnitude network);
 - each model at its defaults (inpaint and extend from the clip's best-matching copy when its
   `guide` is below 1) and alone (`guide 1`), and a guide curve for the model under test;
 - generation: Fréchet distance of log-mel frames to held-out music (training music and noise as

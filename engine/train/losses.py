@@ -14,9 +14,9 @@ from engine.model import MsaniiModel
 from engine.spectral import MelSpectral
 
 
-def vocoder_loss(model: MsaniiModel, audio: Tensor, net: Callable[[Tensor], Tensor] | None = None,
+def magnitude_loss(model: MsaniiModel, audio: Tensor, net: Callable[[Tensor], Tensor] | None = None,
                  fit_scaler: bool = True) -> Tensor:
-    """Spectral convergence + L1 of log magnitudes between the vocoder's STFT magnitude and the
+    """Spectral convergence + L1 of log magnitudes between the magnitude network's STFT magnitude and the
     audio's. The learned mel scaler is fitted on the way while `fit_scaler` (Msanii fits it in
     this stage; once a U-Net depends on it, it stays frozen)."""
     spectral = model.spectral
@@ -25,7 +25,7 @@ def vocoder_loss(model: MsaniiModel, audio: Tensor, net: Callable[[Tensor], Tens
         spectral.scaler.update(log_mel)
         spectral.scaler.step()
     target = spectral.stft(audio).abs()
-    log_predicted = model.vocoder_log_magnitude(spectral.scaler(log_mel).detach(), net)
+    log_predicted = model.log_magnitude(spectral.scaler(log_mel).detach(), net)
     predicted = torch.exp(log_predicted)
     convergence = torch.linalg.vector_norm(target - predicted) / torch.linalg.vector_norm(target).clamp(min=1e-8)
     log_distance = (log_predicted - torch.log(target + 1e-5)).abs().mean()

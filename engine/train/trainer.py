@@ -1,14 +1,15 @@
-"""`daw-diffusion train vocoder|diffusion`: one loop for both stages, following Msanii
+"""`daw-diffusion train magnitude|diffusion`: one loop for both stages, following Msanii
 (Adam beta1 0.5, lr 2e-4 with warm-up, EMA weights, gradient clipping), with random crops,
 bf16 autocast on CUDA, a time budget, resumable checkpoints and `torchrun` (DDP).
 
-A run folder holds `model.safetensors` (the inference checkpoint: trained vocoder and scalers
-after stage 1, plus the EMA U-Net after stage 2) and `state-<stage>.pt` (everything needed to
+A run folder holds `model.safetensors` (the inference checkpoint: trained magnitude network
+and scalers after stage 1, plus the EMA U-Net after stage 2) and `state-<stage>.pt` (everything needed to
 resume). Stage 2 starts from stage 1's file, so both share the scaler statistics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -26,11 +27,11 @@ from tqdm import tqdm
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.model import ModelConfig, MsaniiModel
 from engine.nn import UNet, UNetConfig
-from engine.pipeline import pick_device
+from engine.device import autocast, pick_device
 from engine.text import text_encoder
 from engine.train.config import TrainConfig, hardware
 from engine.train.data import CropSampler
-from engine.train.losses import diffusion_loss, vocoder_loss
+from engine.train.losses import diffusion_loss, magnitude_loss
 from engine.train.masks import draw_unknown
 from engine.train.prepare import read_manifest
 
@@ -64,12 +65,12 @@ class Trainer:
             self.grow_outer_stage(c.outer_width, c.outer_blocks, c.outer_timestep)
         if c.local_width is not None:
             self.grow_local_stage(c.local_width, c.local_layers)
-        if c.fresh:  # e.g. retrain the vocoder of a finished run; the scalers stay as they are
+        if c.fresh:  # e.g. retrain the magnitude network of a finished run; the scalers stay as they are
             fresh = MsaniiModel(self.model.config)
-            part = "vocoder" if c.stage == "vocoder" else "unet"
+            part = "magnitude_net" if c.stage == "magnitude" else "unet"
             getattr(self.model, part).load_state_dict(getattr(fresh, part).state_dict())
             self.state_path.unlink(missing_ok=True)
-        self.module = self.model.vocoder if c.stage == "vocoder" else self.model.unet
+        self.module = self.model.magnitude_net if c.stage == "magnitude" else self.model.unet
         self.net = DistributedDataParallel(self.module) if self.world > 1 else self.module
         self.ema = copy.deepcopy(self.module).requires_grad_(False) if c.stage == "diffusion" else None
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
@@ -108,10 +109,10 @@ class Trainer:
             model, meta = load_checkpoint(self.model_path)
             return model.train(), meta
         if c.stage == "diffusion":
-            raise FileNotFoundError(f"{self.model_path}: train the vocoder first (it fits the mel scalers "
+            raise FileNotFoundError(f"{self.model_path}: train the magnitude network first (it fits the mel scalers "
                                     "that the diffusion stage uses)")
         return MsaniiModel(ModelConfig.preset(c.preset, text_encoder=c.text_encoder)).train(), {
-            "trained": {"unet": False, "vocoder": False}, "info": {}}
+            "trained": {"unet": False, "magnitude": False}, "info": {}}
 
     def switch_context_guess(self, guess: str) -> None:
         """Train (on) with another second guess in the context input: same shape, same weights."""
@@ -194,11 +195,10 @@ class Trainer:
         audio, captions = self.sampler.batch(self.config.batch_size)
         audio = audio.to(self.device)
         spectral = self.model.spectral
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        with autocast:
-            if self.config.stage == "vocoder":
+        with autocast(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
+            if self.config.stage == "magnitude":
                 fit = not self.metadata.get("trained", {}).get("unet")  # a trained U-Net needs these statistics
-                return vocoder_loss(self.model, audio, self.net, fit_scaler=fit)
+                return magnitude_loss(self.model, audio, self.net, fit_scaler=fit)
             cond, mask = self.condition(captions)
             config = self.model.config
             unknown = None
@@ -300,7 +300,7 @@ class Trainer:
         if self.ema is not None:
             export.unet.load_state_dict(self.ema.state_dict())
         trained = dict(self.metadata.get("trained", {}))
-        trained["vocoder" if c.stage == "vocoder" else "unet"] = True
+        trained["magnitude" if c.stage == "magnitude" else "unet"] = True
         info = dict(self.metadata.get("info", {}))
         info[c.stage] = {
             "steps": self.step, "wall_seconds": round(self.elapsed, 1),

@@ -1,8 +1,9 @@
-"""Msanii's light vocoder: scaled log-mel -> linear STFT magnitude, then Griffin-Lim for phase.
+"""The magnitude network (Msanii's light "vocoder"): scaled log-mel -> linear STFT magnitude,
+whose phase `engine.resynthesis` recovers. Not a waveform vocoder: that name stays free for one.
 
 `[batch, audio_channels, n_mels, frames]` -> `[batch, audio_channels, n_fft // 2 + 1, frames]`.
 With `residual` (the default) the network predicts a log-domain correction to the analytic
-pseudo-inverse of the mel filterbank and starts at zero: an untrained vocoder is exactly the
+pseudo-inverse of the mel filterbank and starts at zero: an untrained network is exactly the
 analytic inversion, and training can only move it from there.
 """
 
@@ -16,7 +17,7 @@ from engine.nn.blocks import ResidualBlock
 
 
 @dataclass(frozen=True)
-class VocoderConfig:
+class MagnitudeConfig:
     n_mels: int = 128
     n_freqs: int = 1025
     d_model: int = 256
@@ -25,8 +26,8 @@ class VocoderConfig:
     residual: bool = True  # predict a correction to the analytic inversion
 
 
-class Vocoder(nn.Module):
-    def __init__(self, config: VocoderConfig) -> None:
+class MagnitudeNet(nn.Module):
+    def __init__(self, config: MagnitudeConfig) -> None:
         super().__init__()
         self.config = config
         self.input = nn.Conv2d(config.n_mels, config.d_model, kernel_size=1)
