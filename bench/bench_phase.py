@@ -20,7 +20,8 @@ import torch
 from engine import metrics
 from engine.pipeline import Pipeline
 from engine.resynthesis import keep as phase
-from engine.resynthesis import magnitude as mel_magnitude, uses_network
+from engine.resynthesis import magnitude as mel_magnitude
+from engine.resynthesis import uses_network
 from engine.tasks import interpolate, style_transfer
 from engine.train.evaluate import load_clips
 from engine.train.prepare import read_manifest

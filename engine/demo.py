@@ -13,8 +13,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from engine.model import ModelConfig, MsaniiModel
 from engine.device import pick_device
+from engine.model import ModelConfig, MsaniiModel
 from engine.pipeline import DEFAULT_CHECKPOINT, Pipeline
 from engine.settings import RenderSettings
 from engine.tasks import TASKS

@@ -12,9 +12,8 @@ from torch import Tensor, nn
 from engine.diffusion.denoiser import Denoiser
 from engine.diffusion.schedule import DiffusionConfig, Schedule
 from engine.nn import MagnitudeConfig, MagnitudeNet, UNet, UNetConfig
-from engine.spectral import MelSpectral, SpectralConfig
-
 from engine.resynthesis import Keep, resynthesize, uses_network
+from engine.spectral import MelSpectral, SpectralConfig
 
 if TYPE_CHECKING:
     from engine.settings import RenderSettings

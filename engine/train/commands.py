@@ -99,7 +99,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     encoder = "" if args.text_encoder == "none" else args.text_encoder
     return run(TrainConfig(
-        stage="magnitude" if args.stage == "vocoder" else args.stage, data_dir=args.data, run_dir=args.run_dir, preset=args.preset, text_encoder=encoder,
+        stage="magnitude" if args.stage == "vocoder" else args.stage, data_dir=args.data, run_dir=args.run_dir,
+        preset=args.preset, text_encoder=encoder,
         batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr, warmup_steps=args.warmup_steps,
         ema_start=args.ema_start, max_steps=args.max_steps, decay_steps=args.decay_steps, time_budget=args.time_budget,
         checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every, seed=args.seed, device=args.device,

@@ -25,9 +25,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from engine.device import autocast, pick_device
 from engine.model import ModelConfig, MsaniiModel
 from engine.nn import UNet, UNetConfig
-from engine.device import autocast, pick_device
 from engine.text import text_encoder
 from engine.train.config import TrainConfig, hardware
 from engine.train.data import CropSampler
