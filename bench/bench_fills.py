@@ -19,8 +19,8 @@ from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 from engine.splice import splice
 from engine.train import baselines
-from engine.train.evaluate import load_clips
-from engine.train.prepare import read_manifest
+from engine.train.data import load_clips
+from engine.train.manifest import read_manifest
 from engine.train.scores import JUDGE, chroma, log_mel, mean_rows, region_scores
 
 from report import publish

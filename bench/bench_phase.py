@@ -23,8 +23,8 @@ from engine.resynthesis import keep as phase
 from engine.resynthesis import magnitude as mel_magnitude
 from engine.resynthesis import uses_network
 from engine.tasks import interpolate, style_transfer
-from engine.train.evaluate import load_clips
-from engine.train.prepare import read_manifest
+from engine.train.data import load_clips
+from engine.train.manifest import read_manifest
 from engine.train.scores import mean_rows
 
 from report import publish

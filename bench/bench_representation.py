@@ -20,7 +20,7 @@ import torch
 
 from engine.model import ModelConfig, MsaniiModel
 from engine.spectral import MelSpectral, SpectralConfig
-from engine.train.prepare import read_manifest
+from engine.train.manifest import read_manifest
 
 from report import median_time, publish
 

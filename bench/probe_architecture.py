@@ -26,10 +26,10 @@ import torch
 from engine.checkpoint import load_checkpoint
 from engine.pipeline import DEFAULT_CHECKPOINT, Pipeline
 from engine.train.config import TrainConfig
-from engine.train.evaluate import load_clips
+from engine.train.data import load_clips
+from engine.train.manifest import read_manifest
 from engine.train.noise_levels import LEVELS, floor_by_level, loss_by_level, output_basis
 from engine.train.pitch import pitch_scores
-from engine.train.prepare import read_manifest
 from engine.train.trainer import Trainer
 
 RATE = 44_100

@@ -5,7 +5,7 @@ plugs in as one module; `tests/test_layering.py` holds the pipeline and tasks to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
@@ -39,6 +39,9 @@ class ModelKind(Protocol):
     @property
     def text_encoder(self) -> str:
         """The text encoder its prompts go through ("" : none, no prompts)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What it is, in a few words, for `status` (its kind first)."""
 
     def encode(self, wave: Tensor) -> Tensor:
         """Audio `[B, C, S]` at its rate -> its mel `[B, C, bands, frames]`."""

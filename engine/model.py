@@ -129,6 +129,9 @@ class MsaniiModel(nn.Module):
     def text_encoder(self) -> str:
         return self.config.conditioning.text_encoder
 
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "msanii", "unet_width": self.config.unet.d_base, "text": self.text_encoder or None}
+
     def encode(self, wave: Tensor) -> Tensor:
         return self.spectral.encode(wave)
 

@@ -104,6 +104,11 @@ class Pipeline:
         return replace(render, info={"task": task.name, "params": used, "settings": settings, "model": self.name,
                                      **render.info})
 
+    def describe(self) -> dict[str, Any]:
+        """The device and the model, as `status` reports them."""
+        return {"device": str(self.device), "model": {"name": self.name, **self.model.describe(),
+                                                      "trained": self.metadata.get("trained", {})}}
+
     def job(self, seed: int | None = None, settings: RenderSettings | None = None, progress: Progress | None = None,
             cancel: Cancel | None = None, flat: dict[str, Any] | None = None) -> RenderJob:
         """A job on this pipeline's settings (or `settings`), with `flat` settings fields changed."""

@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from engine.train import debian
-from engine.train.prepare import prepare_data, read_manifest
+from engine.train.manifest import read_manifest
+from engine.train.prepare import prepare_data
 
 from helpers import require, sine_mix
 

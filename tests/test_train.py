@@ -21,7 +21,8 @@ from engine.train.captions import RenderFacts, caption
 from engine.train.config import TrainConfig
 from engine.train.corpus import Collection
 from engine.train.losses import diffusion_loss, magnitude_loss
-from engine.train.prepare import prepare_data, read_manifest
+from engine.train.manifest import read_manifest
+from engine.train.prepare import prepare_data
 from engine.train.trainer import Trainer
 
 from helpers import sine_mix

@@ -2,17 +2,16 @@
 balancing broker with Paranoid Pirate heartbeats). Clients talk to it exactly as to one engine;
 engines connect to its backend with `daw-diffusion engine --connect`.
 
-The broker names every job, keeps each submit until the job has ended, hands jobs to the least
-busy live engine, and when an engine stops heartbeating gives its jobs to another one (or, when
-none is left for `orphan_timeout` seconds, answers `engine_lost`). Torch-free.
+The broker names every job, keeps each submit until the job has ended (in the engine's kind of
+job table, `engine.service.jobs`), hands jobs to the least busy live engine, and when an engine
+stops heartbeating gives its jobs to another one (or, when none is left for `orphan_timeout`
+seconds, answers `engine_lost`). Torch-free.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
-import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from engine.protocol import (
     error_frames,
     make_header,
 )
+from engine.service.jobs import JobTable, Ticket
 from engine.service.security import check_binding, curve_server
 
 log = logging.getLogger("daw-diffusion.broker")
@@ -49,7 +49,9 @@ class BrokerConfig:
     per_engine: int = 2  # jobs in flight per engine (the rest wait here)
     queue_size: int = 64
     orphan_timeout: float = 10.0  # seconds a job waits when no engine is alive
-    result_ttl: float = 600.0
+    result_ttl: float = 600.0  # seconds a finished job's last event waits for a fetch
+    max_result_bytes: int = 512 * 2**20  # at most this much of them kept, oldest dropped first
+    max_results: int = 1000
     max_message_bytes: int = MAX_MESSAGE_BYTES
     curve_secret: Path | None = None
     curve_clients: Path | None = None
@@ -64,14 +66,10 @@ class Engine:
 
 
 @dataclass
-class BrokeredJob:
-    id: str
+class BrokeredJob(Ticket):
     client: bytes
     request: list[bytes]  # the submit, with the job id and token written into its header
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))  # what fetch and cancel must show
     engine: bytes | None = None
-    final: list[bytes] | None = None
-    expires: float = 0.0
     waiting_since: float = field(default_factory=time.monotonic)
 
 
@@ -80,8 +78,9 @@ class Broker:
         self.config = config
         self.context = context or zmq.Context.instance()
         self.engines: dict[bytes, Engine] = {}
-        self.jobs: dict[str, BrokeredJob] = {}
-        self.queue: collections.deque[BrokeredJob] = collections.deque()
+        # jobs by id, and those waiting for an engine (`pending`): no slots, engines take them
+        self.table: JobTable[BrokeredJob] = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes,
+                                                     max_results=config.max_results)
         self.running = True
 
     def stop(self) -> None:
@@ -141,7 +140,7 @@ class Broker:
                 reply = encode(make_header("pong", request_id))
             elif kind == "status":
                 reply = encode(make_header("status", request_id, version=__version__, protocol=VERSION,
-                                           engines=len(self.engines), queue=len(self.queue),
+                                           engines=len(self.engines), queue=len(self.table.pending),
                                            running=sum(len(e.jobs) for e in self.engines.values())))
             elif kind == "submit":
                 reply = self.submit(client, message.header, body)
@@ -158,29 +157,24 @@ class Broker:
             front.send_multipart([client, *reply])
 
     def submit(self, client: bytes, header: dict, body: list[bytes]) -> list[bytes]:
-        if len(self.queue) >= self.config.queue_size:
-            raise ProtocolError("busy", f"{len(self.queue)} jobs are waiting; try again later")
         job = BrokeredJob(uuid.uuid4().hex[:16], client, [])
         job.request = [json.dumps(dict(header, job=job.id, token=job.token), separators=(",", ":")).encode(), *body[1:]]
         if len(job.request[0]) > MAX_HEADER_BYTES:  # named, it is longer: no engine would read it
             raise ProtocolError("too_large", f"header of {len(job.request[0])} bytes with the job's name and token; "
                                              f"at most {MAX_HEADER_BYTES}")
-        self.jobs[job.id] = job
-        self.queue.append(job)
-        return encode(make_header("accepted", header.get("id", ""), job=job.id, position=len(self.queue), token=job.token))
+        position = self.table.add(job)
+        return encode(make_header("accepted", header.get("id", ""), job=job.id, position=position, token=job.token))
 
     def job_request(self, front: zmq.Socket, back: zmq.Socket, client: bytes, kind: str,
                     header: dict, body: list[bytes]) -> list[bytes]:
-        job = self.jobs.get(header["job"])
-        if job is None or not secrets.compare_digest(job.token.encode(), header["token"].encode()):
-            raise ProtocolError("not_found", f"no job {header['job']} for this token (unknown, or its result expired)")
+        job = self.table.find(header["job"], header["token"])
         if job.final is not None:
             return job.final
         if kind == "fetch":
             job.client = client  # the rest of its events go here
             return encode(make_header("accepted", header.get("id", ""), job=job.id, position=0, token=job.token))
-        if job in self.queue:  # cancel before any engine saw it
-            self.queue.remove(job)
+        if job in self.table.pending:  # cancel before any engine saw it
+            self.table.pending.remove(job)
             final = encode(make_header("cancelled", "", job=job.id))
             self.finish(job, final)
             if job.client != client:
@@ -205,7 +199,7 @@ class Broker:
             return
         try:
             header = json.loads(frames[2])
-            job = self.jobs.get(str(header.get("job")))
+            job = self.table.jobs.get(str(header.get("job")))
         except (ValueError, RecursionError, AttributeError):  # not a JSON object: not a reply
             return
         if job is None or job.engine != engine_id or header.get("pending"):
@@ -216,13 +210,13 @@ class Broker:
             self.finish(job, frames[2:])
 
     def dispatch(self, back: zmq.Socket) -> None:
-        while self.queue:
+        while self.table.pending:
             live = [e for e in self.engines.values() if len(e.jobs) < self.config.per_engine]
             if not live:
                 return
             engine = min(live, key=lambda e: len(e.jobs))
-            job = self.queue.popleft()
-            job.engine = engine.id
+            job = self.table.pending.popleft()
+            job.engine, job.state = engine.id, "running"
             engine.jobs.add(job.id)
             back.send_multipart([engine.id, job.client, *job.request])
 
@@ -232,18 +226,17 @@ class Broker:
                         engine.id.hex(), len(engine.jobs))
             del self.engines[engine.id]
             for job_id in engine.jobs:
-                job = self.jobs[job_id]
-                job.engine, job.waiting_since = None, now
-                self.queue.appendleft(job)
+                job = self.table.jobs[job_id]
+                job.engine, job.state, job.waiting_since = None, "queued", now
+                self.table.pending.appendleft(job)
         if not self.engines:
-            for job in [j for j in self.queue if now - j.waiting_since > self.config.orphan_timeout]:
-                self.queue.remove(job)
+            for job in [j for j in self.table.pending if now - j.waiting_since > self.config.orphan_timeout]:
+                self.table.pending.remove(job)
                 final = error_frames("", "engine_lost", "no engine is left to run this job", job=job.id)
                 self.finish(job, final)
                 front.send_multipart([job.client, *final])
-        for job in [j for j in self.jobs.values() if j.final is not None and j.expires < now]:
-            del self.jobs[job.id]
+        self.table.expire(now)
 
     def finish(self, job: BrokeredJob, final: list[bytes]) -> None:
-        job.final, job.request = final, []
-        job.expires = time.monotonic() + self.config.result_ttl
+        job.request = []
+        self.table.finish(job, final)

@@ -229,7 +229,7 @@ class EngineService:
 
     def describe(self) -> dict[str, Any]:
         """What runs the jobs, for `status`: the device and the model."""
-        return describe(self.pipeline)
+        return self.pipeline.describe()
 
     def on_submit(self, peer: bytes, message: Message) -> list[bytes] | None:
         if self.stopping.is_set():
@@ -288,15 +288,6 @@ class EngineService:
         job = self.table.jobs.get(frames[0].bytes.decode())
         if job is not None:
             self.send(sock, job.peer, frames[1:])
-
-
-def describe(pipeline: Any) -> dict[str, Any]:
-    """A pipeline's device and model, as `status` reports them."""
-    model = pipeline.model.config
-    return {"device": str(pipeline.device),
-            "model": {"name": getattr(pipeline, "name", "unnamed"), "unet_width": model.unet.d_base,
-                      "text": model.conditioning.text_encoder or None,
-                      "trained": pipeline.metadata.get("trained", {})}}
 
 
 def check_inputs(task: str, names: tuple[str, ...], audio: dict[str, Clip]) -> None:

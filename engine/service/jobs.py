@@ -1,4 +1,5 @@
-"""The engine's jobs: every request it accepted, queued, running or finished, under one lock.
+"""A job table: every request accepted, queued, running or finished, under one lock; the engine's,
+the cluster's and the broker's (each with its own kind of job, all `Ticket`s).
 
 Finished results are kept (bounded in bytes and in count, TTL) so that a client that disconnected can `fetch`
 them. A job belongs to whoever holds the token its `accepted` carried.
@@ -10,21 +11,18 @@ import collections
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, Generic, TypeVar
 
 from engine.protocol import ProtocolError
 
 
 @dataclass
-class Job:
+class Ticket:
+    """What a table keeps of any job: its name, its owner's token, and once it ended its last event."""
     id: str
-    peer: bytes
-    request_id: str
-    task: str
-    params: dict[str, Any]
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    cancel: threading.Event = field(default_factory=threading.Event)
+    _: KW_ONLY
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))  # what fetch and cancel must show
     state: str = "queued"  # queued, running, done
     final: list[bytes] | None = None
     expires: float = 0.0
@@ -34,7 +32,20 @@ class Job:
         return sum(len(f) for f in self.final or ())
 
 
-class JobTable:
+@dataclass
+class Job(Ticket):
+    """An engine's job: a task it runs."""
+    peer: bytes
+    request_id: str
+    task: str
+    params: dict[str, Any]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+T = TypeVar("T", bound=Ticket)
+
+
+class JobTable(Generic[T]):
     """Jobs by id, the queue of those waiting and those running (at most `slots` at once: one per
     worker). `lock` guards all three (callers that read several of them at once hold it) and wakes
     a worker when a job arrives."""
@@ -43,16 +54,16 @@ class JobTable:
                  max_results: int = 1000) -> None:
         self.queue_size, self.result_ttl, self.max_result_bytes = queue_size, result_ttl, max_result_bytes
         self.slots, self.max_results = slots, max_results
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, T] = {}
         # finished jobs in the order they finished, which is the order they expire (one TTL for all)
-        self.kept: collections.OrderedDict[str, Job] = collections.OrderedDict()
+        self.kept: collections.OrderedDict[str, T] = collections.OrderedDict()
         self.kept_bytes = 0
-        self.pending: collections.deque[Job] = collections.deque()
+        self.pending: collections.deque[T] = collections.deque()
         self.lock = threading.Condition()
-        self.running: dict[str, Job] = {}
+        self.running: dict[str, T] = {}
         self.served = 0
 
-    def add(self, job: Job) -> int:
+    def add(self, job: T) -> int:
         """Queue `job`; returns its place in line (1: it runs next, or at once in a free slot)."""
         with self.lock:
             if len(self.pending) >= self.queue_size:
@@ -64,7 +75,7 @@ class JobTable:
             self.lock.notify()
             return max(1, len(self.pending) + len(self.running) - self.slots + 1)
 
-    def find(self, job_id: str, token: str) -> Job:
+    def find(self, job_id: str, token: str) -> T:
         """The job, for the holder of its token; anyone else learns nothing, not even that it exists."""
         with self.lock:
             job = self.jobs.get(job_id)
@@ -77,7 +88,7 @@ class JobTable:
         with self.lock:
             return len(self.pending), len(self.kept)
 
-    def next(self, wait: float) -> Job | None:
+    def next(self, wait: float) -> T | None:
         """The next queued job, now running; None when none came (or no slot was free) within
         `wait` seconds."""
         with self.lock:
@@ -88,25 +99,27 @@ class JobTable:
             job.state, self.running[job.id] = "running", job
             return job
 
-    def ended(self, job: Job, final: list[bytes]) -> None:
+    def ended(self, job: T, final: list[bytes]) -> None:
         """A running job is over; `final` is its last event."""
         with self.lock:
             self.finish(job, final)
             del self.running[job.id]
             self.lock.notify()  # a slot is free
 
-    def drain(self) -> list[Job]:
+    def drain(self) -> list[T]:
         """Empty the queue; returns the jobs that were waiting."""
         with self.lock:
             queued, self.pending = list(self.pending), collections.deque()
         return queued
 
-    def finish(self, job: Job, final: list[bytes]) -> None:
-        job.final, job.state = final, "done"
-        job.expires = time.monotonic() + self.result_ttl
-        self.served += 1
-        self.kept[job.id] = job
-        self.kept_bytes += job.size
+    def finish(self, job: T, final: list[bytes]) -> None:
+        """`job` is over (queued, or running where nothing counts slots); `final` is its last event."""
+        with self.lock:
+            job.final, job.state = final, "done"
+            job.expires = time.monotonic() + self.result_ttl
+            self.served += 1
+            self.kept[job.id] = job
+            self.kept_bytes += job.size
 
     def expire(self, now: float) -> None:
         """Drop the oldest results while they are past their TTL or over the byte or count

@@ -33,15 +33,13 @@ class EngineReplica:
     """Deployed by `engine.service.cluster.deploy` (`max_ongoing_requests=1`: one job each)."""
 
     def __init__(self, checkpoint: str | None, device: str, threads: int) -> None:
-        from engine.service.engine import describe
-
         # All torch work on one thread of its own: each thread that runs torch gets an OpenMP
         # team, and with more teams than cores libgomp stops its workers spinning between
         # parallel regions (2.3x slower jobs; see engine/service/commands.py).
         self.torch_thread = ThreadPoolExecutor(1, thread_name_prefix="replica-torch")
         self.pipeline = self.torch_thread.submit(load, checkpoint, device, threads).result()
         self.where = {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
-                      **describe(self.pipeline)}
+                      **self.pipeline.describe()}
 
     def describe(self) -> dict[str, Any]:
         """Where this replica runs and what it holds (process, node, device, model)."""

@@ -1,4 +1,5 @@
-"""Random crops from the manifest's audio, with the caption of each crop's file."""
+"""Audio from the manifest: random crops with the caption of each crop's file (training), and
+fixed clips of held-out tracks (evaluation, benches)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import soundfile as sf
 import torch
 
 from engine.spectral import SpectralConfig
+
+CLIP_RATE = 44_100  # the manifest's audio is written at this rate
 
 
 class CropSampler:
@@ -48,3 +51,30 @@ class CropSampler:
 
     def restore(self, state: tuple) -> None:
         self.rng.setstate(state)
+
+
+def load_clips(entries: list[dict], count: int, seconds: float, seed: int) -> list[tuple[np.ndarray, str]]:
+    """`count` clips of `seconds` `[2, samples]` at 44.1 kHz, each from another track, taking the
+    packages in turn (a fixed choice for a seed), from the middle part of each track."""
+    rng = np.random.default_rng(seed)
+    usable = [e for e in entries if e["duration"] >= seconds + 4]
+    if not usable:
+        raise ValueError(f"no track of at least {seconds + 4:g} s in this split")
+    by_group: dict[str, list[dict]] = {}
+    for entry in usable:
+        by_group.setdefault(entry.get("package", entry["source"]), []).append(entry)
+    order = [rng.permutation(len(group)).tolist() for group in by_group.values()]
+    picks: list[dict] = []
+    while len(picks) < min(count, len(usable)):
+        for group, indices in zip(by_group.values(), order):
+            if indices and len(picks) < count:
+                picks.append(group[indices.pop()])
+    clips = []
+    for entry in picks:
+        frames = sf.info(entry["path"]).frames
+        length = round(seconds * CLIP_RATE)
+        start = int(rng.integers(min(2 * CLIP_RATE, frames - length), max(frames - length - 2 * CLIP_RATE, 2 * CLIP_RATE) + 1))
+        start = min(start, frames - length)
+        audio, _ = sf.read(entry["path"], start=start, frames=length, dtype="float32", always_2d=True)
+        clips.append((np.ascontiguousarray(audio.T), entry["caption"]))
+    return clips

@@ -33,15 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from engine import metrics
 from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 from engine.splice import splice
 from engine.train import baselines, pitch
+from engine.train.data import load_clips
+from engine.train.manifest import read_manifest
 from engine.train.noise_levels import LEVELS, floor_by_level, loss_by_level
-from engine.train.prepare import read_manifest
 from engine.train.report import beats, report
 from engine.train.scores import JUDGE, RATE, chroma, frame_features, log_mel, mean_rows, region_scores, structure
 
@@ -63,34 +63,6 @@ class EvalConfig:
     snapshots: tuple[Path, ...] = ()  # runs' snapshots/ folders, for the training-time curve
     seed: int = 0
     device: str = "auto"
-
-
-def load_clips(entries: list[dict], count: int, seconds: float, seed: int) -> list[tuple[np.ndarray, str]]:
-    """`count` clips of `seconds` `[2, samples]` at 44.1 kHz, each from another track, taking the
-    packages in turn (a fixed choice for a seed), from the middle part of each track."""
-    rng = np.random.default_rng(seed)
-    usable = [e for e in entries if e["duration"] >= seconds + 4]
-    if not usable:
-        raise ValueError(f"no track of at least {seconds + 4:g} s in this split")
-    by_group: dict[str, list[dict]] = {}
-    for entry in usable:
-        by_group.setdefault(entry.get("package", entry["source"]), []).append(entry)
-    order = [rng.permutation(len(group)).tolist() for group in by_group.values()]
-    picks: list[dict] = []
-    while len(picks) < min(count, len(usable)):
-        for group, indices in zip(by_group.values(), order):
-            if indices and len(picks) < count:
-                picks.append(group[indices.pop()])
-    clips = []
-    for entry in picks:
-        frames = sf.info(entry["path"]).frames
-        length = round(seconds * RATE)
-        start = int(rng.integers(min(2 * RATE, frames - length), max(frames - length - 2 * RATE, 2 * RATE) + 1))
-        start = min(start, frames - length)
-        audio, _ = sf.read(entry["path"], start=start, frames=length, dtype="float32", always_2d=True)
-        clips.append((np.ascontiguousarray(audio.T), entry["caption"]))
-    return clips
-
 
 
 class Evaluation:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import os
 import random
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -29,13 +28,13 @@ import torch
 from engine.audio import resample
 from engine.train import corpus, debian, fluidsynth
 from engine.train.captions import INSTRUMENTS, RenderFacts, caption
+from engine.train.manifest import ensure_held_out, held_out, kept_entries, write_manifest
 
 log = logging.getLogger(__name__)
 # Workers start fresh: a forked child of a process whose torch threads already ran can deadlock.
 WORKERS = multiprocessing.get_context("spawn")
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
 SAMPLE_RATE = 44_100
-MANIFEST = "manifest.jsonl"
 
 
 @dataclass
@@ -49,12 +48,6 @@ class Report:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         self.warnings.append(detail)
         log.warning("skipped: %s", detail)
-
-
-def held_out(piece_id: str, fraction: float) -> bool:
-    """Deterministic per piece: the same pieces are held out on every machine."""
-    digest = int(hashlib.sha1(piece_id.encode()).hexdigest()[:8], 16)
-    return digest % 10_000 < fraction * 10_000
 
 
 def finish_audio(audio: np.ndarray, rate: int, max_seconds: float) -> np.ndarray:
@@ -260,42 +253,6 @@ def prepare_data(out_dir: Path, *, midi: bool = True, audio_dirs: tuple[Path, ..
                                 max_seconds=max_seconds, min_seconds=min_seconds)
     entries += kept_entries(out_dir, {e["file"] for e in entries})
     ensure_held_out(entries, held_out_fraction)
-    tmp = out_dir / f".{MANIFEST}.tmp"
-    with open(tmp, "w") as f:
-        for entry in entries:
-            f.write(json.dumps(entry) + "\n")
-    os.replace(tmp, out_dir / MANIFEST)
+    write_manifest(out_dir, entries)
     (out_dir / "prepare_report.json").write_text(json.dumps(asdict(report), indent=1))
     return report
-
-
-def kept_entries(out_dir: Path, written: set[str]) -> list[dict]:
-    """What an earlier run prepared in `out_dir` and this one did not redo: it stays in the
-    manifest (nothing already prepared is lost), as long as its file is still there."""
-    if not (out_dir / MANIFEST).is_file():
-        return []
-    kept = []
-    for entry in read_manifest(out_dir):
-        if entry["file"] not in written and Path(entry.pop("path")).is_file():
-            kept.append(entry)
-    return kept
-
-
-def ensure_held_out(entries: list[dict], fraction: float) -> None:
-    """A small data set can hash every piece into training: then hold out the piece with the
-    smallest digest, so evaluation always has music that training never saw."""
-    pieces = sorted({e["piece"] for e in entries}, key=lambda p: hashlib.sha1(p.encode()).hexdigest())
-    if fraction > 0 and len(pieces) > 1 and not any(e["split"] == "heldout" for e in entries):
-        for entry in entries:
-            if entry["piece"] == pieces[0]:
-                entry["split"] = "heldout"
-
-
-def read_manifest(data_dir: Path, split: str | None = None) -> list[dict]:
-    path = data_dir / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no manifest; run `daw-diffusion prepare-data` first")
-    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    for entry in entries:
-        entry["path"] = str(data_dir / entry["file"])
-    return [e for e in entries if split is None or e["split"] == split]

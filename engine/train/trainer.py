@@ -27,15 +27,17 @@ from tqdm import tqdm
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.device import autocast, pick_device
 from engine.model import ModelConfig, MsaniiModel
-from engine.nn import UNet, UNetConfig
-from engine.text import text_encoder
+from engine.train.conditions import Conditions
 from engine.train.config import TrainConfig, hardware
 from engine.train.data import CropSampler
+from engine.train.grow import reshape
 from engine.train.losses import diffusion_loss, magnitude_loss
+from engine.train.manifest import read_manifest
 from engine.train.masks import draw_unknown
-from engine.train.prepare import read_manifest
 
 log = logging.getLogger(__name__)
+
+
 def save_atomic(obj: object, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
@@ -59,12 +61,7 @@ class Trainer:
         self.state_path = c.run_dir / f"state-{c.stage}.pt"
         self.model, self.metadata = self.load_or_create()
         self.model.to(self.device)
-        if c.context_guess is not None:
-            self.switch_context_guess(c.context_guess)
-        if c.outer_width is not None:
-            self.grow_outer_stage(c.outer_width, c.outer_blocks, c.outer_timestep)
-        if c.local_width is not None:
-            self.grow_local_stage(c.local_width, c.local_layers)
+        reshape(self.model, c, self.model_path, self.state_path)
         if c.fresh:  # e.g. retrain the magnitude network of a finished run; the scalers stay as they are
             fresh = MsaniiModel(self.model.config)
             part = "magnitude_net" if c.stage == "magnitude" else "unet"
@@ -79,7 +76,9 @@ class Trainer:
         entries = read_manifest(c.data_dir, "train")
         self.sampler = CropSampler(entries, c.crop_frames, self.model.config.spectral, c.seed * 1000 + self.rank)
         self.generator = torch.Generator().manual_seed(c.seed * 1000 + self.rank)
-        self.captions = self.encode_captions(sorted({e["caption"] for e in entries}))
+        encoder = self.model.config.conditioning.text_encoder if c.stage == "diffusion" else ""
+        self.conditions = Conditions(encoder, sorted({e["caption"] for e in entries}),
+                                     self.model.config.conditioning.dropout)
         self.step, self.elapsed = 0, 0.0
         self.losses: list[float] = []
         self.runs: list[dict] = []  # one entry per invocation: steps, seconds, hardware
@@ -114,82 +113,6 @@ class Trainer:
         return MsaniiModel(ModelConfig.preset(c.preset, text_encoder=c.text_encoder)).train(), {
             "trained": {"unet": False, "magnitude": False}, "info": {}}
 
-    def switch_context_guess(self, guess: str) -> None:
-        """Train (on) with another second guess in the context input: same shape, same weights."""
-        config = self.model.config
-        if not config.unet.context:
-            raise ValueError(f"{self.model_path}: this U-Net has no context input to give a guess")
-        unet = replace(config.unet, context_guess=guess)
-        self.model.config = replace(config, unet=unet)
-        self.model.unet.config = unet
-
-    def grow_outer_stage(self, width: int, blocks: int, timestep: bool) -> None:
-        """Give the U-Net a full-rank outer stage of `width` and `blocks`, its features scaled per
-        noise level if `timestep` (new parts start at zero: the model is unchanged until it trains).
-        A stage of another shape is refused, and so is one that would lose its timestep scaling."""
-        config = self.model.config
-        have = (config.unet.d_outer, config.unet.n_outer_blocks, config.unet.outer_timestep)
-        want = (width, blocks, timestep)
-        if have == want:
-            return
-        if config.unet.d_outer and (have[:2] != want[:2] or have[2]):
-            raise ValueError(f"{self.model_path}: its U-Net has an outer stage of width {have[0]} and {have[1]} "
-                             f"blocks{' scaled per noise level' if have[2] else ''}, not {width} and {blocks}"
-                             f"{' scaled per noise level' if timestep else ''}; use another run folder")
-        self.grow(replace(config.unet, d_outer=width, n_outer_blocks=blocks, outer_timestep=timestep), "outer")
-        log.info("grew the U-Net of %s to an outer stage of width %d, %d blocks%s", self.model_path, width, blocks,
-                 ", scaled per noise level" if timestep else "")
-
-    def grow_local_stage(self, width: int, layers: int) -> None:
-        """Give the U-Net a frequency-local stage (`engine.nn.local`) of `width` and `layers`,
-        starting at zero; one of another shape is refused."""
-        config = self.model.config
-        have = (config.unet.d_local, config.unet.n_local_layers)
-        if have == (width, layers):
-            return
-        if config.unet.d_local:
-            raise ValueError(f"{self.model_path}: its U-Net has a local stage of width {have[0]} and {have[1]} "
-                             f"layers, not {width} and {layers}; use another run folder")
-        self.grow(replace(config.unet, d_local=width, n_local_layers=layers), "local")
-        log.info("grew the U-Net of %s a local stage of width %d, %d layers", self.model_path, width, layers)
-
-    def grow(self, unet_config: UNetConfig, part: str) -> None:
-        """Rebuild the U-Net as `unet_config`, keeping every trained weight; only `part` is new."""
-        if self.state_path.is_file():
-            raise ValueError(f"{self.state_path}: this run trained a U-Net without this {part} stage; grow it in a "
-                             "new run folder holding only the trained model.safetensors")
-        unet = UNet(unet_config)
-        missing, unexpected = unet.load_state_dict(self.model.unet.state_dict(), strict=False)
-        if unexpected or any(not key.startswith(part) for key in missing):
-            raise ValueError(f"{self.model_path}: the trained U-Net does not fit the grown one")
-        self.model.unet = unet.to(self.device)
-        self.model.config = replace(self.model.config, unet=unet.config)
-
-    def encode_captions(self, captions: list[str]) -> dict[str, tuple[torch.Tensor, int]]:
-        """Every caption of the training split, embedded once (the encoder is frozen)."""
-        name = self.model.config.conditioning.text_encoder
-        if self.config.stage != "diffusion" or not name:
-            return {}
-        embeddings, mask = text_encoder(name).encode(captions)
-        return {text: (embeddings[i], int(mask[i].sum())) for i, text in enumerate(captions)}
-
-    def condition(self, captions: list[str]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Padded caption embeddings, with each row dropped (all-False mask) with the
-        configured probability so the model also learns the unconditional case."""
-        if not self.captions:
-            return None, None
-        length = max(self.captions[t][1] for t in captions)
-        dim = self.model.config.unet.d_cond
-        cond = torch.zeros(len(captions), length, dim)
-        mask = torch.zeros(len(captions), length, dtype=torch.bool)
-        dropout = self.model.config.conditioning.dropout
-        keep = torch.rand(len(captions), generator=self.generator) >= dropout
-        for i, text in enumerate(captions):
-            embedding, n = self.captions[text]
-            cond[i, :n] = embedding[:n]
-            mask[i, :n] = bool(keep[i])
-        return cond.to(self.device), mask.to(self.device)
-
     # -- the loop ---------------------------------------------------------------------------
     def loss(self) -> torch.Tensor:
         audio, captions = self.sampler.batch(self.config.batch_size)
@@ -199,12 +122,12 @@ class Trainer:
             if self.config.stage == "magnitude":
                 fit = not self.metadata.get("trained", {}).get("unet")  # a trained U-Net needs these statistics
                 return magnitude_loss(self.model, audio, self.net, fit_scaler=fit)
-            cond, mask = self.condition(captions)
+            cond, mask = self.conditions.batch(captions, self.generator, self.device)
             config = self.model.config
             unknown = None
             if config.unet.context:
                 frames = config.spectral.frames_for(audio.shape[-1])
-                unknown = draw_unknown(audio.shape[0], frames, config.spectral.sample_rate / config.spectral.hop_length,
+                unknown = draw_unknown(audio.shape[0], frames, config.spectral.frame_rate,
                                        self.generator)
             return diffusion_loss(self.net, spectral, self.model.schedule, audio, config.diffusion.prediction,
                                   cond, mask, self.generator, (config.diffusion.data_mean, config.diffusion.data_std),
@@ -370,9 +293,10 @@ class Trainer:
 
 def describe(shapes: dict[str, tuple[int, ...]]) -> str:
     """A network's architecture in a few words, from its weights' shapes."""
-    outer = shapes.get("outer_output.weight")
+    outer, local = shapes.get("outer_output.weight"), shapes.get("local.output.weight")
     first = shapes.get("input.weight") or next(iter(shapes.values()), ())
-    return f"{len(shapes)} tensors, input {first[:2]}" + (f", outer stage width {outer[1]}" if outer else "")
+    return f"{len(shapes)} tensors, input {first[:2]}" + (f", outer stage width {outer[1]}" if outer else "") + \
+        (f", local stage width {local[1]}" if local else "")
 
 
 def train(config: TrainConfig) -> dict:
