@@ -1,5 +1,6 @@
 """One checkpoint format: a single safetensors file whose metadata holds the format name and
-version, the model config (JSON) and what has been trained. Every failure names the file."""
+version, the model's kind (`engine.kind.KINDS`; "msanii" when a file names none), its config
+(JSON) and what has been trained. Every failure names the file."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from engine.errors import CheckpointError
-from engine.model import RENAMED, RENAMED_WEIGHTS, ModelConfig, MsaniiModel
+from engine.kind import kind_class
+from engine.model import RENAMED, RENAMED_WEIGHTS, MsaniiModel
 
 FORMAT = "daw-diffusion"
 FORMAT_VERSION = 1
@@ -32,6 +34,7 @@ def save_checkpoint(model: MsaniiModel, path: str | os.PathLike, *,
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
+        "kind": model.kind,
         "config": json.dumps(model.config.to_dict()),
         "trained": json.dumps(trained or {"unet": False, "magnitude": False}),
         "info": json.dumps(info or {}),
@@ -66,6 +69,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             f"understands ({FORMAT_VERSION}); update daw-diffusion"
         )
     meta["format_version"] = version
+    meta["kind"] = raw.get("kind", "msanii")
     meta["trained"] = {RENAMED.get(part, part): done for part, done in meta["trained"].items()}
     return meta
 
@@ -83,10 +87,14 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[MsaniiModel, dict[str, Any
     path = Path(path)
     meta = read_metadata(path)
     try:
-        config = ModelConfig.from_dict(meta["config"])
+        kind = kind_class(meta["kind"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}; update daw-diffusion") from None
+    try:
+        config = kind.config_type.from_dict(meta["config"])
     except (TypeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: config does not describe a model ({exc})") from None
-    model = MsaniiModel(config)
+        raise CheckpointError(f"{path}: config does not describe a {meta['kind']} model ({exc})") from None
+    model = kind(config)
     expected = model.state_dict()
     try:
         with safe_open(str(path), framework="pt") as f:

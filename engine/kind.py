@@ -5,6 +5,7 @@ plugs in as one module; `tests/test_layering.py` holds the pipeline and tasks to
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -17,7 +18,20 @@ if TYPE_CHECKING:
     from engine.spectral import SpectralConfig
 
 
+# every kind: its name in a checkpoint's metadata -> the module and class that rebuild it
+KINDS = {"msanii": ("engine.model", "MsaniiModel")}
+
+
+def kind_class(name: str) -> Any:
+    """The class of model kind `name` (imported on first use: it needs torch)."""
+    if name not in KINDS:
+        raise ValueError(f"unknown model kind {name!r} (this version knows {', '.join(KINDS)})")
+    module, cls = KINDS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
 class ModelKind(Protocol):
+    kind: str  # its name in KINDS
     schedule: Schedule  # the noise schedule its denoiser was trained on
 
     @property

@@ -91,6 +91,9 @@ class ModelConfig:
 class MsaniiModel(nn.Module):
     """The Msanii kind (`engine.kind.ModelKind`): mel U-Net, magnitude network, phase recovery."""
 
+    kind = "msanii"
+    config_type = ModelConfig  # what a checkpoint's config rebuilds
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

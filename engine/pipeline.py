@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -103,6 +103,9 @@ class Pipeline:
         used = {k: v for k, v in checked.items() if v is not None and k != "regions"}
         return replace(render, info={"task": task.name, "params": used, "settings": settings, "model": self.name,
                                      **render.info})
+
+    if TYPE_CHECKING:  # the tasks' methods, bound below from the table
+        def __getattr__(self, name: str) -> Callable[..., Any]: ...
 
     def describe(self) -> dict[str, Any]:
         """The device and the model, as `status` reports them."""

@@ -110,6 +110,14 @@ def test_a_config_that_does_not_fit_is_named(tmp_path, field, value, words):
         load_checkpoint(path)
 
 
+def test_a_checkpoint_names_its_model_kind_and_an_unknown_kind_is_named(tmp_path):
+    path = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
+    assert read_metadata(path)["kind"] == "msanii"
+    rewrite_metadata(path, kind="flowmatch")
+    with pytest.raises(CheckpointError, match=r"m.safetensors: unknown model kind 'flowmatch' \(this version knows msanii\)"):
+        load_checkpoint(path)
+
+
 def test_half_precision_checkpoint_loads_and_renders(tmp_path):
     path = save_checkpoint(tiny_model(), tmp_path / "half.safetensors", half=True)
     full = save_checkpoint(tiny_model(), tmp_path / "full.safetensors")

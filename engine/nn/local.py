@@ -32,7 +32,7 @@ class LocalStage(nn.Module):
         for part in (self.output, self.film):
             for weights in part.parameters():
                 nn.init.zeros_(weights)
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
 
     def forward(self, planes: Tensor, emb: Tensor) -> Tensor:
         """planes `[B, C, P, F, T]` (P planes of F bands per audio channel), emb `[B, d_embed]`

@@ -109,7 +109,7 @@ class ClusterService(EngineService):
                  cluster: ClusterConfig = ClusterConfig(), context: zmq.Context | None = None) -> None:
         super().__init__(None, config, context)
         self.replicas, self.cluster = replicas, cluster
-        self.table = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes, slots=cluster.max_replicas,
+        self.table: JobTable[Job] = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes, slots=cluster.max_replicas,
                               max_results=config.max_results)
         self.streams: dict[str, Any] = {}  # job id -> the stream running it
         self.runs: dict[str, list[dict[str, Any]]] = {}  # job id -> where each of its runs started (pid, node)

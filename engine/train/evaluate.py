@@ -30,11 +30,12 @@ import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from engine import metrics
+from engine.model import MsaniiModel
 from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 from engine.splice import splice
@@ -197,7 +198,7 @@ class Evaluation:
             "held-out music": {**mean_rows([structure(a) for a in reference]),
                                **mean_rows([pitch.pitch_scores(a, RATE) for a in reference])}}}
         for name, pipeline in (pipelines or self.pipelines).items():
-            prompts = [""] + ([t for _, t in self.clips] if pipeline.model.config.conditioning.text_encoder else [])
+            prompts = [""] + ([t for _, t in self.clips] if pipeline.model.text_encoder else [])
             for label, texts in (("no prompt", [""] * len(reference)), ("held-out captions", prompts[1:])):
                 if not texts:
                     continue
@@ -241,7 +242,8 @@ class Evaluation:
         result: dict = {"levels": list(LEVELS)}
         for name, pipeline in self.pipelines.items():
             audio = pipeline.to_model(crops.reshape(-1, crops.shape[-1]), RATE)[0].reshape(*crops.shape[:2], -1)
-            result[name] = {"loss": loss_by_level(pipeline.model, audio), "floor": floor_by_level(pipeline.model, audio)}
+            model = cast(MsaniiModel, pipeline.model)  # training's own measures: checkpoints this project trained
+            result[name] = {"loss": loss_by_level(model, audio), "floor": floor_by_level(model, audio)}
         return result
 
     def guide_curve(self) -> list[dict]:
