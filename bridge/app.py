@@ -173,7 +173,7 @@ class Bridge:
             log.exception("job %s failed", tag)
             return
         self.computed.append((tag, outcome.compute_seconds))
-        if clip is not None and triggered is not None and clip.started.wait(10):
+        if clip is not None and triggered is not None and clip.wait_started(10):
             self.latencies.append((clip.started_at - triggered, outcome.compute_seconds))
 
     def status(self) -> tuple[str, str, int, int]:

@@ -13,6 +13,7 @@ from bridge import render
 from bridge.engine_process import EngineProcess
 from bridge.jobs import JobError
 from bridge.live import AudioDeviceError
+from engine.cores import thread_count
 
 log = logging.getLogger("daw-diffusion")
 DEFAULT_OUT = Path("~/daw-diffusion/renders")
@@ -29,6 +30,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_bridge_options(s)
     s.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    s.add_argument("--threads", type=thread_count,
+                   help="the engine's compute threads (default: one per core; with --live one core is left to the audio)")
     s.add_argument("--engine-start-timeout", type=float, default=180.0, help="seconds to wait for the model to load")
     s.add_argument("--engine-hang-timeout", type=float, default=30.0,
                    help="seconds the engine may leave pings unanswered before it counts as hung and is restarted")
@@ -46,6 +49,17 @@ def host_port(text: str) -> tuple[str, int]:
         return host or "127.0.0.1", int(port)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}") from None
+
+
+def block_size(text: str) -> int:
+    """`--block-size`: 0 (the device's) or 16 .. 16384 frames."""
+    try:
+        frames = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames") from None
+    if frames and not 16 <= frames <= 16384:
+        raise argparse.ArgumentTypeError(f"{frames} frames: give 0 (the device's) or 16 to 16384")
+    return frames
 
 
 def add_bridge_options(p: argparse.ArgumentParser) -> None:
@@ -67,6 +81,9 @@ def add_bridge_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio-device", help="sounddevice device name or number (default: the system's)")
     p.add_argument("--sample-rate", type=int, help="live stream rate (default: the device's)")
     p.add_argument("--channels", type=int, default=2, help="live input/output channels")
+    p.add_argument("--block-size", type=block_size, default=0, metavar="FRAMES",
+                   help="live stream buffer in frames (default: the device's); larger survives a busy machine, "
+                        "smaller answers sooner")
     p.add_argument("--beats-per-bar", type=int, default=4)
     render.add_engine_options(p)
 
@@ -99,7 +116,7 @@ class BridgeProcess:
             from bridge.live import LiveAudio
 
             device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
-            live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device).start()
+            live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device, args.block_size).start()
         self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live, tuple(args.allow_dir),
                              confine_inputs=not is_loopback(args.listen[0]))
         host, port = args.listen

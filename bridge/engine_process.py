@@ -17,12 +17,18 @@ from pathlib import Path
 
 from bridge import render
 from bridge.jobs import JobError
+from engine.cores import LIVE_NICE, live_threads
 
 log = logging.getLogger("daw-diffusion")
 
 
 def engine_command(args: argparse.Namespace) -> list[str]:
+    """The engine `serve` starts. Beside live audio it leaves the audio a core and runs below it
+    in priority, so that the stream's callback is never kept waiting by the model."""
     command = [sys.executable, "-m", "bridge.cli", "engine", "--bind", args.engine, "--device", args.device]
+    threads = args.threads or (live_threads() if args.live else None)
+    command += ["--threads", str(threads)] if threads else []
+    command += ["--nice", str(LIVE_NICE)] if args.live else []
     return command + (["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])
 
 

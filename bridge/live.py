@@ -1,8 +1,9 @@
 """Live audio-to-audio: a ring buffer of the last seconds of an input, and a player that starts
-rendered clips at a chosen moment (the next bar), both fed by one sounddevice duplex stream.
+rendered clips at a chosen moment (the next bar), both fed by one sounddevice duplex stream
+(`LiveAudio`) through a `Mixer`.
 
-The stream callback only copies arrays: no allocation-heavy work, no locks held for long, and an
-underrun is counted and reported, never raised.
+The stream callback only copies arrays into buffers made beforehand: it allocates no array, takes
+no lock and waits on nothing; an underrun is counted and reported, never raised.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,91 +29,97 @@ class AudioDeviceError(BridgeError):
 
 
 class RingBuffer:
-    """The last `frames` frames of a `[channels, ...]` signal."""
+    """The last `frames` frames of a `[channels, ...]` signal, written by one thread (the stream's
+    callback) without a lock: the writer publishes its count after the data, and a reader checks
+    that the writer has not come round to what it copied meanwhile (it copies again if so)."""
 
-    def __init__(self, channels: int, frames: int) -> None:
-        self.data = np.zeros((channels, frames), np.float32)
+    def __init__(self, channels: int, frames: int, margin: int = 0) -> None:
+        self.frames = frames  # what a reader can have
+        self.data = np.zeros((channels, frames + max(margin, 1)), np.float32)  # + room the writer fills meanwhile
         self.written = 0  # frames ever written
-        self.lock = threading.Lock()
 
     def write(self, block: np.ndarray) -> None:
-        """`block` is `[frames, channels]`, as sounddevice hands it over."""
+        """`block` is `[frames, channels]`, as sounddevice hands it over; copied, nothing allocated."""
         size = self.data.shape[1]
         block = block[-size:]
         n = len(block)
-        with self.lock:
-            start = self.written % size
-            first = min(n, size - start)
-            self.data[:, start:start + first] = block[:first].T
-            self.data[:, :n - first] = block[first:].T
-            self.written += n
+        start = self.written % size
+        first = min(n, size - start)
+        self.data[:, start:start + first] = block[:first].T
+        self.data[:, :n - first] = block[first:].T
+        self.written += n
 
     def latest(self, frames: int) -> np.ndarray:
         """The most recent `frames` frames (fewer if less has been recorded), oldest first."""
         size = self.data.shape[1]
-        with self.lock:
-            n = min(frames, size, self.written)
-            end = self.written % size
-            idx = (np.arange(end - n, end)) % size
-            return self.data[:, idx].copy()
+        while True:
+            written = self.written
+            n = min(frames, self.frames, written)
+            idx = np.arange(written - n, written) % size
+            out = self.data[:, idx]
+            if self.written - written <= size - n:  # none of it overwritten while copying
+                return out
 
 
 @dataclass
 class Scheduled:
-    """A clip on its way out: where it starts and how much of it has played."""
+    """A clip on its way out: where it starts and how much of it has played. The stream's
+    callback only writes these numbers; other threads read them (`wait_started`)."""
 
     audio: np.ndarray  # [channels, frames] at the stream's rate
     start: int         # stream frame of its first sample
     tag: str = ""
     started_at: float | None = None  # monotonic time its first sample went out
     played: int = 0
-    started: threading.Event = field(default_factory=threading.Event)
-    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def done(self) -> bool:
+        return self.played >= self.audio.shape[1]
+
+    def wait_started(self, timeout: float) -> bool:
+        """Whether its first sample went out within `timeout` seconds (polled: no lock is shared
+        with the callback)."""
+        deadline = time.monotonic() + timeout
+        while self.started_at is None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
 
-class LiveAudio:
-    """One duplex stream: input into the ring buffer, scheduled clips out."""
+class Mixer:
+    """Everything the stream's callback touches: the input ring, the clips to play and the
+    stream's health. The callback copies and adds into arrays made beforehand: it allocates no
+    array, takes no lock and waits on nothing. Clips reach it as a new tuple swapped in whole."""
 
-    def __init__(self, seconds: float = 30.0, sample_rate: int | None = None, channels: int = 2,
-                 device: str | int | None = None, blocksize: int = 0) -> None:
-        import sounddevice as sd
-
-        try:
-            self.stream = sd.Stream(samplerate=sample_rate, channels=channels, dtype="float32", device=device,
-                                    blocksize=blocksize, callback=self.callback)
-        except (sd.PortAudioError, ValueError) as exc:  # no such device, rate or channel count
-            raise AudioDeviceError(f"cannot open the audio device: {exc}") from None
-        self.sample_rate = int(self.stream.samplerate)
-        self.output_latency = float(self.stream.latency[1])  # seconds from callback to the speaker
-        self.channels = channels
-        self.ring = RingBuffer(channels, int(seconds * self.sample_rate))
-        self.clips: list[Scheduled] = []
-        self.lock = threading.Lock()
+    def __init__(self, channels: int, sample_rate: int, seconds: float, output_latency: float = 0.0) -> None:
+        self.sample_rate, self.output_latency = sample_rate, output_latency  # latency: callback to speaker
+        self.ring = RingBuffer(channels, int(seconds * sample_rate), margin=sample_rate)
+        self.clips: tuple[Scheduled, ...] = ()
+        self.lock = threading.Lock()  # between threads that schedule clips; never the callback's
         self.frame = 0
         self.reference = (0, time.monotonic())  # (stream frame, monotonic time) at the last callback
-        self.underruns = 0
-
-    def start(self) -> "LiveAudio":
-        self.stream.start()
-        return self
-
-    def close(self) -> None:
-        self.stream.stop()
-        self.stream.close()
+        self.underruns = 0  # blocks the device found missing (a click or a gap)
+        self.overruns = 0  # input blocks lost
+        self.callbacks = 0
+        self.last_callback: float | None = None
+        self.longest_gap = 0.0  # seconds between two callbacks, at most
 
     def callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, _time, status) -> None:
         now = time.monotonic()
-        if status.input_overflow or status.input_underflow or status.output_underflow or status.output_overflow:
+        if status.output_underflow or status.input_underflow:
             self.underruns += 1
+        if status.input_overflow or status.output_overflow:
+            self.overruns += 1
+        if self.last_callback is not None and now - self.last_callback > self.longest_gap:
+            self.longest_gap = now - self.last_callback
+        self.last_callback = now
+        self.callbacks += 1
         self.ring.write(indata)
         outdata.fill(0)
-        with self.lock:
-            clips = list(self.clips)
-        for clip in clips:
-            self.mix(clip, outdata, now)
-        if any(c.done.is_set() for c in clips):
-            with self.lock:
-                self.clips = [c for c in self.clips if not c.done.is_set()]
+        for clip in self.clips:  # a tuple: `play` replaces it whole, never changes it
+            if not clip.done:
+                self.mix(clip, outdata, now)
         self.frame += frames
         self.reference = (self.frame, now + frames / self.sample_rate)
 
@@ -122,32 +129,76 @@ class LiveAudio:
         if begin >= frames:
             return
         n = min(frames - begin, clip.audio.shape[1] - clip.played)
-        if clip.started_at is None:
-            clip.started_at = now + begin / self.sample_rate + self.output_latency
-            clip.started.set()
         for ch in range(out.shape[1]):  # mono clips go to every output, stereo to L/R, ...
             out[begin:begin + n, ch] += clip.audio[ch % clip.audio.shape[0], clip.played:clip.played + n]
+        if clip.started_at is None:
+            clip.started_at = now + begin / self.sample_rate + self.output_latency
         clip.played += n
-        if clip.played >= clip.audio.shape[1]:
-            clip.done.set()
 
-    def capture(self, frames: int) -> Clip:
-        """The last `frames` of input, `[channels, frames]` at the stream's rate."""
-        return Clip(self.ring.latest(frames), self.sample_rate)
+    def health(self) -> dict[str, float]:
+        """The stream so far: underruns, overruns, callbacks and the longest gap between two (ms)."""
+        return {"underruns": self.underruns, "overruns": self.overruns, "callbacks": self.callbacks,
+                "longest_gap_ms": round(1000 * self.longest_gap, 2)}
 
     def frame_at(self, when: float) -> int:
         frame, then = self.reference
         return frame + max(0, round((when - then) * self.sample_rate))
 
+    def play(self, audio: np.ndarray, at: float | None = None, tag: str = "") -> Scheduled:
+        """Schedule `audio` `[channels, frames]` at the stream's rate to start at monotonic time
+        `at`, or as soon as possible."""
+        start = self.frame_at(at) if at is not None else self.frame
+        scheduled = Scheduled(np.ascontiguousarray(audio, np.float32), start, tag)
+        with self.lock:  # finished clips leave as a new one comes
+            self.clips = (*(c for c in self.clips if not c.done), scheduled)
+        return scheduled
+
+
+class LiveAudio:
+    """One duplex stream: input into the mixer's ring buffer, its scheduled clips out."""
+
+    def __init__(self, seconds: float = 30.0, sample_rate: int | None = None, channels: int = 2,
+                 device: str | int | None = None, blocksize: int = 0) -> None:
+        import sounddevice as sd
+
+        self.mixer: Mixer | None = None
+        try:
+            self.stream = sd.Stream(samplerate=sample_rate, channels=channels, dtype="float32", device=device,
+                                    blocksize=blocksize, callback=self.callback)
+        except (sd.PortAudioError, ValueError) as exc:  # no such device, rate, channel count or buffer size
+            asked = f" with a {blocksize}-frame buffer" if blocksize else ""
+            raise AudioDeviceError(f"cannot open the audio device{asked}: {exc}") from None
+        self.sample_rate, self.channels, self.blocksize = int(self.stream.samplerate), channels, blocksize
+        self.mixer = Mixer(channels, self.sample_rate, seconds, float(self.stream.latency[1]))
+
+    def callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, when, status) -> None:
+        if self.mixer is None:  # the stream is open, the mixer not yet made
+            outdata.fill(0)
+            return
+        self.mixer.callback(indata, outdata, frames, when, status)
+
+    @property
+    def underruns(self) -> int:
+        return self.mixer.underruns if self.mixer else 0
+
+    def start(self) -> "LiveAudio":
+        self.stream.start()
+        return self
+
+    def close(self) -> None:
+        self.stream.stop()
+        self.stream.close()
+
+    def capture(self, frames: int) -> Clip:
+        """The last `frames` of input, `[channels, frames]` at the stream's rate."""
+        assert self.mixer is not None
+        return Clip(self.mixer.ring.latest(frames), self.sample_rate)
+
     def play(self, clip: Clip, at: float | None = None, tag: str = "") -> Scheduled:
         """Schedule `clip` (at the stream's rate, or stretched to it) to start at monotonic time
         `at`, or as soon as possible."""
-        start = self.frame_at(at) if at is not None else self.frame
-        audio = stretch(np.atleast_2d(clip.samples), clip.rate, self.sample_rate)
-        scheduled = Scheduled(np.ascontiguousarray(audio, np.float32), start, tag)
-        with self.lock:
-            self.clips.append(scheduled)
-        return scheduled
+        assert self.mixer is not None
+        return self.mixer.play(stretch(np.atleast_2d(clip.samples), clip.rate, self.sample_rate), at, tag)
 
 
 def stretch(audio: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -5,10 +5,12 @@ float32 on the CPU)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import os
+from typing import Any, Iterator
 
 import torch
 
+from engine.cores import lower_priority
 from engine.errors import BadParameter
 
 
@@ -24,6 +26,19 @@ def pick_device(device: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def set_compute(threads: int | None, nice: int = 0) -> None:
+    """This process's compute threads (None: torch's choice) and scheduling priority (`nice`,
+    for this thread and every thread it starts later)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    lower_priority(nice)
+
+
+def compute() -> dict[str, Any]:
+    """What this process computes with, as `status` reports it: torch's threads and the nice level."""
+    return {"threads": torch.get_num_threads(), "nice": os.nice(0)}
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -26,7 +26,7 @@ from engine.allocator import reuse_freed_memory
 from engine.audio import below_full_scale, resample
 from engine.checkpoint import load_checkpoint
 from engine.clip import as_clip
-from engine.device import inference, pick_device
+from engine.device import compute, inference, pick_device
 from engine.diffusion import Denoiser, Diffuser, SamplerSettings
 from engine.errors import BadAudio, BadParameter, CheckpointError
 from engine.geometry import max_seconds
@@ -109,7 +109,7 @@ class Pipeline:
 
     def describe(self) -> dict[str, Any]:
         """The device and the model, as `status` reports them."""
-        return {"device": str(self.device), "model": {"name": self.name, **self.model.describe(),
+        return {"device": str(self.device), **compute(), "model": {"name": self.name, **self.model.describe(),
                                                       "trained": self.metadata.get("trained", {})}}
 
     def job(self, seed: int | None = None, settings: RenderSettings | None = None, progress: Progress | None = None,

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from bridge.addresses import OscError, parse
 from bridge.clock import Clock
-from bridge.live import RingBuffer
+from bridge.live import Mixer, RingBuffer
 from bridge.midi import Mapping, scale
 from bridge.store import RenderStore
 from engine.clip import Clip
@@ -102,6 +102,55 @@ def test_the_ring_buffer_keeps_the_latest_frames_across_the_wrap():
     assert np.array_equal(ring.latest(700), signal[-700:].T)
     assert ring.latest(5000).shape == (2, 1000)
     assert RingBuffer(1, 10).latest(5).shape == (1, 0)
+
+
+class Status:
+    """What sounddevice hands the callback about the last block."""
+
+    def __init__(self, underflow: bool = False, overflow: bool = False) -> None:
+        self.output_underflow, self.input_underflow = underflow, False
+        self.input_overflow, self.output_overflow = overflow, False
+
+
+def test_the_stream_callback_allocates_no_array_and_reuses_its_buffers():
+    import tracemalloc
+
+    mixer = Mixer(2, 44_100, seconds=5.0)
+    clip = mixer.play(np.full((2, 44_100), 0.25, np.float32))  # 1 s playing through every block
+    indata, outdata = np.ones((256, 2), np.float32), np.empty((256, 2), np.float32)
+    ring, status = mixer.ring.data, Status()
+    for _ in range(10):  # warm
+        mixer.callback(indata, outdata, 256, None, status)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for _ in range(100):
+            mixer.callback(indata, outdata, 256, None, status)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    block = indata.nbytes  # 2 KiB: any copy of a block would show
+    assert peak - before < block // 2 and current - before < 512
+    assert mixer.ring.data is ring and clip.played == 110 * 256 and np.all(outdata == 0.25)
+
+
+def test_the_mixer_plays_a_clip_where_it_was_scheduled_and_counts_what_went_wrong():
+    mixer = Mixer(2, 1000, seconds=2.0)
+    indata, outdata = np.zeros((100, 2), np.float32), np.zeros((100, 2), np.float32)
+    mixer.callback(indata, outdata, 100, None, Status())  # frame 100 from here on
+    clip = mixer.play(np.arange(2 * 150, dtype=np.float32).reshape(2, 150))
+    out = []
+    for k in range(3):
+        mixer.callback(indata + k, outdata, 100, None, Status(underflow=k == 1, overflow=k == 2))
+        out.append(outdata.copy())
+    played = np.concatenate(out)
+    assert np.array_equal(played[:150].T, clip.audio) and not played[150:].any()
+    assert clip.done and clip.wait_started(0) and mixer.underruns == 1 and mixer.overruns == 1
+    assert mixer.health()["callbacks"] == 4 and mixer.health()["longest_gap_ms"] >= 0
+    assert np.array_equal(mixer.ring.latest(300)[0], np.repeat([0.0, 1.0, 2.0], 100))
+    assert mixer.clips == (clip,) and len(mixer.play(np.zeros((1, 10), np.float32)).audio[0]) == 10
+    assert len(mixer.clips) == 1  # the finished clip left as the next one came
 
 
 def test_a_mapping_round_trips_and_bad_ones_are_refused(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import rtmidi
 import soundfile as sf
 
-from helpers import free_port, require
+from helpers import CLI, free_port, require
 from osc_peers import BridgeProcess, Peer
 
 RATE = 44_100
@@ -163,3 +163,25 @@ def test_a_midi_storm_starts_few_jobs_and_the_bridge_keeps_running(live_bridge):
     finally:
         out.close_port()
         listener.close()
+
+
+def test_serve_live_leaves_the_audio_a_core_and_runs_the_engine_below_it(jack, tiny_checkpoint, tmp_path):
+    from engine.client import EngineClient
+    from engine.cores import LIVE_NICE, live_threads
+
+    endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
+    serve = subprocess.Popen([CLI, "serve", "--live", "--audio-device", "system", "--sample-rate", str(RATE),
+                              "--block-size", "256", "--checkpoint", str(tiny_checkpoint), "--engine", endpoint,
+                              "--listen", f"127.0.0.1:{port}", "--out-dir", str(tmp_path)], env=jack,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = EngineClient(endpoint)
+        deadline = time.monotonic() + 90
+        while not client.pinged(0.5):
+            assert serve.poll() is None and time.monotonic() < deadline, "serve --live did not start its engine"
+        status = client.status()
+        assert (status["threads"], status["nice"]) == (live_threads(), LIVE_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, serve.pid) == 0  # the audio stream's process keeps its priority
+    finally:
+        serve.terminate()
+        serve.wait(60)

@@ -296,3 +296,35 @@ def test_doctor_takes_a_running_bridge_for_what_it_is(engine_endpoint, tmp_path)
     osc = [line for line in done.stdout.splitlines() if line.split()[1:2] == ["osc"]][0]
     assert osc.strip().startswith("ok") and "a bridge answers" in osc, done.stdout
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--threads", "0"], "0 threads: this machine gives 1 to"),
+    (["--threads", "999"], "999 threads: this machine gives 1 to"),
+    (["--threads", "two"], "'two' is not a whole number of threads"),
+    (["--nice", "25"], "nice 25: give 0 (normal) to 19"),
+])
+def test_an_impossible_thread_count_or_priority_is_refused_before_the_model_loads(args, says, tmp_path):
+    for command in (["engine", "--bind", f"tcp://127.0.0.1:{free_port()}"], ["serve", "--out-dir", str(tmp_path)]):
+        if command[0] == "serve" and args[0] == "--nice":
+            continue  # serve chooses the engine's priority itself
+        done = subprocess.run([CLI, *command, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and says in done.stderr, (command, done.stderr)
+
+
+def test_the_engine_takes_the_threads_and_priority_it_is_given_and_reports_them(tiny_checkpoint):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    engine = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(tiny_checkpoint),
+                               "--threads", "1", "--nice", "7"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = EngineClient(endpoint)
+        deadline = time.monotonic() + 60
+        while not client.pinged(0.5):
+            assert engine.poll() is None and time.monotonic() < deadline
+        status = client.status()
+        assert (status["threads"], status["nice"]) == (1, 7)
+        threads = Path(f"/proc/{engine.pid}/task").iterdir()  # every thread of it, torch's too
+        assert {int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in threads} == {7}
+    finally:
+        engine.kill()
+        engine.wait()
