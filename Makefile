@@ -35,6 +35,7 @@ bench: setup $(VENV)/.cluster
 	$(PY) bench/bench_service.py --out docs/benchmarks.md
 	$(PY) bench/bench_cluster.py --out docs/benchmarks.md
 	$(PY) bench/bench_bridge.py --out docs/benchmarks.md
+	$(PY) bench/bench_live.py --out docs/benchmarks.md
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_fills.py --data data/real --out docs/benchmarks.md)
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_phase.py --data data/real --out docs/benchmarks.md)
 	$(PY) bench/bench_tempo.py $(if $(wildcard data/real/manifest.jsonl),--data data/real) --out docs/benchmarks.md

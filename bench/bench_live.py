@@ -1,0 +1,134 @@
+"""Dropouts over a stretch of a live set, measured in one run on this machine.
+
+    .venv/bin/python bench/bench_live.py --out docs/benchmarks.md
+
+A private JACK server (dummy driver, 44.1 kHz, 256-frame buffer), the bridge's sounddevice stream
+with its output looped into its input, the bundled model in a real engine process, and a live
+transform of the last 2 s at strength 0.4 triggered on every bar (120 BPM, 4/4: every 2 s) for
+`--seconds` (60) of audio. Counted by the stream itself: underruns (a click or a gap in the PA),
+overruns, and the longest gap between two callbacks (a 256-frame block lasts 5.8 ms); beside them
+trigger -> first output sample. Two engines, one after the other in the same run: as `serve`
+started it before (every core, normal priority) and as `serve --live` starts it now (a core left
+to the audio, nice 10). Each run has a process and a JACK server of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from engine.cores import LIVE_NICE, cores, live_threads
+from engine.pipeline import DEFAULT_CHECKPOINT
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_bridge import make_bridge  # noqa: E402
+
+from helpers import CLI, free_port, sine_mix  # noqa: E402
+from report import publish  # noqa: E402
+
+BAR = 2.0  # seconds: a 4/4 bar at 120 BPM
+BLOCK = 256
+
+
+def start_engine(flags: list[str]) -> tuple[subprocess.Popen, str]:
+    from engine.client import EngineClient
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(DEFAULT_CHECKPOINT), "--device",
+                             "cpu", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not EngineClient(endpoint).pinged(0.5):
+        assert proc.poll() is None, "the engine did not start"
+    return proc, endpoint
+
+
+def live_set(endpoint: str, seconds: float, folder: Path) -> dict:
+    """`seconds` of a live set with a transform on every bar; the stream's own counts."""
+    name = f"dd-live-{os.getpid()}"
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
+    server = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", str(BLOCK)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while subprocess.run(["jack_lsp"], capture_output=True).returncode:
+            time.sleep(0.2)
+        from bridge.live import LiveAudio
+        from engine.clip import Clip
+
+        live = LiveAudio(10.0, 44_100, 2, device="system", blocksize=BLOCK).start()
+        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
+        for out, inp in zip(sorted(p for p in ports if p.startswith("PortAudio:out")),
+                            sorted(p for p in ports if p.startswith("PortAudio:in"))):
+            subprocess.run(["jack_connect", out, inp], check=True)
+        bridge, osc = make_bridge(endpoint, folder / "live", live)
+        live.play(Clip(sine_mix(seconds + 10, 44_100), 44_100))  # the band, looped back in
+        time.sleep(2.5)
+        mixer = live.mixer
+        before = mixer.health()
+        mixer.longest_gap = 0.0
+        started = time.monotonic()
+        bars = 0
+        while time.monotonic() - started < seconds:
+            triggered = time.monotonic()
+            bridge.start(bridge.live_request(f"bar{bars}", 2.0, 0.4), lambda *reply: None, play=True,
+                         triggered=triggered)
+            bars += 1
+            time.sleep(max(0.0, started + bars * BAR - time.monotonic()))
+        time.sleep(1.0)  # the last results out
+        after = mixer.health()
+        latencies = list(bridge.latencies)
+        osc.close()
+        bridge.close()
+        import sounddevice
+
+        sounddevice._terminate()  # leave JACK before its server goes
+    finally:
+        server.terminate()
+        server.wait(20)
+    return {"bars": bars, "played": len(latencies), "underruns": after["underruns"] - before["underruns"],
+            "overruns": after["overruns"] - before["overruns"], "longest_gap_ms": after["longest_gap_ms"],
+            "first_sample_ms": 1000 * statistics.median(t for t, _ in latencies) if latencies else float("nan"),
+            "engine_ms": 1000 * statistics.median(e for _, e in latencies) if latencies else float("nan")}
+
+
+def in_own_process(flags: list[str], seconds: float, folder: Path) -> dict:
+    engine, endpoint = start_engine(flags)
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(live_set, (endpoint, seconds, folder))
+    finally:
+        engine.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    setups = {"as `serve` ran it before: every core, normal priority": [],
+              f"`serve --live` now: {live_threads()} of {cores()} cores, nice {LIVE_NICE}":
+                  ["--threads", str(live_threads()), "--nice", str(LIVE_NICE)]}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {label: in_own_process(flags, args.seconds, Path(tmp)) for label, flags in setups.items()}
+    (_, old), (_, new) = runs.items()
+    lines = [f"Live set, {args.seconds:g} s, bundled model, a 2 s transform at strength 0.4 on every bar (120 BPM), "
+             f"JACK dummy driver, {BLOCK}-frame buffer ({1000 * BLOCK / 44_100:.1f} ms), this machine, one run:", "",
+             "| engine | bars | results played | underruns | overruns | longest gap between callbacks | "
+             "trigger -> first sample (median) | of which the engine |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {label} | {r['bars']} | {r['played']} | **{r['underruns']}** | {r['overruns']} | "
+              f"{r['longest_gap_ms']:.1f} ms | {r['first_sample_ms']:.0f} ms | {r['engine_ms']:.0f} ms |"
+              for label, r in runs.items()]
+    lines += ["", f"Latency now / before: {new['first_sample_ms'] / old['first_sample_ms']:.2f}; "
+              f"underruns now / before: {new['underruns']} / {old['underruns']}."]
+    publish("\n".join(lines), args.out, "bench_live")
+
+
+if __name__ == "__main__":
+    main()
