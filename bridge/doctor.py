@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -145,9 +146,45 @@ def check_midi(args: argparse.Namespace) -> tuple[str, str]:
     return OK, f"MIDI with {where}; inputs {ports}"
 
 
+def check_live(args: argparse.Namespace) -> tuple[str, str]:
+    """The live setup: what the engine computes with beside the audio, and with --live the
+    stream itself for a second (its longest gap between callbacks against its buffer)."""
+    from bridge.render import engine_client
+    from engine.cores import LIVE_NICE, cores, live_threads
+
+    n = cores()
+    words = [f"{n} cores; `serve --live` gives its engine {live_threads()} thread(s) at nice {LIVE_NICE}"]
+    level = OK
+    client = engine_client(args)
+    status = client.status() if client.pinged(1.0) else {}
+    if "threads" in status:
+        words.append(f"the running engine has {status['threads']} thread(s) at nice {status.get('nice')}")
+        if args.live and status["threads"] >= n and not status.get("nice"):
+            level = NOTE
+            words.append("dropouts are likely with it beside live audio: start it with `serve --live`, or "
+                         f"`engine --threads {live_threads()} --nice {LIVE_NICE}`")
+    if args.live:
+        from bridge.live import LiveAudio
+
+        device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
+        live = LiveAudio(2.0, args.sample_rate, args.channels, device, args.block_size).start()
+        try:
+            time.sleep(1.0)
+            health = live.mixer.health() if live.mixer else {}
+        finally:
+            live.close()
+        block = f"{args.block_size}-frame" if args.block_size else "the device's"
+        words.append(f"stream at {live.sample_rate} Hz with {block} buffer: longest gap between callbacks "
+                     f"{health.get('longest_gap_ms', 0):.1f} ms, {health.get('underruns', 0)} underrun(s) in 1 s")
+        if health.get("underruns"):
+            level = NOTE
+            words.append("try a larger --block-size")
+    return level, "; ".join(words)
+
+
 CHECKS: dict[str, Callable[[argparse.Namespace], tuple[str, str]]] = {
     "model": check_model, "engine": check_engine, "osc": check_osc_port, "renders": check_out_dir,
-    "audio": check_audio, "midi": check_midi}
+    "audio": check_audio, "midi": check_midi, "live": check_live}
 
 
 def diagnose(args: argparse.Namespace) -> dict[str, Any]:

@@ -185,3 +185,16 @@ def test_serve_live_leaves_the_audio_a_core_and_runs_the_engine_below_it(jack, t
     finally:
         serve.terminate()
         serve.wait(60)
+
+
+def test_doctor_measures_the_live_stream_and_says_when_the_engine_leaves_it_no_room(jack, engine_endpoint, tmp_path):
+    from engine.cores import cores
+
+    done = subprocess.run([CLI, "doctor", "--live", "--audio-device", "system", "--sample-rate", str(RATE),
+                           "--block-size", "256", "--engine", engine_endpoint, "--listen",
+                           f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--out-dir", str(tmp_path)],
+                          env=jack, capture_output=True, text=True, timeout=120)
+    [live] = [line for line in done.stdout.splitlines() if line.split()[1:2] == ["live"]]
+    assert "stream at 44100 Hz with 256-frame buffer: longest gap between callbacks" in live, done.stdout
+    if cores() > 1:  # the test engine takes every core at normal priority
+        assert live.strip().startswith("note") and "dropouts are likely" in live and "serve --live" in live

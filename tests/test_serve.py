@@ -278,6 +278,8 @@ def test_doctor_names_each_problem_in_plain_words(engine_endpoint, tmp_path):
     assert lines["osc"].strip().startswith("PROBLEM") and "is taken" in lines["osc"]
     assert lines["engine"].strip().startswith("ok") and lines["model"].strip().startswith("ok")
     assert lines["renders"].strip().startswith("ok") and (tmp_path / "r").is_dir()
+    assert lines["live"].strip().startswith("ok") and "`serve --live` gives its engine" in lines["live"]
+    assert "the running engine has" in lines["live"]
     done = subprocess.run([CLI, "doctor", "--listen", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--engine",
                            engine_endpoint, "--out-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and json.loads(done.stdout.splitlines()[-1])["ok"]
