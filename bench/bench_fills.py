@@ -21,7 +21,7 @@ from engine.splice import splice
 from engine.train import baselines
 from engine.train.data import load_clips
 from engine.train.manifest import read_manifest
-from engine.train.scores import JUDGE, chroma, log_mel, mean_rows, region_scores
+from engine.train.scores import JUDGE, audio_chroma, log_mel, mean_rows, region_scores
 
 from report import publish
 
@@ -77,7 +77,7 @@ def main() -> None:
     pipeline = Pipeline.from_checkpoint(None)
     rows: dict[tuple[str, str], list[dict]] = {}
     for k, (audio, _) in enumerate(clips):
-        truth = (log_mel(audio), chroma(audio))
+        truth = (log_mel(audio), audio_chroma(audio))
         middle = audio.shape[-1] // 2
         for seconds in GAPS:
             start = middle - round(seconds * RATE / 2)

@@ -122,7 +122,7 @@ LIVE_TASK = REQUESTS["/diffusion/style"].action  # what live/transform runs on t
 
 # optional `key value` pairs after the positional arguments: the render settings, the tasks'
 # other parameters, the input slices and the bridge's own
-SETTINGS: dict[str, Arg] = {  # the settings table's rows (`engine.settings`), and the job's seed
+SETTING_ARGS: dict[str, Arg] = {  # the settings table's rows (`engine.settings`), and the job's seed
     "seed": Arg("seed", int, "same seed, same audio"),
     **{p.key: Arg(p.key, p.kind, p.describe(), may_be_empty=p.kind is str and not p.choices)
        for p in RENDER_SETTINGS.values()}}
@@ -131,7 +131,7 @@ OWN: dict[str, Arg] = {k.name: k for k in (
     Arg("subtype", str, "sample format of the result: FLOAT, PCM_24 or PCM_16 (default: the source's)"),
     Arg("reply_port", int, "UDP port for this request's replies"),
 )}
-KEYS: dict[str, Arg] = {**SETTINGS, **task_keys(), **slice_keys(), **OWN}
+KEYS: dict[str, Arg] = {**SETTING_ARGS, **task_keys(), **slice_keys(), **OWN}
 # keys that are the engine's parameters under another name
 ENGINE_NAMES = {**{p.key: p.name for p in RENDER_SETTINGS.values() if p.flag},
                 **{p.key: p.name for entries in parameters().values() for _, p in entries if p.key in KEYS and p.flag}}
@@ -150,7 +150,7 @@ REPLIES: dict[str, tuple[str, ...]] = {
 
 
 # error codes in `/diffusion/error` replies (the engine's own codes pass through as well)
-ERRORS = {
+OSC_ERRORS = {
     "unknown_address": "no such address",
     "bad_arguments": "wrong number or type of arguments, or an unknown key",
     "malformed": "the packet was not OSC",

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import zmq
 
-    from engine.errors import Cancelled, EngineError
+    from engine.errors import EngineError, JobCancelled
     from engine.service.security import SecurityError
 
     args = build_parser().parse_args(argv)
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.handler(args)
     except BridgeError as exc:  # a job's error, or an unreadable or unwritable file
         return fail(exc.code, str(exc), exit_code(exc.code), result_file)
-    except Cancelled as exc:
+    except JobCancelled as exc:
         return fail("cancelled", str(exc), EXIT["cancelled"], result_file)
     except KeyboardInterrupt:
         return fail("cancelled", "interrupted", EXIT["cancelled"], result_file)

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bridge.render import SETTINGS, add_settings
+from bridge.render import SETTING_FLAGS, add_settings
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -24,5 +24,5 @@ def demo(args: argparse.Namespace) -> dict[str, Any]:
     from engine.demo import run_demo
     from engine.settings import RenderSettings
 
-    settings = RenderSettings(**{k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None})
+    settings = RenderSettings(**{k: getattr(args, k) for k in SETTING_FLAGS if getattr(args, k) is not None})
     return run_demo(args.out_dir, settings, args.checkpoint, args.device, args.seed)

@@ -109,7 +109,7 @@ class Rendered:
 
 
 @dataclass
-class Outcome:
+class Finished:
     job: str
     renders: list[Rendered]
     compute_seconds: float
@@ -147,7 +147,7 @@ class Jobs:
         self.finished: deque[tuple[Request, list[Rendered]]] = deque(maxlen=2)  # for `reroll` and `blend`
         self.heard = -1e9  # when the engine last answered
 
-    def run(self, request: Request, on_event: Report = ignore) -> Outcome:
+    def run(self, request: Request, on_event: Report = ignore) -> Finished:
         """Claim and run; every step, and how it ended (refused too), goes to `on_event`."""
         try:
             running = self.register(request)
@@ -185,7 +185,7 @@ class Jobs:
             running = self.active[request.owner, request.tag] = Running(request)
         return running
 
-    def wait(self, running: Running, on_event: Report = ignore) -> Outcome:
+    def wait(self, running: Running, on_event: Report = ignore) -> Finished:
         """Run a registered job: `Accepted`, `Progress`..., then a `Done` per render, or one
         `Cancelled` or `Failed` (and the error raised)."""
         tag, key = running.request.tag, (running.request.owner, running.request.tag)
@@ -204,7 +204,7 @@ class Jobs:
         with self.lock:
             self.active.pop(key, None)
 
-    def execute(self, request: Request, running: Running, on_event: Report) -> Outcome:
+    def execute(self, request: Request, running: Running, on_event: Report) -> Finished:
         audio = request.inputs()
         # fail fast rather than after the client's retries (no need when the engine spoke just now)
         if time.monotonic() - self.heard > 2.0 and not self.client.pinged(min(2.0, self.client.timeout)):
@@ -229,7 +229,7 @@ class Jobs:
                     renders = self.save(request, message)
                     with self.lock:
                         self.finished.append((request, renders))
-                    return Outcome(message.header["job"], renders, float(message.header.get("compute_seconds", 0.0)))
+                    return Finished(message.header["job"], renders, float(message.header.get("compute_seconds", 0.0)))
         except EngineUnreachable:
             if running.cancelled:
                 raise JobError("cancelled", "the job was cancelled (the engine had stopped answering)") from None

@@ -85,8 +85,8 @@ class Mapping:
 
     def check(self, where: Any = "mapping") -> None:
         for note, action in self.notes.items():
-            if action not in ACTIONS or not 0 <= note < 128:
-                raise ValueError(f"{where}: note {note} = {action!r}; notes are 0..127, actions {', '.join(ACTIONS)}")
+            if action not in MIDI_ACTIONS or not 0 <= note < 128:
+                raise ValueError(f"{where}: note {note} = {action!r}; notes are 0..127, actions {', '.join(MIDI_ACTIONS)}")
         for cc, name in self.controls.items():
             if name not in PARAMETERS or not 0 <= cc < 128:
                 raise ValueError(f"{where}: control {cc} = {name!r}; controls are 0..127, "
@@ -201,8 +201,8 @@ class MidiListener:
                 log.exception("MIDI message %s", message)
 
     def learn(self, target: str, done: Callable[[str, int], None]) -> None:
-        if target not in ACTIONS and target not in PARAMETERS:
-            raise JobError("bad_arguments", f"learn what? {target!r} is neither an action ({', '.join(ACTIONS)}) "
+        if target not in MIDI_ACTIONS and target not in PARAMETERS:
+            raise JobError("bad_arguments", f"learn what? {target!r} is neither an action ({', '.join(MIDI_ACTIONS)}) "
                                             f"nor a parameter ({', '.join(PARAMETERS)})")
         self.learning = (target, done)
 
@@ -220,12 +220,12 @@ class MidiListener:
 
     def bind(self, message: Any, is_note: bool) -> None:
         target, done = self.learning  # type: ignore[misc]  # called only while learning
-        if (target in ACTIONS) != is_note:  # keep waiting for the right kind of message
-            log.info("learn %s: waiting for a %s", target, "note" if target in ACTIONS else "controller")
+        if (target in MIDI_ACTIONS) != is_note:  # keep waiting for the right kind of message
+            log.info("learn %s: waiting for a %s", target, "note" if target in MIDI_ACTIONS else "controller")
             return
         self.learning = None
         number = message.note if is_note else message.control
-        table = self.mapping.notes if target in ACTIONS else self.mapping.controls
+        table = self.mapping.notes if target in MIDI_ACTIONS else self.mapping.controls
         table[number] = target
         if self.mapping_file is not None:
             self.mapping.save(self.mapping_file)
@@ -245,7 +245,7 @@ class MidiListener:
             self.report(Failed(tag, exc.code, str(exc)))
 
     def start(self, action: str, tag: str, now: float) -> None:
-        call = ACTIONS[action](self, tag)
+        call = MIDI_ACTIONS[action](self, tag)
         if call is not None:
             self.bridge.begin(call, self.report, triggered=now)
 
@@ -269,7 +269,7 @@ class MidiListener:
             raise JobError("not_found", why)
         return [str(r.path) for r in recent[-count:]]
 
-    # -- pads (ACTIONS) -------------------------------------------------------------------------
+    # -- pads (MIDI_ACTIONS) -------------------------------------------------------------------------
     def generate(self, tag: str) -> Call:
         m = self.mapping
         return self.call("/diffusion/generate", tag, m.generate_seconds, bars=m.generate_bars)
@@ -295,6 +295,6 @@ class MidiListener:
 
 
 # what each pad does: the OSC request it stands for, or (cancel) its own work
-ACTIONS: dict[str, Callable[[MidiListener, str], Call | None]] = {
+MIDI_ACTIONS: dict[str, Callable[[MidiListener, str], Call | None]] = {
     "generate": MidiListener.generate, "transform": MidiListener.transform, "reroll": MidiListener.reroll,
     "vary": MidiListener.vary, "blend": MidiListener.blend, "cancel": MidiListener.cancel}

@@ -131,14 +131,14 @@ class OscServer:
         report = self.reporter(to)
         try:
             call = replace(parse(address, values), owner=f"{to[0]}:{to[1]}")
-            ACTIONS.get(call.action, OscServer.begin)(self, call, sender, to)
+            OSC_ACTIONS.get(call.action, OscServer.begin)(self, call, sender, to)
         except BridgeError as exc:
             report(Failed(tag_of(values), exc.code, str(exc)))
         except Exception as exc:  # a bug must cost one request, not the server
             log.exception("%s failed", address)
             report(Failed(tag_of(values), "failed", f"{type(exc).__name__}: {exc}"))
 
-    # -- actions (in ACTIONS; every other one starts a job) ----------------------------------------
+    # -- actions (in OSC_ACTIONS; every other one starts a job) ----------------------------------------
     def begin(self, call: Call, sender: tuple[str, int], to: tuple[str, int]) -> None:
         self.bridge.begin(call, self.reporter(to))
 
@@ -191,6 +191,6 @@ class OscServer:
 
 
 # what each of the server's own actions does; the others (tasks, live, reroll) start jobs
-ACTIONS: dict[str, Callable[[OscServer, Call, tuple[str, int], tuple[str, int]], None]] = {
+OSC_ACTIONS: dict[str, Callable[[OscServer, Call, tuple[str, int], tuple[str, int]], None]] = {
     "ping": OscServer.ping, "reply_port": OscServer.set_reply_port, "status": OscServer.status,
     "cancel": OscServer.cancel, "play": OscServer.play, "learn": OscServer.learn}

@@ -25,7 +25,7 @@ from engine.tasks import NAMES, REQUIRED, TASKS, parameters, task_named
 EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "unreachable": 3, "cancelled": 4, "busy": 5}
 CODE_EXITS = {"failed": 1, "engine_lost": 1, "problems": 1, "unreachable": 3, "shutting_down": 3,
               "port_in_use": 3, "cancelled": 4, "busy": 5}  # every other code is bad input (2)
-SETTINGS = tuple(RENDER_SETTINGS)  # the settings table's names, each a flag (`Param.key`)
+SETTING_FLAGS = tuple(RENDER_SETTINGS)  # the settings table's names, each a flag (`Param.key`)
 METAVARS = {int: "N", float: "X", str: "TEXT"}
 INPUT_FLAGS = (("input", "offset", "length"), ("input_b", "offset_b", "length_b"))  # a task's audio inputs, in order
 
@@ -138,7 +138,7 @@ def request_from(args: argparse.Namespace) -> Request:
         what = ", ".join(flag(k) for k in sorted(takes)) or "no task parameters"
         raise JobError("bad_arguments", f"{task.name} does not use {', '.join(unused)} (it takes {what}); "
                                         "leave them out")
-    params = {k: getattr(args, k) for k in ("seed", *SETTINGS) if getattr(args, k) is not None}
+    params = {k: getattr(args, k) for k in ("seed", *SETTING_FLAGS) if getattr(args, k) is not None}
     for p in task.params:
         value = getattr(args, p.key)
         if value is None and p.default is REQUIRED:

@@ -6,11 +6,9 @@ import numpy as np
 import torch
 import torchaudio
 
-from engine.clip import MAX_RATE, MIN_RATE
+from engine.clip import MAX_CHANNELS, MAX_RATE, MAX_SECONDS, MIN_RATE
 from engine.errors import BadAudio, BadParameter
 
-MAX_CHANNELS = 16
-MAX_SECONDS = 20 * 60.0  # longest input accepted (inpainting a region of a long file is fine)
 MIN_SECONDS = 0.1  # shorter than a few STFT frames: nothing to analyse
 SILENCE_PEAK = 1e-6  # about -120 dBFS: below this the input is digital silence
 

@@ -11,6 +11,8 @@ import numpy as np
 from engine.errors import BadParameter
 
 MIN_RATE, MAX_RATE = 4_000, 768_000
+MAX_CHANNELS = 16
+MAX_SECONDS = 20 * 60.0  # longest input accepted (inpainting a region of a long file is fine)
 
 
 @dataclass(frozen=True)

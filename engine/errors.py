@@ -40,7 +40,7 @@ class CheckpointError(EngineError):
     code = "bad_checkpoint"
 
 
-class Cancelled(EngineError):
+class JobCancelled(EngineError):
     """The job was cancelled between two sampler steps."""
 
     code = "cancelled"

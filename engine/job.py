@@ -9,10 +9,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine.errors import BadParameter, Cancelled
+from engine.errors import BadParameter, JobCancelled
 from engine.settings import RenderSettings
 
-Progress = Callable[[float, str], None]  # (fraction 0..1, stage)
+OnProgress = Callable[[float, str], None]  # (fraction 0..1, stage)
 Cancel = Callable[[], bool]  # returns True when the job should stop
 OPTIONS = ("seed", "settings", "progress", "cancel")  # what every task takes besides its parameters
 
@@ -33,7 +33,7 @@ class RenderJob:
     """Seed, settings, progress and cancellation for one call. `segments` is how many
     sampler runs the diffusion part of the progress bar is shared between."""
 
-    def __init__(self, settings: RenderSettings, seed: int | None = None, progress: Progress | None = None,
+    def __init__(self, settings: RenderSettings, seed: int | None = None, progress: OnProgress | None = None,
                  cancel: Cancel | None = None, segments: int = 1) -> None:
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
                                  or not 0 <= seed < 2**63):
@@ -66,7 +66,7 @@ class RenderJob:
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
-            raise Cancelled("the job was cancelled")
+            raise JobCancelled("the job was cancelled")
 
     def on_step(self, info: dict[str, Any]) -> None:
         """Sampler callback: cancellation point and progress (diffusion is the first 90 %)."""

@@ -30,7 +30,7 @@ from engine.device import compute, inference, pick_device
 from engine.diffusion import Denoiser, Diffuser, SamplerSettings
 from engine.errors import BadAudio, BadParameter, CheckpointError
 from engine.geometry import max_seconds
-from engine.job import OPTIONS, Cancel, Progress, Render, RenderJob
+from engine.job import OPTIONS, Cancel, OnProgress, Render, RenderJob
 from engine.kind import ModelKind
 from engine.resynthesis import NOTHING, Keep
 from engine.settings import RenderSettings
@@ -112,7 +112,7 @@ class Pipeline:
         return {"device": str(self.device), **compute(), "model": {"name": self.name, **self.model.describe(),
                                                       "trained": self.metadata.get("trained", {})}}
 
-    def job(self, seed: int | None = None, settings: RenderSettings | None = None, progress: Progress | None = None,
+    def job(self, seed: int | None = None, settings: RenderSettings | None = None, progress: OnProgress | None = None,
             cancel: Cancel | None = None, flat: dict[str, Any] | None = None) -> RenderJob:
         """A job on this pipeline's settings (or `settings`), with `flat` settings fields changed."""
         base = self.settings if settings is None else settings

@@ -17,13 +17,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from engine.clip import MAX_RATE, MIN_RATE, Clip
+from engine.clip import MAX_CHANNELS, MAX_RATE, MAX_SECONDS, MIN_RATE, Clip
 
 VERSION = 2  # 2: audio named in its descriptor (1 bound it by position)
 MAX_HEADER_BYTES = 64 * 1024
 MAX_MESSAGE_BYTES = 256 * 2**20  # the engine drops larger messages unread: clients check first
-MAX_CHANNELS = 16
-MAX_SECONDS = 20 * 60.0
 MAX_AUDIO_INPUTS = 8  # PCM frames a submit may carry (the task table says which names)
 MAX_NAME = 64  # characters in an audio name
 DTYPE = "<f4"

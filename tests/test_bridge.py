@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.addresses import ERRORS, KEYS, REPLIES, REQUESTS
+from bridge.addresses import KEYS, OSC_ERRORS, REPLIES, REQUESTS
 
 from helpers import free_port, require, sine_mix
 from osc_peers import BridgeProcess, osc, read_until
@@ -61,7 +61,7 @@ def test_the_documented_address_space_is_the_code():
     assert set(doc_table("| key |")) == set(KEYS)
     replies = doc_table("| reply |")
     assert {a: r[0].split(", ") for a, r in replies.items()} == {a: list(r) for a, r in REPLIES.items()}
-    assert set(doc_table("| code |")) == set(ERRORS)
+    assert set(doc_table("| code |")) == set(OSC_ERRORS)
 
 
 def test_oscsend_job_ends_in_oscdump_with_a_real_file(bridge, take):

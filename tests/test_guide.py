@@ -123,13 +123,13 @@ def test_a_refined_extension_beyond_one_model_context_is_refused_in_plain_words(
 
 
 def test_the_copy_alone_reports_progress_and_can_be_cancelled(pipeline):
-    from engine.errors import Cancelled
+    from engine.errors import JobCancelled
 
     audio, fractions = four_bar_loop(2), []
     settings = RenderSettings(guide=0.0)
     pipeline.inpaint(audio, 44_100, [(5.0, 6.0)], settings=settings, progress=lambda f, stage: fractions.append(f))
     assert fractions and fractions[-1] == 1.0
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         pipeline.inpaint(audio, 44_100, [(5.0, 6.0)], settings=settings, cancel=lambda: True)
 
 

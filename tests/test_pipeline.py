@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.clip import Clip
-from engine.errors import BadAudio, BadParameter, Cancelled, TooLarge, UnknownSampler, UnknownTask
+from engine.errors import BadAudio, BadParameter, JobCancelled, TooLarge, UnknownSampler, UnknownTask
 from engine.metrics import seam_discontinuity
 from engine.settings import RenderSettings
 
@@ -146,7 +146,7 @@ def test_progress_reaches_one_and_cancel_stops_between_steps(pipeline, chord):
     pipeline.generate(0.5, n_variations=3, seed=0, settings=FAST, progress=lambda f, s: fractions.append(f))
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 3 * (4 + 2)
     steps = []
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         pipeline.style_transfer(chord, 44_100, 1.0, seed=0, settings=RenderSettings(steps=50),
                                 progress=lambda f, s: steps.append(f), cancel=lambda: len(steps) >= 3)
     assert len(steps) == 3

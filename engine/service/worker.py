@@ -14,7 +14,7 @@ from typing import Any, Callable
 import zmq
 
 from engine.clip import Clip
-from engine.errors import Cancelled, EngineError
+from engine.errors import EngineError, JobCancelled
 from engine.protocol import encode, error_frames, make_header, render_name
 from engine.service.jobs import Job, JobTable
 
@@ -71,7 +71,7 @@ def run_pipeline(pipeline: Any, task: str, params: dict[str, Any], progress: Cal
     started = time.perf_counter()
     try:
         renders = pipeline.run(task, progress=progress, cancel=cancel, **params)
-    except Cancelled:
+    except JobCancelled:
         return Outcome("cancelled")
     except EngineError as exc:
         return Outcome("error", code=exc.code, message=str(exc))

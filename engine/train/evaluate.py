@@ -44,7 +44,7 @@ from engine.train.data import load_clips
 from engine.train.manifest import read_manifest
 from engine.train.noise_levels import LEVELS, floor_by_level, loss_by_level
 from engine.train.report import beats, report
-from engine.train.scores import JUDGE, RATE, chroma, frame_features, log_mel, mean_rows, region_scores, structure
+from engine.train.scores import JUDGE, RATE, audio_chroma, frame_features, log_mel, mean_rows, region_scores, structure
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Evaluation:
             for k, (audio, _) in enumerate(self.clips):
                 start = round((self.middle - seconds / 2 if kind == "gap" else self.middle) * RATE)
                 end = start + round(seconds * RATE)
-                truth = (log_mel(audio), chroma(audio))
+                truth = (log_mel(audio), audio_chroma(audio))
                 for method, out in self.fills(audio, start, end, k, kind == "extension", methods).items():
                     rows.setdefault(method, []).append(region_scores(audio, out, start, end, truth))
                     pictured = (kind, seconds) in (("gap", 2.0), ("extension", 5.0)) and "floor (" not in method
@@ -221,7 +221,7 @@ class Evaluation:
                 for k, (audio, _) in enumerate(self.clips[:6]):
                     source = self.centre(audio)
                     out = pipeline.style_transfer(source, RATE, strength, seed=k, settings=self.settings(pipeline)).audio
-                    chroma_corr.append(metrics.correlation(chroma(source), chroma(out)))
+                    chroma_corr.append(metrics.correlation(audio_chroma(source), audio_chroma(out)))
                     pitched = pitch.pitch_scores(source, RATE)["pitched"]
                     if pitched > 0.05:  # a share of next to nothing says nothing
                         pitched_kept.append(pitch.pitch_scores(out, RATE)["pitched"] / pitched)

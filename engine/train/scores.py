@@ -19,7 +19,8 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     return JUDGE.log_mel(torch.from_numpy(np.ascontiguousarray(audio))).numpy()
 
 
-def chroma(audio: np.ndarray) -> np.ndarray:
+def audio_chroma(audio: np.ndarray) -> np.ndarray:
+    """Chroma `[12, frames]` of audio `[channels, samples]`, its channels averaged (the judge's STFT)."""
     magnitude = JUDGE.stft(torch.from_numpy(np.ascontiguousarray(audio))).abs().numpy()
     return metrics.chroma(magnitude.reshape(-1, *magnitude.shape[-2:]).mean(0), RATE, 2048)
 
@@ -34,11 +35,11 @@ def inside(start: int, end: int) -> slice:
 def region_scores(truth: np.ndarray, out: np.ndarray, start: int, end: int,
                   truth_features: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """L1 (dB) and chroma correlation in the region, seam discontinuity at its inner edges;
-    `truth_features` = (log_mel(truth), chroma(truth)) when already computed."""
+    `truth_features` = (log_mel(truth), audio_chroma(truth)) when already computed."""
     frames = inside(start, end)
-    truth_mel, truth_chroma = truth_features or (log_mel(truth), chroma(truth))
+    truth_mel, truth_chroma = truth_features or (log_mel(truth), audio_chroma(truth))
     l1 = float(np.abs(log_mel(out)[..., frames] - truth_mel[..., frames]).mean() * TO_DB)
-    corr = metrics.correlation(truth_chroma[:, frames], chroma(out)[:, frames])
+    corr = metrics.correlation(truth_chroma[:, frames], audio_chroma(out)[:, frames])
     seams = [s for s in (start, end) if 0 < s < truth.shape[-1]]
     seam = float(np.mean([metrics.seam_discontinuity(out, s) for s in seams]))
     return {"log_mel_l1_db": l1, "chroma_correlation": corr, "seam": seam}
@@ -48,7 +49,7 @@ def structure(audio: np.ndarray) -> dict:
     """Tonal and rhythmic structure, and the amplitude ripple at both models' frame rates
     (hop 1024: 43 Hz, hop 512: 86 Hz)."""
     envelope = metrics.onset_envelope(log_mel(audio).mean(0))
-    return {"chroma_peak": metrics.chroma_peak(chroma(audio)), "onset_peakiness": metrics.onset_peakiness(envelope),
+    return {"chroma_peak": metrics.chroma_peak(audio_chroma(audio)), "onset_peakiness": metrics.onset_peakiness(envelope),
             "onset_autocorrelation": metrics.onset_autocorrelation(envelope, RATE / JUDGE.config.hop_length),
             "ripple_43hz_db": metrics.frame_ripple_db(audio, RATE, RATE / 1024),
             "ripple_86hz_db": metrics.frame_ripple_db(audio, RATE, RATE / 512)}
