@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import statistics
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import soundfile as sf
 
@@ -94,8 +96,10 @@ def bridge_overhead(endpoint: str, repeats: int, folder: Path) -> dict:
             "added_ms": 1000 * statistics.median(added)}
 
 
-def live_path(endpoint: str, repeats: int, folder: Path, strength: float, settings: dict) -> dict:
-    """Trigger -> first output sample over JACK's dummy driver; medians after two warm-up runs."""
+@contextlib.contextmanager
+def looped_live(blocksize: int = 0) -> Iterator[Any]:
+    """A LiveAudio stream on a private JACK server (dummy driver, 44.1 kHz, 256-frame periods)
+    with its output looped into its input; closed, and the server stopped, afterwards."""
     name = f"dd-bench-{os.getpid()}"
     os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
     server = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "256"],
@@ -104,13 +108,26 @@ def live_path(endpoint: str, repeats: int, folder: Path, strength: float, settin
         while subprocess.run(["jack_lsp"], capture_output=True).returncode:
             time.sleep(0.2)
         from bridge.live import LiveAudio
-        from engine.clip import Clip
 
-        live = LiveAudio(10.0, 44_100, 2, device="system").start()
+        live = LiveAudio(10.0, 44_100, 2, device="system", blocksize=blocksize).start()
         ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
         for out, inp in zip(sorted(p for p in ports if p.startswith("PortAudio:out")),
                             sorted(p for p in ports if p.startswith("PortAudio:in"))):
             subprocess.run(["jack_connect", out, inp], check=True)
+        yield live
+        import sounddevice
+
+        sounddevice._terminate()  # leave JACK before its server goes
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def live_path(endpoint: str, repeats: int, folder: Path, strength: float, settings: dict) -> dict:
+    """Trigger -> first output sample over JACK's dummy driver; medians after two warm-up runs."""
+    from engine.clip import Clip
+
+    with looped_live() as live:
         bridge, osc = make_bridge(endpoint, folder / "live", live)
         live.play(Clip(sine_mix(30.0, 44_100), 44_100))  # something to capture, looped back in
         time.sleep(2.5)
@@ -124,12 +141,6 @@ def live_path(endpoint: str, repeats: int, folder: Path, strength: float, settin
         underruns = live.underruns
         osc.close()
         bridge.close()
-        import sounddevice
-
-        sounddevice._terminate()  # leave JACK before its server goes
-    finally:
-        server.terminate()
-        server.wait(20)
     first = [t for t, _ in latencies]
     engine = [e for _, e in latencies]
     return {"first_sample_ms": 1000 * statistics.median(first), "engine_ms": 1000 * statistics.median(engine),

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_live.py --out docs/benchmarks.md
 
-A private JACK server (dummy driver, 44.1 kHz, 256-frame buffer), the bridge's sounddevice stream
+A private JACK server (dummy driver, 44.1 kHz, 256-frame periods and stream buffer), the bridge's sounddevice stream
 with its output looped into its input, the bundled model in a real engine process, and a live
 transform of the last 2 s at strength 0.4 triggered on every bar (120 BPM, 4/4: every 2 s) for
 `--seconds` (60) of audio. Counted by the stream itself: underruns (a click or a gap in the PA),
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from engine.pipeline import DEFAULT_CHECKPOINT
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_bridge import make_bridge  # noqa: E402
+from bench_bridge import looped_live, make_bridge  # noqa: E402
 
 from helpers import CLI, free_port, sine_mix  # noqa: E402
 from report import publish  # noqa: E402
@@ -52,21 +51,9 @@ def start_engine(flags: list[str]) -> tuple[subprocess.Popen, str]:
 
 def live_set(endpoint: str, seconds: float, folder: Path) -> dict:
     """`seconds` of a live set with a transform on every bar; the stream's own counts."""
-    name = f"dd-live-{os.getpid()}"
-    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
-    server = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", str(BLOCK)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while subprocess.run(["jack_lsp"], capture_output=True).returncode:
-            time.sleep(0.2)
-        from bridge.live import LiveAudio
-        from engine.clip import Clip
+    from engine.clip import Clip
 
-        live = LiveAudio(10.0, 44_100, 2, device="system", blocksize=BLOCK).start()
-        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
-        for out, inp in zip(sorted(p for p in ports if p.startswith("PortAudio:out")),
-                            sorted(p for p in ports if p.startswith("PortAudio:in"))):
-            subprocess.run(["jack_connect", out, inp], check=True)
+    with looped_live(BLOCK) as live:
         bridge, osc = make_bridge(endpoint, folder / "live", live)
         live.play(Clip(sine_mix(seconds + 10, 44_100), 44_100))  # the band, looped back in
         time.sleep(2.5)
@@ -86,12 +73,6 @@ def live_set(endpoint: str, seconds: float, folder: Path) -> dict:
         latencies = list(bridge.latencies)
         osc.close()
         bridge.close()
-        import sounddevice
-
-        sounddevice._terminate()  # leave JACK before its server goes
-    finally:
-        server.terminate()
-        server.wait(20)
     return {"bars": bars, "played": len(latencies), "underruns": after["underruns"] - before["underruns"],
             "overruns": after["overruns"] - before["overruns"], "longest_gap_ms": after["longest_gap_ms"],
             "first_sample_ms": 1000 * statistics.median(t for t, _ in latencies) if latencies else float("nan"),
