@@ -9,6 +9,7 @@ no lock and waits on nothing; an underrun is counted and reported, never raised.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from bridge.errors import BridgeError
 from engine.clip import Clip
 
 log = logging.getLogger("daw-diffusion.live")
+SWITCH_INTERVAL = 0.0005  # seconds another thread may hold the interpreter while the callback waits
 
 
 class AudioDeviceError(BridgeError):
@@ -182,6 +184,9 @@ class LiveAudio:
         return self.mixer.underruns if self.mixer else 0
 
     def start(self) -> "LiveAudio":
+        # The callback needs the interpreter lock: another thread keeps it up to the switch
+        # interval (5 ms by default, nearly a whole 256-frame block) before it must hand it over.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.stream.start()
         return self
 
