@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup serve demo test bench clean train-default bundle
+.PHONY: setup serve demo test bench clean train-default bundle gpu-kit
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,13 @@ train-default: setup
 	git show $(PREVIOUS_MODEL_COMMIT):engine/models/default.safetensors > $(RUN)/previous.safetensors
 	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/full/model.safetensors --compare $(RUN)/previous.safetensors \
 		--data $(DATA) --out $(RUN)/eval --clips 6 --gaps 2 --extensions 5 --snapshots $(RUN)/full/snapshots
+
+# What travels to a borrowed GPU (docs/training.md): packed data and the wheels its image lacks.
+gpu-kit: setup
+	test -d data/packed || $(VENV)/bin/daw-diffusion pack-data --data $(DATA) --out data/packed --max-mib 40
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl soundfile==0.14.0 cffi==2.0.0 pyzmq==27.1.0
 
 # Ship a run's model as the bundled default (half precision keeps it small).
 bundle: setup

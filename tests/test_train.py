@@ -368,3 +368,31 @@ def test_a_run_folder_of_another_architecture_is_refused_naming_both(trained, da
     assert done.returncode == 2 and "another architecture" in done.stdout
     assert "outer stage width 32" in done.stdout and "use another run folder" in done.stdout
     assert {p.name: p.read_bytes() for p in mixed.iterdir()} == kept
+
+
+def test_packed_data_is_a_small_vorbis_copy_of_training_tracks_with_its_captions_embedded(data, tmp_path, monkeypatch):
+    from engine.train import conditions
+    from engine.train.conditions import Conditions
+    from engine.train.pack import pack_data
+
+    packed = pack_data(data, tmp_path / "packed", max_mib=1.0, seconds=5.0, encoder="all-MiniLM-L6-v2")
+    entries = read_manifest(tmp_path / "packed")
+    train = {e["file"]: e for e in read_manifest(data, "train")}
+    assert packed.files == len(entries) > 0 and {e["packed_from"] for e in entries} <= set(train)  # none held out
+    assert sum(Path(e["path"]).stat().st_size for e in entries) <= 2**20
+    for entry in entries:
+        info = sf.info(entry["path"])
+        assert (info.format, info.subtype, info.samplerate, info.channels) == ("OGG", "VORBIS", 44_100, 2)
+        assert info.duration == pytest.approx(entry["duration"], abs=0.05) and entry["duration"] <= 5.0
+        assert entry["caption"] == train[entry["packed_from"]]["caption"]
+    kept = (tmp_path / "packed" / "manifest.jsonl").read_bytes()
+    with pytest.raises(FileExistsError, match="pack into a new one"):
+        pack_data(data, tmp_path / "packed", max_mib=1.0)
+    assert (tmp_path / "packed" / "manifest.jsonl").read_bytes() == kept
+    captions = sorted({e["caption"] for e in entries})
+    encoded = Conditions("all-MiniLM-L6-v2", captions, 0.0)
+    monkeypatch.setattr(conditions, "text_encoder", lambda name: pytest.fail("the encoder was loaded"))
+    stored = Conditions("all-MiniLM-L6-v2", captions, 0.0, tmp_path / "packed")
+    for text in captions:
+        assert stored.embedded[text][1] == encoded.embedded[text][1]
+        assert torch.allclose(stored.embedded[text][0], encoded.embedded[text][0], rtol=1e-2, atol=2e-3)  # float16

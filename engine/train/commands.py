@@ -25,6 +25,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=prepare)
 
+    k = sub.add_parser("pack-data", help="a small training folder to take along (to a borrowed GPU): excerpts of "
+                                         "every package's tracks as Ogg Vorbis, captions already embedded")
+    k.add_argument("--data", type=Path, required=True, help="folder made by prepare-data")
+    k.add_argument("--out", type=Path, required=True, help="a new folder")
+    k.add_argument("--max-mib", type=float, default=40.0, help="size of its audio, at most")
+    k.add_argument("--seconds", type=float, default=60.0, help="excerpt of each track")
+    k.add_argument("--text-encoder", default="all-MiniLM-L6-v2", help="'none' for a model without text")
+    k.add_argument("--seed", type=int, default=0)
+    k.set_defaults(handler=pack)
+
     t = sub.add_parser("train", help="train the magnitude network (stage 1) or the diffusion U-Net (stage 2)")
     t.add_argument("stage", choices=["magnitude", "diffusion", "vocoder"], help="('vocoder': magnitude's old name)")
     t.add_argument("--data", type=Path, required=True, help="folder made by prepare-data")
@@ -91,6 +101,15 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
                           soundfont=args.soundfont, workers=args.workers)
     return {"ok": report.rendered + report.imported > 0, "rendered": report.rendered,
             "imported": report.imported, "skipped": report.skipped, "manifest": str(args.out / "manifest.jsonl")}
+
+
+def pack(args: argparse.Namespace) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from engine.train.pack import pack_data
+
+    encoder = "" if args.text_encoder == "none" else args.text_encoder
+    return {"ok": True, **asdict(pack_data(args.data, args.out, args.max_mib, args.seconds, encoder, args.seed))}
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,20 +1,27 @@
 """The training split's captions as the U-Net's condition: each embedded once (the encoder is
 frozen), then per batch padded, with each row dropped at the configured rate so the model also
-learns the unconditional case that classifier-free guidance contrasts against."""
+learns the unconditional case that classifier-free guidance contrasts against. A packed data
+folder brings its captions embedded (`engine.train.pack`): then the encoder is not loaded."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
 from engine.text import text_encoder
+from engine.train.pack import load_captions
 
 
 class Conditions:
-    def __init__(self, encoder: str, captions: list[str], dropout: float) -> None:
+    def __init__(self, encoder: str, captions: list[str], dropout: float, data_dir: Path | None = None) -> None:
         """`encoder` "": no text, every batch unconditioned."""
         self.dropout = dropout
         self.embedded: dict[str, tuple[torch.Tensor, int]] = {}
-        if encoder:
+        stored = load_captions(data_dir, encoder) if encoder and data_dir is not None else None
+        if stored is not None and set(captions) <= set(stored):
+            self.embedded = stored
+        elif encoder:
             embeddings, mask = text_encoder(encoder).encode(captions)
             self.embedded = {text: (embeddings[i], int(mask[i].sum())) for i, text in enumerate(captions)}
 

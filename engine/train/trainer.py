@@ -78,7 +78,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(c.seed * 1000 + self.rank)
         encoder = self.model.config.conditioning.text_encoder if c.stage == "diffusion" else ""
         self.conditions = Conditions(encoder, sorted({e["caption"] for e in entries}),
-                                     self.model.config.conditioning.dropout)
+                                     self.model.config.conditioning.dropout, c.data_dir)
         self.step, self.elapsed = 0, 0.0
         self.losses: list[float] = []
         self.runs: list[dict] = []  # one entry per invocation: steps, seconds, hardware
