@@ -45,7 +45,7 @@ class Running:
 
     def close(self):
         self.service.stop()
-        self.thread.join(20)
+        self.thread.join(self.service.config.shutdown_grace + 15)  # a job still running may take its grace
         assert not self.thread.is_alive()
 
 

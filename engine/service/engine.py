@@ -69,7 +69,7 @@ class EngineService:
         self.pipeline, self.config = pipeline, config
         self.context = context or zmq.Context.instance()
         self.table: JobTable[Job] = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes,
-                              max_results=config.max_results)
+                                             max_results=config.max_results)
         self.stopping = threading.Event()
         self.events_endpoint = f"inproc://engine-events-{uuid.uuid4().hex}"
         self.ready = threading.Event()
