@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     result_file = getattr(args, "result_file", None)
+    if result_file is not None and (result_file.exists() or result_file.is_symlink()):  # someone's file: left alone
+        return fail("bad_file", f"--result-file {result_file}: a file of that name exists; give a new name (a "
+                                "render never replaces a file)", EXIT["bad_input"])
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -212,15 +212,20 @@ def watch_for_cancel(jobs: Jobs, tag: str, cancel_file: Path | None, done: threa
 
 
 def check_local_files(args: argparse.Namespace) -> None:
-    """The files this command keeps up to date must be writable before a job is submitted: a
-    render whose progress cannot be reported is refused, not run for nobody."""
+    """The files this command keeps up to date must be new and writable before a job is
+    submitted: a render whose progress cannot be reported is refused, not run for nobody, and a
+    file someone already has is never replaced."""
     for flag_name in ("progress_file", "result_file"):
         path = getattr(args, flag_name)
         if path is None:
             continue
+        flag = f"--{flag_name.replace('_', '-')}"
         if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
-            raise JobError("bad_file", f"--{flag_name.replace('_', '-')} {path}: cannot be written there "
+            raise JobError("bad_file", f"{flag} {path}: cannot be written there "
                                        "(a folder that does not exist or is not writable, or a folder's name)")
+        if path.exists() or path.is_symlink():  # (the result file is checked first, in bridge.cli)
+            raise JobError("bad_file", f"{flag} {path}: a file of that name exists; give a new name (a render "
+                                       "never replaces a file)")
 
 
 def render(args: argparse.Namespace) -> dict[str, Any]:

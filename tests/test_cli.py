@@ -152,6 +152,16 @@ def test_bad_input_exits_2_with_one_json_line(engine, source, tmp_path, args, wo
     assert not (tmp_path / "o.wav").exists()
 
 
+@pytest.mark.parametrize("flag", ["--progress-file", "--result-file"])
+def test_an_existing_progress_or_result_file_is_never_replaced(engine, source, tmp_path, flag):
+    theirs = tmp_path / "notes.txt"
+    theirs.write_text("someone's notes")
+    status, reply = run("render", "--task", "style", "--input", str(source), "--strength", "0.3", flag, str(theirs),
+                        *engine, "--output", str(tmp_path / "o.wav"))
+    assert status == 2 and reply["code"] == "bad_file" and "a file of that name exists" in reply["message"]
+    assert theirs.read_text() == "someone's notes" and not (tmp_path / "o.wav").exists()
+
+
 def test_vary_from_the_command_line_keeps_the_loops_length(engine, source, tmp_path):
     status, reply = run("render", "--task", "vary", "--input", str(source), "--strength", "0.4", "--seed", "2",
                         "--output", str(tmp_path / "varied.wav"), *engine, *FAST)
