@@ -40,6 +40,7 @@ class _Gave(enum.Enum):
 
 
 GAVE_UP: Final = _Gave.UP  # what `_receive` returns when the caller stopped waiting
+REFUSED = zmq.EVENT_HANDSHAKE_FAILED_AUTH  # the server's authenticator said no to this client's key
 
 
 class EngineUnreachable(Exception):
@@ -78,9 +79,30 @@ class EngineClient:
                  curve: CurveKeys | None = None, context: zmq.Context | None = None) -> None:
         self.endpoint, self.timeout, self.retries, self.curve = endpoint, timeout, retries, curve
         self.context = context or zmq.Context.instance()
+        self.handshakes: dict[int, zmq.Socket] = {}  # a CURVE socket's handshake monitor, by the socket's id
+
+    def _close(self, sock: zmq.Socket, linger: int = 0) -> bool:
+        """Close `sock`; whether the engine refused this client's key on it."""
+        monitor = self.handshakes.pop(id(sock), None)
+        refused = monitor is not None and bool(monitor.poll(50))
+        if monitor is not None:
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        sock.close(linger=linger)
+        return refused
+
+    def unreachable(self, refused: bool) -> EngineUnreachable:
+        if refused:
+            return EngineUnreachable(f"{self.endpoint} refused this client's key: its public key must be in the "
+                                     "folder the engine was given with --curve-clients")
+        return EngineUnreachable(f"no reply from {self.endpoint} after {self.retries + 1} tries")
 
     def _socket(self) -> zmq.Socket:
         sock = self.context.socket(zmq.DEALER)
+        # a DEALER with no connected peer (say its key was refused) blocks on send: wait no longer than for a reply
+        sock.setsockopt(zmq.SNDTIMEO, max(1, round(self.timeout * 1000)))
+        if self.curve is not None:  # a refused key looks like silence: watch the handshake to tell them apart
+            self.handshakes[id(sock)] = sock.get_monitor_socket(REFUSED)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDBUF, SOCKET_BUFFER)
         sock.setsockopt(zmq.RCVBUF, SOCKET_BUFFER)
@@ -107,6 +129,7 @@ class EngineClient:
     def request(self, type_: str, **fields: object) -> Message:
         """Send a request that has a single reply (ping, status, cancel, fetch)."""
         frames = encode(make_header(type_, uuid.uuid4().hex, **fields))
+        refused = False
         for _ in range(self.retries + 1):
             sock = self._socket()
             try:
@@ -114,9 +137,11 @@ class EngineClient:
                 reply = self._receive(sock)
                 if isinstance(reply, Message):  # never GAVE_UP: nothing gives up here
                     return reply
+            except zmq.Again:  # not even sent: no engine took the connection
+                pass
             finally:
-                sock.close()
-        raise EngineUnreachable(f"no reply from {self.endpoint} after {self.retries + 1} tries")
+                refused = self._close(sock) or refused
+        raise self.unreachable(refused)
 
     def ping(self) -> bool:
         return self.request("ping").type == "pong"
@@ -129,10 +154,10 @@ class EngineClient:
             if not sock.poll(int(timeout * 1000)):
                 return False
             return decode(sock.recv_multipart()).type == "pong"
-        except ProtocolError:
+        except (ProtocolError, zmq.Again):
             return False
         finally:
-            sock.close()
+            self._close(sock)
 
     def status(self) -> dict:
         return self.request("status").header
@@ -168,8 +193,11 @@ class EngineClient:
         heard: zmq.Socket | None = None  # the socket the engine last answered on (its session is up)
         ended = abandoned = False
         first = encode(make_header("fetch", "resume", job=job, token=token)) if job else submit
-        sock.send_multipart(first, copy=False)
         try:
+            try:
+                sock.send_multipart(first, copy=False)
+            except zmq.Again:
+                raise self.unreachable(self._close(sock)) from None
             while True:
                 message = self._receive(sock, give_up)
                 if message is GAVE_UP:
@@ -178,7 +206,7 @@ class EngineClient:
                     return
                 if message is not None:
                     if heard is not None and heard is not sock:
-                        heard.close()  # an older connection: this one answers now
+                        self._close(heard)  # an older connection: this one answers now
                     failures, waiting, heard = 0, False, sock
                     if message.type == "pong" or (message.type == "accepted" and message.id == "liveness"):
                         continue  # the engine (and the job) still there
@@ -193,7 +221,8 @@ class EngineClient:
                     if ended:
                         return
                 elif not waiting:  # silence: is the job still there?
-                    sock.send_multipart(ask(), copy=False)
+                    with contextlib.suppress(zmq.Again):  # unsent: as unanswered
+                        sock.send_multipart(ask(), copy=False)
                     waiting = True
                 else:  # no answer to that either: reconnect, then resume or resubmit
                     failures += 1
@@ -201,9 +230,13 @@ class EngineClient:
                         abandoned = True
                         raise EngineUnreachable(f"{self.endpoint} stopped answering")
                     if sock is not heard:
-                        sock.close()
+                        refused = self._close(sock)
+                        if refused and heard is None:
+                            abandoned = True
+                            raise self.unreachable(refused)
                     sock, waiting = self._socket(), False
-                    sock.send_multipart(ask() if job else submit, copy=False)
+                    with contextlib.suppress(zmq.Again):  # unsent: as unanswered
+                        sock.send_multipart(ask() if job else submit, copy=False)
         except KeyboardInterrupt:
             abandoned = True
             raise
@@ -212,7 +245,8 @@ class EngineClient:
                 with contextlib.suppress(zmq.Again):
                     (heard or sock).send_multipart(encode(make_header("cancel", "", job=job, token=token)), flags=zmq.NOBLOCK)
             for kept in {id(s): s for s in (sock, heard) if s is not None}.values():
-                kept.close(linger=1000 if job and abandoned and not ended else 0)  # to hand the cancel over
+                if not kept.closed:
+                    self._close(kept, linger=1000 if job and abandoned and not ended else 0)  # to hand the cancel over
 
     def run(self, task: str, params: dict | None = None, audio: Mapping[str, Clip] | None = None) -> Message:
         """Submit and wait: the final message (result, error or cancelled)."""

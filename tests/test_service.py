@@ -350,11 +350,14 @@ def test_curve_refuses_strangers_and_admits_allowed_clients(service_with, tmp_pa
     alice = running.client(curve=CurveKeys.from_files(server_public, allowed_secret))
     assert alice.ping()
     mallory = running.client(curve=CurveKeys.from_files(server_public, stranger_secret), timeout=0.5, retries=1)
-    with pytest.raises(EngineUnreachable):
+    with pytest.raises(EngineUnreachable, match="refused this client's key: its public key must be in the folder"):
         mallory.ping()
+    with pytest.raises(EngineUnreachable, match="refused this client's key"):  # a job, too
+        mallory.run("generate", {"seconds": 1.0})
+    assert not mallory.handshakes  # every socket's monitor closed with it
     assert any("refused a client" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
     plain = running.client(timeout=0.5, retries=1)
-    with pytest.raises(EngineUnreachable):
+    with pytest.raises(EngineUnreachable, match="no reply"):
         plain.ping()
 
 
