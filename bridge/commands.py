@@ -14,6 +14,7 @@ from bridge.engine_process import EngineProcess
 from bridge.jobs import JobError
 from bridge.live import AudioDeviceError
 from engine.cores import thread_count
+from engine.store import add_model_options
 
 log = logging.getLogger("daw-diffusion")
 DEFAULT_OUT = Path("~/daw-diffusion/renders")
@@ -28,7 +29,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("serve", help="engine + bridge together on this machine (the bundled model by default)")
     add_bridge_options(s)
-    s.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
+    add_model_options(s)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     s.add_argument("--threads", type=thread_count,
                    help="the engine's compute threads (default: one per core; with --live one core is left to the audio)")
@@ -39,7 +40,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("doctor", help="check model, ports, audio and MIDI devices; say what is wrong")
     add_bridge_options(d)
-    d.add_argument("--checkpoint", type=Path, help="model file to check (default: the bundled model)")
+    add_model_options(d, "model to check")
     d.set_defaults(handler=run_doctor)
 
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from bridge.jobs import JobError
@@ -22,9 +21,12 @@ OK, NOTE, PROBLEM = "ok", "note", "PROBLEM"
 
 def check_model(args: argparse.Namespace) -> tuple[str, str]:
     """In a child process: the bridge side stays torch-free."""
-    import engine
+    from engine.store import chosen
 
-    path = getattr(args, "checkpoint", None) or Path(engine.__file__).parent / "models" / "default.safetensors"
+    try:
+        path = chosen(args)
+    except Exception as exc:  # no such model
+        return PROBLEM, str(exc)
     probe = ("import json, sys, torch; from engine.checkpoint import read_metadata; "
              "meta = read_metadata(sys.argv[1]); "
              "devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else []) "

@@ -29,7 +29,8 @@ def engine_command(args: argparse.Namespace) -> list[str]:
     threads = args.threads or (live_threads() if args.live else None)
     command += ["--threads", str(threads)] if threads else []
     command += ["--nice", str(LIVE_NICE)] if args.live else []
-    return command + (["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])
+    command += ["--model", str(args.model)] if args.model else []
+    return command + (["--models-dir", str(args.models_dir)] if args.models_dir else [])
 
 
 def die_with_parent(parent: int) -> None:

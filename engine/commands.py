@@ -1,4 +1,5 @@
-"""Command-line entry points for checkpoints: init (a fresh model), info and export."""
+"""Command-line entry points for checkpoints: init (a fresh model), info, export, and the
+models folder (`models list|info|import|default|remove`, `engine.store`)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,39 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="a render setting this model should use unless told otherwise, e.g. context_seconds=3")
     x.set_defaults(handler=export)
 
+    m = sub.add_parser("models", help="the models you have: list, info, import, default, remove")
+    m.add_argument("--models-dir", type=Path, help="where models live (default: $DAW_DIFFUSION_MODELS, else the "
+                                                   "platform's folder for application data)")
+    verbs = m.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("list", help="every model: name, kind, size, rate and hop, what it learned from")
+    for verb, helps in (("info", "one model in full"), ("default", "the model the engine loads when told none"),
+                        ("remove", "delete a model you imported")):
+        verbs.add_parser(verb, help=helps).add_argument("name")
+    imp = verbs.add_parser("import", help="add a checkpoint (checked whole before anything is written)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--name", help="its name here (default: the file's name)")
+    m.set_defaults(handler=models)
+
 
 def refuse_existing(path: Path) -> None:
     if path.exists():
         raise BadParameter(f"{path}: already exists; daw-diffusion never overwrites files")
+
+
+def models(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.store import ModelStore
+
+    store = ModelStore(args.models_dir)
+    if args.verb == "list":
+        return {"ok": True, "folder": str(store.folder), "models": [store.describe(n) for n in store.names()]}
+    if args.verb == "import":
+        return {"ok": True, "imported": store.add(args.file, args.name)}
+    if args.verb == "default":
+        store.set_default(args.name)
+        return {"ok": True, "default": args.name}
+    if args.verb == "remove":
+        return {"ok": True, "removed": str(store.remove(args.name))}
+    return {"ok": True, **store.describe(args.name)}
 
 
 def init(args: argparse.Namespace) -> dict[str, Any]:

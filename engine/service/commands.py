@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from engine.store import add_model_options, chosen
+
 log = logging.getLogger("daw-diffusion")
 EXIT_OK, EXIT_CONFIG, EXIT_BIND = 0, 2, 3
 
@@ -17,7 +19,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("engine", help="run the model as a ZeroMQ service")
     e.add_argument("--bind", default="tcp://127.0.0.1:5557")
     e.add_argument("--connect", help="work for a broker: its engine endpoint, e.g. tcp://host:5558")
-    e.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
+    add_model_options(e)
     e.add_argument("--device", default="auto")
     e.add_argument("--queue-size", type=int, default=8)
     e.add_argument("--result-ttl", type=float, default=600.0, help="seconds finished results are kept")
@@ -37,7 +39,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--bind", default="tcp://127.0.0.1:5557")
     c.add_argument("--address", default="auto", help="the Ray cluster: auto (this machine's) or HEAD_IP:6379")
     c.add_argument("--app", default="daw-diffusion", help="the Serve application's name")
-    c.add_argument("--checkpoint", type=Path, help="model file, at this path on every node (default: the bundled model)")
+    add_model_options(c, "model, at the same path on every node")
     c.add_argument("--device", default="auto", help="inside each replica (auto: its GPU when it has one)")
     c.add_argument("--min-replicas", type=int, default=1)
     c.add_argument("--max-replicas", type=int, default=2)
@@ -99,7 +101,7 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
     # one: a main thread that ran torch keeps a second team, libgomp then stops its workers
     # spinning between parallel regions, and a 2 s style transfer took 0.28 s instead of 0.12 s.
     with ThreadPoolExecutor(1) as loader:
-        pipeline = loader.submit(Pipeline.from_checkpoint, args.checkpoint, device=args.device).result()
+        pipeline = loader.submit(Pipeline.from_checkpoint, chosen(args), device=args.device).result()
     service = EngineService(pipeline, config)
     serve_until_signal(service)
     return {"ok": True, "served": service.served}
@@ -130,7 +132,7 @@ def run_cluster(args: argparse.Namespace) -> dict[str, Any]:
         from engine.service.cluster import ClusterConfig, ClusterService, deploy
     except ImportError as exc:
         raise ValueError(f"the cluster mode needs Ray Serve ({exc}): pip install 'daw-diffusion[cluster]'") from None
-    config = ClusterConfig(address=args.address, app=args.app, checkpoint=args.checkpoint, device=args.device,
+    config = ClusterConfig(address=args.address, app=args.app, checkpoint=chosen(args), device=args.device,
                            min_replicas=args.min_replicas, max_replicas=args.max_replicas, num_cpus=args.num_cpus,
                            num_gpus=args.num_gpus, upscale_delay=args.upscale_delay,
                            downscale_delay=args.downscale_delay, retries=args.retries)
