@@ -34,7 +34,9 @@ from engine.pipeline import DEFAULT_CHECKPOINT
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from helpers import CLI, free_port, sine_mix  # noqa: E402
+from processes import CLI, free_port  # noqa: E402
+from signals import sine_mix  # noqa: E402
+
 from osc_peers import Peer  # noqa: E402
 from report import publish  # noqa: E402
 

@@ -27,12 +27,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from processes import CLI, free_port  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
+from signals import sine_mix  # noqa: E402
 
 from engine.client import EngineClient  # noqa: E402
 from engine.clip import Clip  # noqa: E402
 
-from helpers import CLI, free_port, sine_mix  # noqa: E402
 from report import publish  # noqa: E402
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch's threads in the direct engine, as in a replica

@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_bridge import looped_live, make_bridge  # noqa: E402
+from processes import CLI, free_port  # noqa: E402
+from signals import sine_mix  # noqa: E402
 
-from helpers import CLI, free_port, sine_mix  # noqa: E402
 from report import publish  # noqa: E402
 
 BAR = 2.0  # seconds: a 4/4 bar at 120 BPM

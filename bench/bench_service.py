@@ -24,11 +24,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from processes import CLI, free_port  # noqa: E402
+from signals import sine_mix  # noqa: E402
+
 from engine.client import EngineClient  # noqa: E402
 from engine.clip import Clip  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 
-from helpers import CLI, free_port, sine_mix  # noqa: E402
 from report import publish  # noqa: E402
 
 

@@ -1,4 +1,5 @@
-"""The tests' shared fixtures; the plain helpers they use are in helpers.py."""
+"""The tests' shared fixtures; the plain helpers they use are in signals.py (what they compute
+with) and processes.py (what they run beside them)."""
 
 import subprocess
 from pathlib import Path
@@ -6,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from processes import CLI, start_engine
+from signals import tiny_model
 
 from engine.demo import chord_progression
 from engine.pipeline import Pipeline
-
-from helpers import CLI, start_engine, tiny_model
 
 torch.set_num_threads(2)
 

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from processes import CLI, free_port
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
-
-from helpers import CLI, free_port
 
 
 def osc(address: str, *args: Any) -> bytes:

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from processes import free_port, require
+from signals import sine_mix
 
 from bridge.addresses import KEYS, OSC_ERRORS, REPLIES, REQUESTS
 
-from helpers import free_port, require, sine_mix
 from osc_peers import BridgeProcess, osc, read_until
 
 FAST = ["steps", 3, "griffin_lim_iters", 3]

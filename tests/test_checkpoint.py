@@ -3,14 +3,13 @@ import json
 import numpy as np
 import pytest
 from safetensors.torch import save_file
+from signals import sine_mix, tiny_model
 
 from engine.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from engine.errors import CheckpointError
 from engine.model import ModelConfig
 from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
-
-from helpers import sine_mix, tiny_model
 
 
 def test_round_trip_rebuilds_the_same_model_from_the_file_alone(tmp_path, chord):
@@ -130,7 +129,7 @@ def test_half_precision_checkpoint_loads_and_renders(tmp_path):
 def test_a_checkpoint_carries_the_render_settings_measured_best_for_it(tmp_path):
     import subprocess
 
-    from helpers import CLI
+    from processes import CLI
 
     source = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
     shipped = tmp_path / "shipped.safetensors"

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from processes import CLI, free_port, start_engine
+from signals import sine_mix
 
 from engine.client import EngineClient
-
-from helpers import CLI, free_port, sine_mix, start_engine
 
 FAST = ["--steps", "3", "--griffin-lim-iters", "3"]
 

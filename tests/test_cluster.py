@@ -25,8 +25,10 @@ import ray  # the `cluster` extra, which `make test` installs: missing, these te
 import soundfile as sf
 import torch
 import zmq
+from processes import CLI, free_port
 from ray import serve
 from ray.cluster_utils import Cluster
+from signals import sine_mix
 
 from engine.client import EngineClient, renders
 from engine.clip import Clip
@@ -34,7 +36,6 @@ from engine.pipeline import Pipeline
 from engine.service.cluster import ClusterConfig, ClusterService, deploy
 from engine.service.engine import ServiceConfig
 
-from helpers import CLI, free_port, sine_mix
 from test_bridge import bridge, take, test_oscsend_job_ends_in_oscdump_with_a_real_file  # noqa: F401
 from test_service import (  # noqa: F401  (collected here: the same tests against the cluster endpoint)
     SLOW,

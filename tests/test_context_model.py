@@ -4,6 +4,7 @@ must make, and every task runs on it; older (unconditioned) checkpoints keep wor
 import numpy as np
 import pytest
 import torch
+from signals import sine_mix
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.diffusion.context import known_context
@@ -12,8 +13,6 @@ from engine.pipeline import Pipeline
 from engine.settings import RenderSettings
 from engine.train.losses import diffusion_loss
 from engine.train.masks import draw_unknown
-
-from helpers import sine_mix
 
 FAST = RenderSettings(steps=3, griffin_lim_iters=2)
 

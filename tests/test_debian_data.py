@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from processes import require
+from signals import sine_mix
 
 from engine.train import debian
 from engine.train.manifest import read_manifest
 from engine.train.prepare import prepare_data
-
-from helpers import require, sine_mix
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 

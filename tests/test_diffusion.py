@@ -1,11 +1,10 @@
 import pytest
 import torch
+from signals import tiny_model
 
 from engine.diffusion import Denoiser, Diffuser, SamplerSettings, Schedule, sample_ddim, sample_dpmpp_2m
 from engine.diffusion.samplers import repaint_path
 from engine.errors import BadParameter, UnknownSampler
-
-from helpers import tiny_model
 
 SCHEDULE = Schedule(1000)
 

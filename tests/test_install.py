@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import CLI
 
 from bridge.install import files_for, home_for
-
-from helpers import CLI
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import rtmidi
 import soundfile as sf
+from processes import CLI, free_port, require
 
-from helpers import CLI, free_port, require
 from osc_peers import BridgeProcess, Peer
 
 RATE = 44_100

@@ -7,10 +7,10 @@ import subprocess
 import time
 
 import soundfile as sf
+from processes import CLI, free_port
+from signals import sine_mix
 
 from engine.client import EngineClient
-
-from helpers import CLI, free_port, sine_mix
 
 
 def models(folder, *args):

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from processes import free_port, require
+from signals import sine_mix
 
 from max_patches.amxd import build_amxd, read_amxd
 from max_patches.lint import lint_all, lint_amxd, lint_maxpat, lint_pd
 
-from helpers import free_port, require, sine_mix
 from osc_peers import BridgeProcess, read_until
 
 PATCHES = Path(__file__).resolve().parents[1] / "max_patches"

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from signals import sine_mix
 
 from engine.clip import Clip
 from engine.errors import BadAudio, BadParameter, JobCancelled, TooLarge, UnknownSampler, UnknownTask
 from engine.metrics import seam_discontinuity
 from engine.settings import RenderSettings
-
-from helpers import sine_mix
 
 FAST = RenderSettings(steps=4, griffin_lim_iters=4, guide=1.0)  # inpaint/outpaint: the model alone
 
@@ -24,9 +23,9 @@ def test_style_transfer_keeps_length_channels_and_rate(pipeline, channels, rate)
 
 
 def test_a_model_gone_wild_still_renders_below_full_scale(chord):
-    from engine.pipeline import Pipeline
+    from signals import tiny_model
 
-    from helpers import tiny_model
+    from engine.pipeline import Pipeline
 
     loud = tiny_model()
     loud.spectral.scaler.max.fill_(40.0)  # scaled mels decode to absurd levels

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import soundfile as sf
-
-from helpers import CLI, require, sine_mix
+from processes import CLI, require
+from signals import sine_mix
 
 ROOT = Path(__file__).resolve().parents[1]
 

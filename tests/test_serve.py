@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import CLI, free_port
 
 from engine.client import EngineClient
 
-from helpers import CLI, free_port
 from osc_peers import Peer
 
 

@@ -14,6 +14,8 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from processes import CLI, free_port
+from signals import sine_mix, tiny_model
 
 from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
 from engine.clip import Clip
@@ -22,8 +24,6 @@ from engine.protocol import MAX_HEADER_BYTES, VERSION, ProtocolError, decode, en
 from engine.service import EngineService, ServiceConfig
 from engine.service.broker import Broker, BrokerConfig
 from engine.service.security import SecurityError, create_keys
-
-from helpers import CLI, free_port, sine_mix, tiny_model
 
 SLOW = {"steps": 1000, "griffin_lim_iters": 4}  # a few seconds on the tiny model
 

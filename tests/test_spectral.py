@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from signals import sine_mix
 
 from engine.spectral import MelSpectral, SpectralConfig
-
-from helpers import sine_mix
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from signals import sine_mix
 
 from engine.checkpoint import read_metadata
 from engine.model import ModelConfig, MsaniiModel
@@ -24,8 +25,6 @@ from engine.train.losses import diffusion_loss, magnitude_loss
 from engine.train.manifest import read_manifest
 from engine.train.prepare import prepare_data
 from engine.train.trainer import Trainer
-
-from helpers import sine_mix
 
 CLI = str(Path(sys.executable).with_name("daw-diffusion"))
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"

@@ -1,5 +1,5 @@
-"""What the tests share besides fixtures: a tiny model, test signals, the CLI's path, free ports,
-the system peers they need and a real engine process. Fixtures live in conftest.py."""
+"""What the tests run beside them: the CLI's path, free ports, the system peers they need (a
+missing one fails the run, never skips it) and a real engine process."""
 
 import shutil
 import socket
@@ -8,25 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-
-from engine.model import ModelConfig, MsaniiModel
 
 CLI = str(Path(sys.executable).with_name("daw-diffusion"))
-
-
-def tiny_model(seed: int = 0, d_cond: int = 0) -> MsaniiModel:
-    torch.manual_seed(seed)
-    return MsaniiModel(ModelConfig.preset("tiny", d_cond=d_cond))
-
-
-def sine_mix(seconds: float, sample_rate: int, channels: int = 2) -> np.ndarray:
-    t = np.arange(round(seconds * sample_rate)) / sample_rate
-    rows = [0.2 * np.sin(2 * np.pi * (220 * (k + 1)) * t) + 0.1 * np.sin(2 * np.pi * 330 * t)
-            for k in range(channels)]
-    return np.stack(rows).astype(np.float32)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
