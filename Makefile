@@ -73,7 +73,7 @@ train-default: setup
 
 # What travels to a borrowed GPU (docs/training.md): packed data and the wheels its image lacks.
 gpu-kit: setup
-	test -d data/packed || $(VENV)/bin/daw-diffusion pack-data --data $(DATA) --out data/packed --max-mib 40
+	test -f data/packed/manifest.jsonl || $(VENV)/bin/daw-diffusion pack-data --data $(DATA) --out data/packed --max-mib 40
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 		-d .whl soundfile==0.14.0 cffi==2.0.0 pyzmq==27.1.0

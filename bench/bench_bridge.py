@@ -108,6 +108,7 @@ def looped_live(blocksize: int = 0) -> Iterator[Any]:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while subprocess.run(["jack_lsp"], capture_output=True).returncode:
+            assert server.poll() is None, "jackd exited"
             time.sleep(0.2)
         from bridge.live import LiveAudio
 
@@ -140,7 +141,7 @@ def live_path(endpoint: str, repeats: int, folder: Path, strength: float, settin
             while len(bridge.latencies) < k + 1:
                 time.sleep(0.01)
         latencies = list(bridge.latencies)[2:]
-        underruns = live.underruns
+        underruns = live.dropouts
         osc.close()
         bridge.close()
     first = [t for t, _ in latencies]

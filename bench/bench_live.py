@@ -94,6 +94,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if subprocess.run(["which", "jackd"], capture_output=True).returncode:
+        publish("Live set: not measured, jackd is not installed.", args.out, "bench_live")
+        return
     setups = {"as `serve` ran it before: every core, normal priority": [],
               f"`serve --live` now: {live_threads()} of {cores()} cores, nice {LIVE_NICE}":
                   ["--threads", str(live_threads()), "--nice", str(LIVE_NICE)]}

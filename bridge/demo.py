@@ -26,4 +26,4 @@ def demo(args: argparse.Namespace) -> dict[str, Any]:
     from engine.settings import RenderSettings
 
     settings = RenderSettings(**{k: getattr(args, k) for k in SETTING_FLAGS if getattr(args, k) is not None})
-    return run_demo(args.out_dir, settings, chosen(args) if args.model else None, args.device, args.seed)
+    return run_demo(args.out_dir, settings, chosen(args), args.device, args.seed)

@@ -21,10 +21,10 @@ OK, NOTE, PROBLEM = "ok", "note", "PROBLEM"
 
 def check_model(args: argparse.Namespace) -> tuple[str, str]:
     """In a child process: the bridge side stays torch-free."""
-    from engine.store import chosen
+    from engine.store import BUNDLED_PATH, chosen
 
     try:
-        path = chosen(args)
+        path = chosen(args) or BUNDLED_PATH
     except Exception as exc:  # no such model
         return PROBLEM, str(exc)
     probe = ("import json, sys, torch; from engine.checkpoint import read_metadata; "
@@ -35,7 +35,7 @@ def check_model(args: argparse.Namespace) -> tuple[str, str]:
     done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return PROBLEM, f"the model cannot load ({reason}); pass --checkpoint with a model file, or reinstall"
+        return PROBLEM, f"the model cannot load ({reason}); pass --model with another model, or reinstall"
     found = json.loads(done.stdout)
     trained = ", ".join(k for k, v in found["trained"].items() if v) or "nothing (untrained)"
     return OK, f"model {path} (trained: {trained}); devices: {', '.join(found['devices'])}"

@@ -59,7 +59,7 @@ def generated_for(host: str) -> dict[str, str]:
         info = {"name": "daw-diffusion", "displayname": "daw-diffusion", "version": __version__,
                 "author": "daw-diffusion", "description": "Edit music with a diffusion model: inpaint, extend, "
                 "style transfer, interpolate, vary, generate (talks OSC to `daw-diffusion serve`)",
-                "max_version_min": "8.0", "os": {"macintosh": {"platform": ["ia64", "aarch64"]},
+                "max_version_min": "8.0", "os": {"macintosh": {"platform": ["x64", "aarch64"]},
                                                   "windows": {"platform": ["x64"]}}}
         return {"package-info.json": json.dumps(info, indent=1) + "\n"}
     return {}
@@ -126,6 +126,8 @@ def install(host: str, folder: Path, dry_run: bool = False) -> dict[str, Any]:
     except OSError as exc:
         for target in created:  # nothing half-installed: what this run added goes again
             target.unlink(missing_ok=True)
+        for partial in folder.rglob(".*.partial") if folder.is_dir() else ():
+            partial.unlink(missing_ok=True)
         prune(folder, keep=existed)
         raise BridgeError("bad_file", f"{folder}: cannot install there ({exc.strerror or exc}); "
                                       "give a folder you can write with --to") from None

@@ -32,19 +32,22 @@ class AudioDeviceError(BridgeError):
 
 class RingBuffer:
     """The last `frames` frames of a `[channels, ...]` signal, written by one thread (the stream's
-    callback) without a lock: the writer publishes its count after the data, and a reader checks
-    that the writer has not come round to what it copied meanwhile (it copies again if so)."""
+    callback) without a lock: the writer claims the frames it is about to write, then publishes its
+    count after the data; a reader checks that no claim, finished or under way, has come round
+    to what it copied meanwhile (it copies again if so)."""
 
     def __init__(self, channels: int, frames: int, margin: int = 0) -> None:
         self.frames = frames  # what a reader can have
         self.data = np.zeros((channels, frames + max(margin, 1)), np.float32)  # + room the writer fills meanwhile
         self.written = 0  # frames ever written
+        self.claimed = 0  # frames written or being written
 
     def write(self, block: np.ndarray) -> None:
         """`block` is `[frames, channels]`, as sounddevice hands it over; copied, nothing allocated."""
         size = self.data.shape[1]
         block = block[-size:]
         n = len(block)
+        self.claimed = self.written + n
         start = self.written % size
         first = min(n, size - start)
         self.data[:, start:start + first] = block[:first].T
@@ -59,7 +62,7 @@ class RingBuffer:
             n = min(frames, self.frames, written)
             idx = np.arange(written - n, written) % size
             out = self.data[:, idx]
-            if self.written - written <= size - n:  # none of it overwritten while copying
+            if self.claimed - written <= size - n:  # none of it overwritten while copying
                 return out
 
 
@@ -180,8 +183,9 @@ class LiveAudio:
         self.mixer.callback(indata, outdata, frames, when, status)
 
     @property
-    def underruns(self) -> int:
-        return self.mixer.underruns if self.mixer else 0
+    def dropouts(self) -> int:
+        """Blocks that went wrong so far: underruns and overruns."""
+        return self.mixer.underruns + self.mixer.overruns if self.mixer else 0
 
     def start(self) -> "LiveAudio":
         # The callback needs the interpreter lock: another thread keeps it up to the switch

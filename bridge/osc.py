@@ -184,7 +184,7 @@ class OscServer:
             engine, device, queued, running = self.bridge.status()
             live = self.bridge.live
             self.send(to, "/diffusion/status", tag, engine, device, queued, running,
-                      float(self.bridge.clock.bpm() or 0.0), int(live.underruns if live else 0))
+                      float(self.bridge.clock.bpm() or 0.0), int(live.dropouts if live else 0))
         finally:
             with self.status_lock:
                 self.status_pending -= 1

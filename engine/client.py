@@ -81,10 +81,11 @@ class EngineClient:
         self.context = context or zmq.Context.instance()
         self.handshakes: dict[int, zmq.Socket] = {}  # a CURVE socket's handshake monitor, by the socket's id
 
-    def _close(self, sock: zmq.Socket, linger: int = 0) -> bool:
-        """Close `sock`; whether the engine refused this client's key on it."""
+    def _close(self, sock: zmq.Socket, linger: int = 0, answered: bool = True) -> bool:
+        """Close `sock`; whether the engine refused this client's key on it (asked only when it
+        did not answer: a refusal arrives within milliseconds, a reply means there was none)."""
         monitor = self.handshakes.pop(id(sock), None)
-        refused = monitor is not None and bool(monitor.poll(50))
+        refused = monitor is not None and not answered and bool(monitor.poll(50))
         if monitor is not None:
             sock.disable_monitor()
             monitor.close(linger=0)
@@ -129,9 +130,8 @@ class EngineClient:
     def request(self, type_: str, **fields: object) -> Message:
         """Send a request that has a single reply (ping, status, cancel, fetch)."""
         frames = encode(make_header(type_, uuid.uuid4().hex, **fields))
-        refused = False
         for _ in range(self.retries + 1):
-            sock = self._socket()
+            sock, reply = self._socket(), None
             try:
                 sock.send_multipart(frames)
                 reply = self._receive(sock)
@@ -140,8 +140,10 @@ class EngineClient:
             except zmq.Again:  # not even sent: no engine took the connection
                 pass
             finally:
-                refused = self._close(sock) or refused
-        raise self.unreachable(refused)
+                refused = self._close(sock, answered=isinstance(reply, Message))
+            if refused:  # asking again cannot help
+                raise self.unreachable(True)
+        raise self.unreachable(False)
 
     def ping(self) -> bool:
         return self.request("ping").type == "pong"
@@ -197,7 +199,7 @@ class EngineClient:
             try:
                 sock.send_multipart(first, copy=False)
             except zmq.Again:
-                raise self.unreachable(self._close(sock)) from None
+                raise self.unreachable(self._close(sock, answered=False)) from None
             while True:
                 message = self._receive(sock, give_up)
                 if message is GAVE_UP:
@@ -230,7 +232,7 @@ class EngineClient:
                         abandoned = True
                         raise EngineUnreachable(f"{self.endpoint} stopped answering")
                     if sock is not heard:
-                        refused = self._close(sock)
+                        refused = self._close(sock, answered=False)
                         if refused and heard is None:
                             abandoned = True
                             raise self.unreachable(refused)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.errors import BadParameter
+from engine.errors import BadParameter, EngineError
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def models(args: argparse.Namespace) -> dict[str, Any]:
 
     store = ModelStore(args.models_dir)
     if args.verb == "list":
-        return {"ok": True, "folder": str(store.folder), "models": [store.describe(n) for n in store.names()]}
+        return {"ok": True, "folder": str(store.folder), "models": [described(store, n) for n in store.names()]}
     if args.verb == "import":
         return {"ok": True, "imported": store.add(args.file, args.name)}
     if args.verb == "default":
@@ -64,6 +64,14 @@ def models(args: argparse.Namespace) -> dict[str, Any]:
     if args.verb == "remove":
         return {"ok": True, "removed": str(store.remove(args.name))}
     return {"ok": True, **store.describe(args.name)}
+
+
+def described(store: Any, name: str) -> dict[str, Any]:
+    """A model for the list; one that cannot be read is listed with why, not hidden, never fatal."""
+    try:
+        return store.describe(name)
+    except EngineError as exc:
+        return {"name": name, "error": str(exc)}
 
 
 def init(args: argparse.Namespace) -> dict[str, Any]:

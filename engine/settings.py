@@ -28,7 +28,7 @@ SETTINGS: dict[str, Param] = {p.name: p for p in (
     Param("jump_length", int, "repaint mode: sampler steps between jumps back", 10, 1, 1000),
     Param("resample", int, "repaint mode: passes over each jump", 3, 1, 20),
     Param("magnitude", str, "how a mel becomes a magnitude spectrogram; auto: the trained network if "
-          "the model has one", "auto", choices=("auto", "network", "pseudo_inverse")),
+          "the model has one (vocoder: network's old name)", "auto", choices=("auto", "network", "pseudo_inverse", "vocoder")),
     Param("prompt", str, "text condition, e.g. 'string ensemble, slow'; for models trained with captions", "",
           longest=500),
     Param("guidance", float, "how strongly a prompt steers: classifier-free guidance, 1 = none", 3.0, 0, 20,

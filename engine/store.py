@@ -35,9 +35,11 @@ def add_model_options(parser: argparse.ArgumentParser, what: str = "model to loa
                                                         "else the platform's folder for application data)")
 
 
-def chosen(args: argparse.Namespace) -> Path:
-    """The checkpoint file `--model` and `--models-dir` name."""
-    return ModelStore(args.models_dir).resolve(args.model)[0]
+def chosen(args: argparse.Namespace) -> Path | None:
+    """The checkpoint file `--model` and `--models-dir` name; None for the bundled model, which
+    each process (each node of a cluster) finds in its own installation."""
+    path, name = ModelStore(args.models_dir).resolve(args.model)
+    return None if name == BUNDLED else path
 
 
 def models_dir() -> Path:
@@ -121,12 +123,20 @@ class ModelStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, partial)
-            os.replace(partial, target)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)
             raise CheckpointError(f"{self.folder}: cannot store the model there ({exc.strerror or exc}); "
                                   "set DAW_DIFFUSION_MODELS or --models-dir to another folder") from None
+        try:
+            os.link(partial, target)  # fails if another import took the name meanwhile: never replaces
+        except FileExistsError:
+            raise CheckpointError(f"a model named {name!r} exists ({target}); remove it first or choose "
+                                  "another --name") from None
+        except OSError as exc:
+            raise CheckpointError(f"{self.folder}: cannot store the model there ({exc.strerror or exc})") from None
+        finally:
+            partial.unlink(missing_ok=True)
         return self.describe(name)
 
     def set_default(self, name: str) -> None:

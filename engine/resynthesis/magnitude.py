@@ -17,7 +17,7 @@ LogMagnitude = Callable[[Tensor], Tensor]  # scaled mel -> natural-log STFT magn
 def uses_network(choice: str, trained_network: bool) -> bool:
     """Whether the `magnitude` setting's `choice` ("auto": the network if the checkpoint trained
     one) means the network."""
-    return trained_network if choice == "auto" else choice == "network"
+    return trained_network if choice == "auto" else choice in ("network", "vocoder")  # (its old name)
 
 
 def magnitude(spectral: MelSpectral, mel: Tensor, network: LogMagnitude | None) -> Tensor:

@@ -43,12 +43,14 @@ def pack_data(data_dir: Path, out_dir: Path, max_mib: float, seconds: float = 60
         raise ValueError(f"{data_dir}: no training tracks to pack")
     queues = [[group[i] for i in rng.permutation(len(group))] for group in by_package.values()]
     (out_dir / "audio").mkdir(parents=True)
-    entries, size = [], 0
+    entries: list[dict] = []
+    size = 0
     for entry in (e for round in itertools.zip_longest(*queues) for e in round if e is not None):
         info = sf.info(entry["path"])
         length = min(info.frames, round(seconds * info.samplerate))
-        audio, rate = sf.read(entry["path"], start=(info.frames - length) // 2, frames=length, dtype="float32")
-        path = out_dir / "audio" / (Path(entry["file"]).stem + ".ogg")
+        audio, rate = sf.read(entry["path"], start=(info.frames - length) // 2, frames=length, dtype="float32",
+                              always_2d=True)
+        path = out_dir / "audio" / (Path(entry["file"]).stem + f"-{len(entries)}.ogg")  # unique if stems repeat
         write_vorbis(path, audio, rate)
         if size + path.stat().st_size > max_mib * 2**20:
             path.unlink()

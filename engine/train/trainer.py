@@ -59,6 +59,8 @@ class Trainer:
         torch.manual_seed(c.seed + self.rank)
         self.model_path = c.run_dir / "model.safetensors"
         self.state_path = c.run_dir / f"state-{c.stage}.pt"
+        if c.stage == "magnitude" and not self.state_path.exists() and (c.run_dir / "state-vocoder.pt").exists():
+            self.state_path = c.run_dir / "state-vocoder.pt"  # a run interrupted before the stage was renamed
         self.model, self.metadata = self.load_or_create()
         self.model.to(self.device)
         reshape(self.model, c, self.model_path, self.state_path)
