@@ -198,7 +198,7 @@ def test_serve_replaces_a_stale_engine_of_its_own_but_not_someone_elses(tiny_che
     import hashlib
     import sys
     command = [sys.executable, "-m", "bridge.cli", "engine", "--bind", endpoint, "--device", "auto",
-               "--checkpoint", str(tiny_checkpoint)]
+               "--model", str(tiny_checkpoint)]
     stale = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid_file = Path(tempfile.gettempdir()) / f"daw-diffusion-engine-{hashlib.sha1(endpoint.encode()).hexdigest()[:12]}.pid"
     pid_file.write_text(f"{stale.pid}\n")
