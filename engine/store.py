@@ -79,7 +79,7 @@ class ModelStore:
         if choice is None:
             choice = self.default()
         text = str(choice)
-        if NAME.fullmatch(text) and not text.endswith(SUFFIX):
+        if NAME.fullmatch(text) and not text.endswith(SUFFIX) and (text in self.names() or not Path(text).is_file()):
             return self.path(text), text
         path = Path(text).expanduser()
         if not path.is_file():
