@@ -43,14 +43,15 @@ from report import publish  # noqa: E402
 FAST = {"steps": 1, "griffin_lim_iters": 1}
 
 
-def start_engine(checkpoint: Path) -> tuple[subprocess.Popen, str]:
+def start_engine(checkpoint: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """An engine process on the CPU with `flags` (e.g. --threads), once it answers."""
     from engine.client import EngineClient
 
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint), "--device", "cpu"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(checkpoint), "--device", "cpu",
+                             *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not EngineClient(endpoint).pinged(0.5):
-        assert proc.poll() is None
+        assert proc.poll() is None, "the engine did not start"
     return proc, endpoint
 
 

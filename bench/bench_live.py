@@ -29,25 +29,13 @@ from engine.pipeline import DEFAULT_CHECKPOINT
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_bridge import looped_live, make_bridge  # noqa: E402
-from processes import CLI, free_port  # noqa: E402
+from bench_bridge import looped_live, make_bridge, start_engine  # noqa: E402
 from signals import sine_mix  # noqa: E402
 
 from report import publish  # noqa: E402
 
 BAR = 2.0  # seconds: a 4/4 bar at 120 BPM
 BLOCK = 256
-
-
-def start_engine(flags: list[str]) -> tuple[subprocess.Popen, str]:
-    from engine.client import EngineClient
-
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([CLI, "engine", "--bind", endpoint, "--checkpoint", str(DEFAULT_CHECKPOINT), "--device",
-                             "cpu", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not EngineClient(endpoint).pinged(0.5):
-        assert proc.poll() is None, "the engine did not start"
-    return proc, endpoint
 
 
 def live_set(endpoint: str, seconds: float, folder: Path) -> dict:
@@ -81,7 +69,7 @@ def live_set(endpoint: str, seconds: float, folder: Path) -> dict:
 
 
 def in_own_process(flags: list[str], seconds: float, folder: Path) -> dict:
-    engine, endpoint = start_engine(flags)
+    engine, endpoint = start_engine(DEFAULT_CHECKPOINT, *flags)
     try:
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             return pool.apply(live_set, (endpoint, seconds, folder))

@@ -114,10 +114,10 @@ class BridgeProcess:
                     engine_hint=engine_hint)
         live = None
         if args.live:
-            from bridge.live import LiveAudio
+            from bridge.live import LiveAudio, device_of
 
-            device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
-            live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device, args.block_size).start()
+            live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device_of(args.audio_device),
+                             args.block_size).start()
         self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live, tuple(args.allow_dir),
                              confine_inputs=not is_loopback(args.listen[0]))
         host, port = args.listen

@@ -166,10 +166,9 @@ def check_live(args: argparse.Namespace) -> tuple[str, str]:
             words.append("dropouts are likely with it beside live audio: start it with `serve --live`, or "
                          f"`engine --threads {live_threads()} --nice {LIVE_NICE}`")
     if args.live:
-        from bridge.live import LiveAudio
+        from bridge.live import LiveAudio, device_of
 
-        device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
-        live = LiveAudio(2.0, args.sample_rate, args.channels, device, args.block_size).start()
+        live = LiveAudio(2.0, args.sample_rate, args.channels, device_of(args.audio_device), args.block_size).start()
         try:
             time.sleep(1.0)
             health = live.mixer.health() if live.mixer else {}

@@ -210,6 +210,11 @@ class LiveAudio:
         return self.mixer.play(stretch(np.atleast_2d(clip.samples), clip.rate, self.sample_rate), at, tag)
 
 
+def device_of(name: str | None) -> str | int | None:
+    """`--audio-device`: sounddevice's number for one, its name otherwise (None: the system's)."""
+    return int(name) if name and name.isdigit() else name
+
+
 def stretch(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     """Linear-interpolation rate change, good enough to audition a file (renders of live input
     already come back at the stream's rate and are played untouched)."""
