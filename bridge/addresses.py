@@ -161,6 +161,7 @@ OSC_ERRORS = {
     "unreachable": "the engine does not answer",
     "no_tempo": "a length in bars without MIDI clock or `bpm`",
     "no_live_audio": "live requests on a bridge started without --live",
+    "audio_device_lost": "live requests after the live audio device went away (also announced when it goes)",
     "no_midi": "MIDI learn on a bridge started without --midi",
     "bad_audio": "the audio is empty, silent or not finite (from the engine)",
     "bad_parameter": "a value out of range: strength, seconds, region, steps... (from the engine)",

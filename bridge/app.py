@@ -16,6 +16,7 @@ from bridge.audiofile import AudioFileError, read_audio
 from bridge.clock import Clock
 from bridge.events import Done, Event, Report
 from bridge.jobs import JobError, Jobs, Request, Running, Source
+from bridge.live import DEVICE_LOST
 from engine.clip import Clip
 from engine.errors import EngineError
 from engine.meter import Meter
@@ -126,6 +127,8 @@ class Bridge:
         """Style transfer of the last `seconds` of the live input."""
         if self.live is None:
             raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
+        if self.live.lost():
+            raise JobError("audio_device_lost", DEVICE_LOST)
         keys = keys or {}
         clip = self.live.capture(self.frames(seconds, keys, self.live.sample_rate))
         if clip.frames < round(0.5 * clip.rate):
@@ -138,6 +141,8 @@ class Bridge:
         """Audition a file on the live output, at the next bar when a clock runs."""
         if self.live is None:
             raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
+        if self.live.lost():
+            raise JobError("audio_device_lost", DEVICE_LOST)
         if self.confine_inputs:
             self.inside_allowed(absolute(path), "input")
         try:

@@ -106,6 +106,7 @@ class BridgeProcess:
     def __init__(self, args: argparse.Namespace, engine_hint: str) -> None:
         from bridge.app import Bridge
         from bridge.clock import Clock
+        from bridge.events import Failed
         from bridge.jobs import Jobs
         from bridge.osc import OscServer
         from bridge.store import RenderStore
@@ -117,11 +118,13 @@ class BridgeProcess:
             from bridge.live import LiveAudio, device_of
 
             live = LiveAudio(args.live_seconds, args.sample_rate, args.channels, device_of(args.audio_device),
-                             args.block_size).start()
+                             args.block_size)
         self.bridge = Bridge(jobs, Clock(args.beats_per_bar), live, tuple(args.allow_dir),
                              confine_inputs=not is_loopback(args.listen[0]))
         host, port = args.listen
         self.osc = OscServer(self.bridge, host, port, reply_port=args.reply_port, announce=args.announce)
+        if live is not None:  # a device that goes away mid-set is announced like a MIDI job's error
+            live.start(on_lost=lambda message: self.osc.announce(Failed("", "audio_device_lost", message)))
         self.midi = None
         if args.midi:
             from bridge.midi import MidiListener

@@ -3,7 +3,9 @@ rendered clips at a chosen moment (the next bar), both fed by one sounddevice du
 (`LiveAudio`) through a `Mixer`.
 
 The stream callback only copies arrays into buffers made beforehand: it allocates no array, takes
-no lock and waits on nothing; an underrun is counted and reported, never raised.
+no lock and waits on nothing; an underrun is counted and reported, never raised. A device that
+goes away mid-set (unplugged, its audio server quit) is noticed by a watcher, said once, and
+leaves the rest of the bridge running.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +24,10 @@ from engine.clip import Clip
 
 log = logging.getLogger("daw-diffusion.live")
 SWITCH_INTERVAL = 0.0005  # seconds another thread may hold the interpreter while the callback waits
+STALLED = 2.0  # seconds without a callback from a running stream: its device is gone
+WATCH_EVERY = 0.25  # seconds between two looks at the stream
+DEVICE_LOST = ("the live audio device stopped (unplugged, or its audio server quit); live transforms and "
+               "playback need the bridge restarted with --live once it is back, file renders go on")
 
 
 class AudioDeviceError(BridgeError):
@@ -167,6 +174,7 @@ class LiveAudio:
         import sounddevice as sd
 
         self.mixer: Mixer | None = None
+        self.running = False  # started and not yet closed
         try:
             self.stream = sd.Stream(samplerate=sample_rate, channels=channels, dtype="float32", device=device,
                                     blocksize=blocksize, callback=self.callback)
@@ -187,14 +195,47 @@ class LiveAudio:
         """Blocks that went wrong so far: underruns and overruns."""
         return self.mixer.underruns + self.mixer.overruns if self.mixer else 0
 
-    def start(self) -> "LiveAudio":
+    def start(self, on_lost: Callable[[str], None] | None = None) -> "LiveAudio":
+        """Start the stream; `on_lost(message)` is called (on a watcher thread) if its device goes away."""
         # The callback needs the interpreter lock: another thread keeps it up to the switch
         # interval (5 ms by default, nearly a whole 256-frame block) before it must hand it over.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.stream.start()
+        self.running = True
+        threading.Thread(target=self.watch, args=(on_lost,), name="live-watch", daemon=True).start()
         return self
 
+    def lost(self) -> bool:
+        """Whether the device went away under the running stream: PortAudio stopped it, or its
+        callbacks stopped coming."""
+        if not self.running or self.mixer is None:
+            return False
+        last = self.mixer.last_callback
+        return not self.stream.active or (last is not None and time.monotonic() - last > STALLED)
+
+    def watch(self, on_lost: Callable[[str], None] | None) -> None:
+        """While the stream runs: say it once when its device goes away, and again if it comes back."""
+        said = False
+        while self.running:
+            time.sleep(WATCH_EVERY)
+            if self.lost() != said:
+                said = not said
+                if said:
+                    log.error(DEVICE_LOST)
+                    if on_lost is not None:
+                        on_lost(DEVICE_LOST)
+                else:
+                    log.warning("the live audio device runs again")
+
     def close(self) -> None:
+        lost, self.running = self.lost(), False
+        if lost:  # PortAudio would wait forever to stop a stream whose device is gone, at exit too
+            import atexit
+
+            import sounddevice as sd
+
+            atexit.unregister(sd._exit_handler)  # sounddevice's own: it stops every stream
+            return
         self.stream.stop()
         self.stream.close()
 

@@ -18,10 +18,8 @@ from osc_peers import BridgeProcess, Peer
 RATE = 44_100
 
 
-@pytest.fixture(scope="module")
-def jack():
-    """A private JACK server (its own name, so it never meets a user's)."""
-    name = f"dd-test-{os.getpid()}"
+def start_jack(name: str) -> tuple[subprocess.Popen, dict]:
+    """A private JACK server (its own name, so it never meets a user's) and the environment that joins it."""
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
     server = subprocess.Popen([require("jackd"), "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE),
                                "-p", "256"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -29,6 +27,13 @@ def jack():
     while subprocess.run([require("jack_lsp")], env=env, capture_output=True).returncode != 0:
         assert server.poll() is None and time.monotonic() < deadline, "jackd did not start"
         time.sleep(0.2)
+    return server, env
+
+
+@pytest.fixture(scope="module")
+def jack():
+    server, env = start_jack(f"dd-test-{os.getpid()}")
+    name = env["JACK_DEFAULT_SERVER"]
     saved = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name  # this process's rtmidi clients join it too
     yield env
@@ -92,6 +97,37 @@ def test_live_input_is_captured_transformed_saved_and_played(live_bridge, tmp_pa
         assert status[1] == "ok" and isinstance(status[6], int) and status[6] >= 0  # underruns counted
     finally:
         peer.close()
+
+
+def test_a_device_that_goes_away_mid_set_is_announced_and_the_bridge_goes_on(engine_endpoint, tmp_path):
+    server, env = start_jack(f"dd-lost-{os.getpid()}")  # its own server: this one is killed
+    announce = free_port(socket.SOCK_DGRAM)
+    try:
+        bridge = BridgeProcess(engine_endpoint, tmp_path / "renders", "--live", "--audio-device", "system",
+                               "--sample-rate", str(RATE), "--announce", f"127.0.0.1:{announce}", env=env)
+    except BaseException:
+        server.kill()
+        raise
+    listener, peer = Peer(bridge.port, announce), bridge.peer()
+    try:
+        time.sleep(1.0)
+        server.kill()  # the device goes away mid-set
+        server.wait(20)
+        code, message = listener.wait_for("/diffusion/error", "", timeout=15)[1:]
+        assert code == "audio_device_lost" and "--live" in message
+        peer.request("/diffusion/live/transform", "after", 1.0, 0.4)
+        assert peer.final("after")[1][1:3] == ["audio_device_lost", message]
+        take = tmp_path / "take.wav"  # a file still renders
+        sf.write(take, 0.3 * np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE), RATE)
+        peer.request("/diffusion/style", "file", str(take), 0.3, "steps", 2, "griffin_lim_iters", 2)
+        kind, args = peer.final("file")
+        assert kind == "/diffusion/done", args
+    finally:
+        listener.close()
+        peer.close()
+        output = bridge.close()  # quits, although PortAudio cannot stop the dead stream
+        server.kill()
+    assert bridge.proc.returncode == 0, output
 
 
 def midi_out() -> rtmidi.MidiOut:
