@@ -177,6 +177,9 @@ def check_live(args: argparse.Namespace) -> tuple[str, str]:
         block = f"{args.block_size}-frame" if args.block_size else "the device's"
         words.append(f"stream at {live.sample_rate} Hz with {block} buffer: longest gap between callbacks "
                      f"{health.get('longest_gap_ms', 0):.1f} ms, {health.get('underruns', 0)} underrun(s) in 1 s")
+        fine, how = live.priority or (False, "no callback in 1 s")
+        words.append(f"its thread: {how}")
+        level = level if fine else NOTE
         if health.get("underruns"):
             level = NOTE
             words.append("try a larger --block-size")

@@ -11,6 +11,7 @@ leaves the rest of the bridge running.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ log = logging.getLogger("daw-diffusion.live")
 SWITCH_INTERVAL = 0.0005  # seconds another thread may hold the interpreter while the callback waits
 STALLED = 2.0  # seconds without a callback from a running stream: its device is gone
 WATCH_EVERY = 0.25  # seconds between two looks at the stream
+REALTIME_PRIORITY = 10  # SCHED_FIFO level for the stream's thread (what JACK gives its clients' threads)
 DEVICE_LOST = ("the live audio device stopped (unplugged, or its audio server quit); live transforms and "
                "playback need the bridge restarted with --live once it is back, file renders go on")
 
@@ -166,6 +168,21 @@ class Mixer:
         return scheduled
 
 
+def realtime() -> tuple[bool, str]:
+    """Raise the calling thread (the stream's) to real-time scheduling where permitted, above
+    every ordinary thread, the engine's included: whether it runs so, and how, in words."""
+    if not hasattr(os, "sched_setscheduler"):  # macOS, Windows: their audio threads are already real-time
+        return True, "as the platform runs audio threads"
+    if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+        return True, "real-time, as the audio server made it"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))  # 0: this thread
+    except PermissionError:
+        return False, ("normal priority: real-time scheduling is not permitted (give your user an rtprio "
+                       "limit, e.g. the `audio` group of a JACK setup); dropouts are likelier while the model works")
+    return True, f"real-time (SCHED_FIFO {REALTIME_PRIORITY})"
+
+
 class LiveAudio:
     """One duplex stream: input into the mixer's ring buffer, its scheduled clips out."""
 
@@ -175,6 +192,7 @@ class LiveAudio:
 
         self.mixer: Mixer | None = None
         self.running = False  # started and not yet closed
+        self.priority: tuple[bool, str] | None = None  # how the stream's thread runs (`realtime`), once it ran
         try:
             self.stream = sd.Stream(samplerate=sample_rate, channels=channels, dtype="float32", device=device,
                                     blocksize=blocksize, callback=self.callback)
@@ -188,6 +206,8 @@ class LiveAudio:
         if self.mixer is None:  # the stream is open, the mixer not yet made
             outdata.fill(0)
             return
+        if self.priority is None:  # the first callback, on the stream's own thread
+            self.priority = realtime()
         self.mixer.callback(indata, outdata, frames, when, status)
 
     @property
@@ -215,9 +235,12 @@ class LiveAudio:
 
     def watch(self, on_lost: Callable[[str], None] | None) -> None:
         """While the stream runs: say it once when its device goes away, and again if it comes back."""
-        said = False
+        said, told = False, False
         while self.running:
             time.sleep(WATCH_EVERY)
+            if self.priority is not None and not told:
+                told, (fine, words) = True, self.priority
+                log.log(logging.INFO if fine else logging.WARNING, "live audio thread: %s", words)
             if self.lost() != said:
                 said = not said
                 if said:

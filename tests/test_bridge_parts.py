@@ -301,3 +301,27 @@ def test_every_task_has_an_osc_address_taking_its_inputs_and_parameters():
         names = {arg.name for arg in by_action[task.name].args} | set(KEYS)
         assert {i.path for i in inputs(task)} | {i.offset for i in inputs(task)} <= names, task.name
         assert all(p.key in names or p.kind is list for p in task.params), task.name
+
+
+def test_the_stream_thread_asks_for_real_time_and_falls_back_with_a_message_where_refused():
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from bridge.live import REALTIME_PRIORITY, realtime
+
+    asked = {}
+    thread = threading.Thread(target=lambda: asked.update(how=realtime(), policy=os.sched_getscheduler(0)))
+    thread.start()
+    thread.join()
+    permitted = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= REALTIME_PRIORITY
+    assert asked["how"][0] == permitted and (asked["policy"] == os.SCHED_FIFO) == permitted
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # that thread only
+    # without the right (root: CAP_SYS_NICE taken away; others: no rtprio limit): a message, not a failure
+    refused = ["setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice"] if os.geteuid() == 0 else \
+        ["prlimit", "--rtprio=0"]
+    run = subprocess.run([*refused, sys.executable, "-c", "from bridge.live import realtime; print(realtime())"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("(False, 'normal priority: real-time scheduling is not permitted"), run.stdout

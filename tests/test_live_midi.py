@@ -3,6 +3,7 @@ stream looped back into its own input with jack_connect, and JACK MIDI ports ope
 python-rtmidi on both sides."""
 
 import os
+import resource
 import socket
 import subprocess
 import time
@@ -43,6 +44,13 @@ def jack():
         os.environ["JACK_DEFAULT_SERVER"] = saved
     server.terminate()
     server.wait(20)
+
+
+def realtime_permitted() -> bool:
+    """Whether this user may give a thread real-time scheduling (root, or an rtprio limit)."""
+    from bridge.live import REALTIME_PRIORITY
+
+    return os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= REALTIME_PRIORITY
 
 
 def jack_ports(env) -> list[str]:
@@ -97,6 +105,11 @@ def test_live_input_is_captured_transformed_saved_and_played(live_bridge, tmp_pa
         assert status[1] == "ok" and isinstance(status[6], int) and status[6] >= 0  # underruns counted
     finally:
         peer.close()
+    # the stream's thread runs above the engine where the system lets it, and the log says how it runs
+    fifo = [t for t in os.listdir(f"/proc/{live_bridge.proc.pid}/task")
+            if os.sched_getscheduler(int(t)) == os.SCHED_FIFO]
+    assert len(fifo) == (1 if realtime_permitted() else 0), fifo
+    assert "live audio thread: " + ("real-time" if realtime_permitted() else "normal priority") in live_bridge.output()
 
 
 def test_a_device_that_goes_away_mid_set_is_announced_and_the_bridge_goes_on(engine_endpoint, tmp_path):
@@ -232,5 +245,6 @@ def test_doctor_measures_the_live_stream_and_says_when_the_engine_leaves_it_no_r
                           env=jack, capture_output=True, text=True, timeout=120)
     [live] = [line for line in done.stdout.splitlines() if line.split()[1:2] == ["live"]]
     assert "stream at 44100 Hz with 256-frame buffer: longest gap between callbacks" in live, done.stdout
+    assert f"its thread: {'real-time' if realtime_permitted() else 'normal priority'}" in live, live
     if cores() > 1:  # the test engine takes every core at normal priority
         assert live.strip().startswith("note") and "dropouts are likely" in live and "serve --live" in live
