@@ -7,9 +7,11 @@ with its output looped into its input, the bundled model in a real engine proces
 transform of the last 2 s at strength 0.4 triggered on every bar (120 BPM, 4/4: every 2 s) for
 `--seconds` (60) of audio. Counted by the stream itself: underruns (a click or a gap in the PA),
 overruns, and the longest gap between two callbacks (a 256-frame block lasts 5.8 ms); beside them
-trigger -> first output sample. Two engines, one after the other in the same run: as `serve`
-started it before (every core, normal priority) and as `serve --live` starts it now (a core left
-to the audio, nice 10). Each run has a process and a JACK server of its own.
+trigger -> first output sample. Three engines, one after the other in the same run: as `serve`
+started it before (every core, normal priority), with a core left to the audio at nice 10, and as
+`serve --live` starts it now (every core where the stream's thread may run in real time, nice 10).
+The stream's thread asks for real time in every run. Each run has a process and a JACK server of
+its own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bridge.live import realtime_permitted
 from engine.cores import LIVE_NICE, cores, live_threads
 from engine.pipeline import DEFAULT_CHECKPOINT
 
@@ -85,12 +88,16 @@ def main() -> None:
     if subprocess.run(["which", "jackd"], capture_output=True).returncode:
         publish("Live set: not measured, jackd is not installed.", args.out, "bench_live")
         return
-    setups = {"as `serve` ran it before: every core, normal priority": [],
-              f"`serve --live` now: {live_threads()} of {cores()} cores, nice {LIVE_NICE}":
-                  ["--threads", str(live_threads()), "--nice", str(LIVE_NICE)]}
+    realtime_audio = realtime_permitted()
+    threads, audio = live_threads(realtime_audio), "in real time" if realtime_audio else "at normal priority"
+    setups = {"every core, normal priority (as `serve` without --live)": [],
+              f"a core left to the audio ({live_threads(False)} of {cores()}), nice {LIVE_NICE}":
+                  ["--threads", str(live_threads(False)), "--nice", str(LIVE_NICE)],
+              f"`serve --live` now: {threads} of {cores()} cores, nice {LIVE_NICE}, the audio thread {audio}":
+                  ["--threads", str(threads), "--nice", str(LIVE_NICE)]}
     with tempfile.TemporaryDirectory() as tmp:
         runs = {label: in_own_process(flags, args.seconds, Path(tmp)) for label, flags in setups.items()}
-    (_, old), (_, new) = runs.items()
+    old, new = runs[next(iter(runs))], runs[list(runs)[-1]]
     lines = [f"Live set, {args.seconds:g} s, bundled model, a 2 s transform at strength 0.4 on every bar (120 BPM), "
              f"JACK dummy driver, {BLOCK}-frame buffer ({1000 * BLOCK / 44_100:.1f} ms), this machine, one run:", "",
              "| engine | bars | results played | underruns | overruns | longest gap between callbacks | "

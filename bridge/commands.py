@@ -32,7 +32,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_model_options(s)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     s.add_argument("--threads", type=thread_count,
-                   help="the engine's compute threads (default: one per core; with --live one core is left to the audio)")
+                   help="the engine's compute threads (default: one per core; with --live one core is left to "
+                        "the audio unless its thread may run in real time)")
     s.add_argument("--engine-start-timeout", type=float, default=180.0, help="seconds to wait for the model to load")
     s.add_argument("--engine-hang-timeout", type=float, default=30.0,
                    help="seconds the engine may leave pings unanswered before it counts as hung and is restarted")

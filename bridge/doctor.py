@@ -151,11 +151,12 @@ def check_midi(args: argparse.Namespace) -> tuple[str, str]:
 def check_live(args: argparse.Namespace) -> tuple[str, str]:
     """The live setup: what the engine computes with beside the audio, and with --live the
     stream itself for a second (its longest gap between callbacks against its buffer)."""
+    from bridge.live import realtime_permitted
     from bridge.render import engine_client
     from engine.cores import LIVE_NICE, cores, live_threads
 
-    n = cores()
-    words = [f"{n} cores; `serve --live` gives its engine {live_threads()} thread(s) at nice {LIVE_NICE}"]
+    n, threads = cores(), live_threads(realtime_permitted())
+    words = [f"{n} cores; `serve --live` gives its engine {threads} thread(s) at nice {LIVE_NICE}"]
     level = OK
     client = engine_client(args)
     status = client.status() if client.pinged(1.0) else {}
@@ -164,7 +165,7 @@ def check_live(args: argparse.Namespace) -> tuple[str, str]:
         if args.live and status["threads"] >= n and not status.get("nice"):
             level = NOTE
             words.append("dropouts are likely with it beside live audio: start it with `serve --live`, or "
-                         f"`engine --threads {live_threads()} --nice {LIVE_NICE}`")
+                         f"`engine --threads {threads} --nice {LIVE_NICE}`")
     if args.live:
         from bridge.live import LiveAudio, device_of
 

@@ -17,16 +17,18 @@ from pathlib import Path
 
 from bridge import render
 from bridge.jobs import JobError
+from bridge.live import realtime_permitted
 from engine.cores import LIVE_NICE, live_threads
 
 log = logging.getLogger("daw-diffusion")
 
 
 def engine_command(args: argparse.Namespace) -> list[str]:
-    """The engine `serve` starts. Beside live audio it leaves the audio a core and runs below it
-    in priority, so that the stream's callback is never kept waiting by the model."""
+    """The engine `serve` starts. Beside live audio it runs below it in priority, and leaves it a
+    core unless the stream's thread may run in real time, so that the model never keeps the
+    stream's callback waiting."""
     command = [sys.executable, "-m", "bridge.cli", "engine", "--bind", args.engine, "--device", args.device]
-    threads = args.threads or (live_threads() if args.live else None)
+    threads = args.threads or (live_threads(realtime_permitted()) if args.live else None)
     command += ["--threads", str(threads)] if threads else []
     command += ["--nice", str(LIVE_NICE)] if args.live else []
     command += ["--model", str(args.model)] if args.model else []

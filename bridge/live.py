@@ -183,6 +183,15 @@ def realtime() -> tuple[bool, str]:
     return True, f"real-time (SCHED_FIFO {REALTIME_PRIORITY})"
 
 
+def realtime_permitted() -> bool:
+    """Whether the stream's thread will be let run in real time (asked on a thread of its own)."""
+    answer: list[bool] = []
+    thread = threading.Thread(target=lambda: answer.append(realtime()[0]), name="realtime-probe")
+    thread.start()
+    thread.join()
+    return answer[0]
+
+
 class LiveAudio:
     """One duplex stream: input into the mixer's ring buffer, its scheduled clips out."""
 

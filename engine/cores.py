@@ -20,9 +20,11 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def live_threads() -> int:
-    """The engine's threads beside a live audio stream: a core's worth of room left for the audio."""
-    return max(1, cores() - 1)
+def live_threads(realtime_audio: bool) -> int:
+    """The engine's threads beside a live audio stream: every core where the stream's thread runs in
+    real time (it takes a core from the engine the moment it wakes), else a core's worth of room
+    left for the audio."""
+    return cores() if realtime_audio else max(1, cores() - 1)
 
 
 def thread_count(text: str) -> int:

@@ -214,9 +214,9 @@ def test_a_midi_storm_starts_few_jobs_and_the_bridge_keeps_running(live_bridge):
         listener.close()
 
 
-def test_serve_live_leaves_the_audio_a_core_and_runs_the_engine_below_it(jack, tiny_checkpoint, tmp_path):
+def test_serve_live_runs_the_engine_below_the_audio_and_leaves_it_a_core_unless_it_runs_in_real_time(jack, tiny_checkpoint, tmp_path):
     from engine.client import EngineClient
-    from engine.cores import LIVE_NICE, live_threads
+    from engine.cores import LIVE_NICE, cores
 
     endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port(socket.SOCK_DGRAM)
     serve = subprocess.Popen([CLI, "serve", "--live", "--audio-device", "system", "--sample-rate", str(RATE),
@@ -229,7 +229,8 @@ def test_serve_live_leaves_the_audio_a_core_and_runs_the_engine_below_it(jack, t
         while not client.pinged(0.5):
             assert serve.poll() is None and time.monotonic() < deadline, "serve --live did not start its engine"
         status = client.status()
-        assert (status["threads"], status["nice"]) == (live_threads(), LIVE_NICE)
+        assert (status["threads"], status["nice"]) == (cores() if realtime_permitted() else max(1, cores() - 1),
+                                                       LIVE_NICE)
         assert os.getpriority(os.PRIO_PROCESS, serve.pid) == 0  # the audio stream's process keeps its priority
     finally:
         serve.terminate()
