@@ -9,6 +9,9 @@ from engine.protocol import MAX_HEADER_BYTES, MAX_MESSAGE_BYTES
 
 MAX_RESULT_BYTES = MAX_MESSAGE_BYTES - MAX_HEADER_BYTES  # float32 audio the result message can carry
 MAX_REGIONS = 64  # inpaint regions in one request
+# Model passes x frames x audio channels one diffusion may run: two channels of the longest
+# window (8192 frames) at 500 steps, about 11 minutes on a 2-core CPU (80 us per frame and channel).
+MAX_WORK = 2 * 8192 * 500
 
 
 def check_result_size(channels: int, samples: int, sample_rate: int, count: int = 1) -> None:
@@ -19,6 +22,16 @@ def check_result_size(channels: int, samples: int, sample_rate: int, count: int 
         raise TooLarge(f"the result would be {what}{samples / sample_rate:.1f} s of {channels}-channel audio at "
                        f"{sample_rate} Hz, {size / 2**20:.0f} MiB; at most {MAX_RESULT_BYTES // 2**20} MiB comes back "
                        "at once: ask for fewer channels, a lower rate, a shorter length or fewer variations")
+
+
+def check_work(passes: int, frames: int, channels: int) -> None:
+    """Refuse a diffusion of `passes` model calls over `frames` frames of `channels` audio channels
+    that would hold the engine longer than any one job may."""
+    work = passes * frames * channels
+    if work > MAX_WORK:
+        raise TooLarge(f"this render would run the model {passes} times over {frames} frames of {channels} audio "
+                       f"channel(s), {work / MAX_WORK:.1f} times the most one job may ask: use fewer steps, "
+                       "a shorter length or fewer channels")
 
 
 def check_region_count(count: int) -> None:

@@ -5,6 +5,7 @@ import pytest
 from signals import sine_mix
 
 from engine.clip import Clip
+from engine.demo import chord_progression
 from engine.errors import BadAudio, BadParameter, JobCancelled, TooLarge, UnknownSampler, UnknownTask
 from engine.metrics import seam_discontinuity
 from engine.settings import RenderSettings
@@ -209,6 +210,20 @@ def test_results_and_regions_over_the_limits_are_refused_before_any_work(pipelin
     monkeypatch.setattr(type(pipeline), "diffuser", lambda *a: pytest.fail("no sampling for a refused request"))
     with pytest.raises(TooLarge, match=says) as refused:
         call(pipeline, chord)
+    assert refused.value.code == "too_large"
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda p, a: p.generate(120.0, settings=RenderSettings(steps=1000)), "1000 times over"),  # a 30-byte request
+    (lambda p, a: p.generate(60.0, channels=16, settings=RenderSettings(steps=200)), "of 16 audio channel"),
+    (lambda p, a: p.inpaint(a, 44_100, [(50.0, 51.0)], mode="repaint", settings=RenderSettings(
+        guide=1.0, steps=200, jump_length=1, resample=20, context_seconds=120)), "times the most one job may ask"),
+])
+def test_work_over_the_limit_is_refused_before_the_model_runs(pipeline, call, says, monkeypatch):
+    long = np.tile(chord_progression(3.0), 40)  # 120 s
+    monkeypatch.setattr(type(pipeline.model.unet), "forward", lambda *a, **k: pytest.fail("the model ran"))
+    with pytest.raises(TooLarge, match=says) as refused:
+        call(pipeline, long)
     assert refused.value.code == "too_large"
 
 

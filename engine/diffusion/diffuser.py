@@ -13,9 +13,10 @@ from torch import Tensor
 
 from engine.diffusion.context import known_context
 from engine.diffusion.denoiser import DenoiserFn, broadcast
-from engine.diffusion.samplers import SAMPLERS, Callback, randn_like, sample_repaint
+from engine.diffusion.samplers import SAMPLERS, Callback, randn_like, repaint_passes, sample_repaint
 from engine.diffusion.schedule import Schedule
 from engine.errors import BadParameter, UnknownSampler
+from engine.limits import check_work
 from engine.settings import SETTINGS
 
 INPAINT_MODES = ("replace", "repaint")
@@ -89,7 +90,12 @@ class Diffuser:
             mel = (mel - self.mean) / self.std
             return torch.cat((mel, mel[..., -1:].expand(*mel.shape[:-1], pad)), dim=-1) if pad else mel
 
-        sigmas = self.schedule.sigmas(self.steps_for(start), start).to(device)
+        s = self.settings
+        repaint = known is not None and mode == "repaint"
+        steps = self.steps_for(start)
+        passes = repaint_passes(steps, s.jump_length, s.resample) if repaint else steps
+        check_work(passes, frames + pad, math.prod(shape[:-2]))  # before any work
+        sigmas = self.schedule.sigmas(steps, start).to(device)
         x = torch.zeros(padded, device=device) if init is None else pad_frames(init.to(device))
         x = x + sigmas[0] * randn_like(x, self.generator, coherence)
 
@@ -103,8 +109,7 @@ class Diffuser:
                     known_context(known_x, ~mask, denoiser.context_guess, denoiser.frame_rate))  # type: ignore[attr-defined]
             denoiser = KnownRegion(denoiser, known_x, mask, self.generator)
 
-        s = self.settings
-        if known is not None and mode == "repaint":
+        if repaint:
             run = partial(sample_repaint, eta=1.0, jump_length=s.jump_length, resample=s.resample)
         else:
             run = partial(SAMPLERS[s.sampler], eta=s.eta)

@@ -112,6 +112,12 @@ def repaint_path(steps: int, jump_length: int, resample: int) -> list[int]:
     return path
 
 
+def repaint_passes(steps: int, jump_length: int, resample: int) -> int:
+    """Model calls on RePaint's walk: one per step down."""
+    path = repaint_path(steps, max(1, jump_length), max(1, resample))
+    return sum(1 for a, b in zip(path, path[1:]) if b > a)
+
+
 @torch.no_grad()
 def sample_repaint(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *,
                    generator: torch.Generator | None = None, callback: Callback | None = None,
@@ -120,7 +126,7 @@ def sample_repaint(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *,
     forward-diffusion jumps back up, so the unknown part harmonises with the known part
     (known parts are imposed by the denoiser, see `KnownRegion`)."""
     path = repaint_path(len(sigmas) - 1, max(1, jump_length), max(1, resample))
-    n = sum(1 for a, b in zip(path, path[1:]) if b > a)
+    n = repaint_passes(len(sigmas) - 1, jump_length, resample)
     done = 0
     for a, b in zip(path, path[1:]):
         if b > a:
