@@ -12,6 +12,8 @@ import torch
 import torchaudio
 
 TRUE_PEAK_CEILING = 10 ** (-1 / 20)  # -1 dBTP: the usual delivery ceiling
+AROUND_SECONDS = 2.0  # audio on each side of a fill whose level the fill takes
+MOST_FILL_GAIN_DB = 12.0  # a fill's level moves at most this far (a short or near-silent fill measures badly)
 # BS.1770's K-weighting at 48 kHz, (b, a) of its two stages: a high shelf (the head's
 # acoustic effect), then a high-pass (RLB); other rates are resampled to 48 kHz to be measured
 K_RATE = 48_000
@@ -71,3 +73,45 @@ def like_sources(audio: np.ndarray, sample_rate: int, sources: list[tuple[np.nda
 def like_source(audio: np.ndarray, source: np.ndarray, sample_rate: int) -> np.ndarray:
     """`audio` at `source`'s loudness, never above its true peak or -1 dBTP, whichever is higher."""
     return like_sources(audio, sample_rate, [(source, sample_rate, 1.0)])
+
+
+def around(audio: np.ndarray, start: int, end: int, before: int, after: int) -> np.ndarray:
+    """The `before` samples of `audio` before `start` and the `after` samples from `end`, joined."""
+    return np.concatenate((audio[:, start - before:start], audio[:, end:end + after]), axis=1)
+
+
+def level_of(audio: np.ndarray, sample_rate: int) -> float:
+    return loudness(audio, sample_rate) if audio.shape[-1] else -math.inf
+
+
+def fill_gain(here: float, there: float) -> float:
+    """The linear gain from loudness `there` to `here` (LUFS), at most `MOST_FILL_GAIN_DB` either
+    way; 1 where either is silence."""
+    if not (math.isfinite(here) and math.isfinite(there)):
+        return 1.0
+    return 10 ** (min(max(here - there, -MOST_FILL_GAIN_DB), MOST_FILL_GAIN_DB) / 20)
+
+
+def copy_gain(audio: np.ndarray, start: int, end: int, shift: int, sample_rate: int) -> float:
+    """The gain that brings material copied `shift` samples from before (negative: after) the
+    region `[start, end)` to the level there: the music around the region against the music
+    around the copy's source. A loop's copy keeps its level exactly; a copy from a louder
+    chorus comes down to the verse it fills."""
+    n, frames = round(AROUND_SECONDS * sample_rate), audio.shape[-1]
+    before = max(0, min(n, start, start - shift))  # the same stretch on each side of both
+    after = max(0, min(n, frames - end, frames - end + shift))
+    return fill_gain(level_of(around(audio, start, end, before, after), sample_rate),
+                     level_of(around(audio, start - shift, end - shift, before, after), sample_rate))
+
+
+def like_surroundings(patch: np.ndarray, audio: np.ndarray, start: int, end: int, sample_rate: int) -> np.ndarray:
+    """`patch`, new samples `[start, end)` of `audio` that no copy guided, at the loudness of the
+    music around it (moved at most `MOST_FILL_GAIN_DB`), never above that music's true peak or
+    -1 dBTP, whichever is higher: the model's own fill or extension at the level of its context."""
+    n = round(AROUND_SECONDS * sample_rate)
+    context = around(audio, start, end, min(n, start), min(n, audio.shape[-1] - end))
+    own, target = level_of(patch, sample_rate), level_of(context, sample_rate)
+    if not (math.isfinite(own) and math.isfinite(target)):
+        return patch
+    target = min(max(target, own - MOST_FILL_GAIN_DB), own + MOST_FILL_GAIN_DB)
+    return match_level(patch, sample_rate, target, max(true_peak(context, sample_rate), TRUE_PEAK_CEILING))

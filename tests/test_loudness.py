@@ -40,3 +40,42 @@ def test_like_source_matches_loudness_within_1_lu_and_never_passes_the_ceiling()
     out = like_source(spiky, source, RATE)
     assert true_peak(out, RATE) == pytest.approx(10 ** (-1 / 20), abs=1e-3)  # the source peaks lower: -1 dBTP
     assert np.array_equal(like_source(np.zeros((2, RATE), np.float32), source, RATE), np.zeros((2, RATE)))
+
+
+def test_a_fill_takes_the_level_of_the_music_around_it_within_12_db():
+    from engine.loudness import MOST_FILL_GAIN_DB, like_surroundings
+
+    audio = sine(220, 6.0, 0.1, channels=2)  # -23 LUFS around samples 2..4 s
+    start, end = 2 * RATE, 4 * RATE
+    loud = sine(330, 2.0, 0.2, channels=2)  # 6 dB over
+    out = like_surroundings(loud, audio, start, end, RATE)
+    assert loudness(out, RATE) == pytest.approx(loudness(audio, RATE), abs=1.0)
+    faint = sine(330, 2.0, 0.001, channels=2)  # 40 dB under: raised by the most a fill may move
+    gained = loudness(like_surroundings(faint, audio, start, end, RATE), RATE) - loudness(faint, RATE)
+    assert gained == pytest.approx(MOST_FILL_GAIN_DB, abs=0.1)
+    hot = np.concatenate((sine(220, 2.0, 0.1, channels=2), sine(220, 0.01, 0.99, channels=2)), axis=1)
+    click = sine(330, 1.0, 0.05, channels=2)
+    click[:, 100] = 0.9  # matching loudness would push the click over the surroundings' peak
+    assert true_peak(like_surroundings(click, hot, hot.shape[1], hot.shape[1] + RATE, RATE), RATE) <= \
+        true_peak(hot, RATE) + 1e-4
+    silent_around = np.zeros((2, 3 * RATE), np.float32)
+    assert np.array_equal(like_surroundings(loud, silent_around, RATE, 3 * RATE, RATE), loud)  # nothing to match
+
+
+def test_fills_and_extensions_take_the_level_of_the_music_where_they_go(pipeline):
+    from engine.demo import chord_progression
+    from engine.settings import RenderSettings
+
+    rate = 44_100
+    music = chord_progression(16.0, rate)
+    music[:, 8 * rate:] *= 0.25  # the second half 12 dB down: the best copy comes from the louder first half
+    gap = (11.0, 12.0)
+    out = pipeline.inpaint(music, rate, [gap]).audio
+    a, b = (round(t * rate) for t in gap)
+    # the copy came from 4 s before (7-8 s, loud), read against the music around both: it comes down
+    # to what was there within 3 LU (10 LU too loud without); the level step beside its source blurs it
+    assert loudness(out[:, a:b], rate) == pytest.approx(loudness(music[:, a:b], rate), abs=3.0)
+    longer = pipeline.outpaint(music, rate, 2.0, settings=RenderSettings(guide=1.0, steps=4, griffin_lim_iters=4))
+    tail = longer.audio[:, music.shape[1]:]
+    level = loudness(tail, rate) - loudness(music[:, -2 * rate:], rate)
+    assert abs(level) <= 1.0  # the model alone: its own level is whatever the random weights make

@@ -22,6 +22,7 @@ from engine.clip import Clip
 from engine.diffusion import Diffuser
 from engine.geometry import frames_touching, group_spans, merge_spans, region_samples
 from engine.job import Render, RenderJob
+from engine.loudness import copy_gain, like_surroundings
 from engine.meter import meter_from, time_info
 from engine.phrase import phrase_offsets, phrase_period, phrase_pieces
 from engine.resynthesis import Keep
@@ -89,8 +90,9 @@ def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, span
         with pipeline.diffuser(job) as diffuser:
             mel = sample(diffuser, mel, unknown, mode, init, s.guide)
         patch = pipeline.to_caller(pipeline.resynthesize(mel, wave.shape[-1], job, Keep.draft(start)), rate, hi - lo)
-        for a, b in group:
-            out = splice(out, patch[:, a - lo:b - lo], a, b, fade)
+        for a, b in group:  # a refined copy keeps the copy's level; the model alone takes the music's around it
+            new = patch[:, a - lo:b - lo]
+            out = splice(out, new if copy is not None else like_surroundings(new, out, a, b, rate), a, b, fade)
     return Render(out, rate, job.seed)
 
 
@@ -145,11 +147,12 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
         pieces = phrase_pieces(a, b, period * hop, ~unknown, hop, out.shape[-1]) if period and offset is None else None
         if pieces is not None:  # across a phrase's end, or at the clip's: each part from its own repetition
             for c, d, shift in pieces:
-                out = splice(out, matching.copy_fill(out, c, d, shift), c, d, fade)
+                out = splice(out, matching.copy_fill(out, c, d, shift) * copy_gain(out, c, d, shift, rate), c, d, fade)
             continue
         if offset is None:
             offset = matching.best_offset(features, ~unknown, first, last, frame_rate)
         if offset is None:
             return None
-        out = splice(out, matching.copy_fill(out, a, b, round(offset * hop)), a, b, fade)
+        shift = round(offset * hop)
+        out = splice(out, matching.copy_fill(out, a, b, shift) * copy_gain(out, a, b, shift, rate), a, b, fade)
     return out

@@ -21,6 +21,7 @@ from engine.errors import BadParameter
 from engine.geometry import edge_frames, length_samples
 from engine.job import Render, RenderJob
 from engine.limits import check_result_size
+from engine.loudness import like_surroundings
 from engine.meter import meter_from, time_info
 from engine.splice import splice
 from engine.tasks import inpaint
@@ -106,9 +107,11 @@ def continue_alone(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate:
     silence = np.zeros((source.shape[0], grow), dtype=np.float32)
     if right:  # the patch starts where the context starts
         base = np.concatenate((source, silence), axis=1)
-        out = splice(base, patch[:, keep - fade: keep + grow], samples - fade, samples + grow, fade, fade_end=False)
+        new = like_surroundings(patch[:, keep - fade: keep + grow], base, samples - fade, samples + grow, rate)
+        out = splice(base, new, samples - fade, samples + grow, fade, fade_end=False)
     else:  # the patch starts `lead` samples before the context
         lead = round((new_frames - edge) * hop * rate / pipeline.sample_rate)
         base = np.concatenate((silence, source), axis=1)
-        out = splice(base, patch[:, lead - grow: lead + fade], 0, grow + fade, fade, fade_start=False)
+        new = like_surroundings(patch[:, lead - grow: lead + fade], base, 0, grow + fade, rate)
+        out = splice(base, new, 0, grow + fade, fade, fade_start=False)
     return Render(out, rate, job.seed)
