@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from bridge import commands as bridge_commands
-    from bridge import demo, install
+    from bridge import demo, install, status
     from engine import commands as model_commands
     from engine.service import commands as service_commands
     from engine.train import commands as train_commands
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     service_commands.add_commands(sub)
     train_commands.add_commands(sub)
     demo.add_command(sub)
+    status.add_command(sub)
     install.add_commands(sub)
     return parser
 

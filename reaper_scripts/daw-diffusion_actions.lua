@@ -188,6 +188,10 @@ function DD.generate()
   DD.watch()
 end
 
+function DD.status()
+  DD.check_engine(function(result) DD.message(DD.describe_engine(result)) end)
+end
+
 function DD.settings()
   local captions, values = {}, {}
   for _, s in ipairs(DD.SETTINGS) do

@@ -159,7 +159,7 @@ end
 DD.running = {}  -- jobs of this script instance
 
 -- Start `render` with `args`; `on_done(result)` runs (inside the defer loop) when it finishes.
-function DD.start(label, args, on_done)
+function DD.start(label, args, on_done, command_name)
   DD.counter = (DD.counter or 0) + 1
   local id = string.format("%d-%d-%d", os.time(), math.random(100000, 999999), DD.counter)
   local base = DD.jobs_folder() .. "/" .. id
@@ -167,18 +167,33 @@ function DD.start(label, args, on_done)
     label = label, on_done = on_done, started = host.now(), fraction = 0, stage = "starting",
     progress = base .. ".progress", cancel = base .. ".cancel", result = base .. ".json", log = base .. ".log",
   }
-  local out_dir = host.out_dir()
-  local command = {DD.quote(DD.get("cli")), DD.quote("render")}
+  local command = {DD.quote(DD.get("cli")), DD.quote(command_name or "render")}
   for _, a in ipairs(args) do command[#command + 1] = DD.quote(a) end
-  for _, a in ipairs({"--out-dir", out_dir, "--progress-file", job.progress, "--cancel-file", job.cancel,
-                      "--result-file", job.result, "--quiet"}) do
-    command[#command + 1] = DD.quote(a)
+  local own = {"--result-file", job.result}  -- `status` takes only this; a render all of them
+  if not command_name then
+    own = {"--out-dir", host.out_dir(), "--progress-file", job.progress, "--cancel-file", job.cancel,
+           "--result-file", job.result, "--quiet"}
   end
+  for _, a in ipairs(own) do command[#command + 1] = DD.quote(a) end
   job.command = table.concat(command, " ")
   DD.remember(job.cancel, true)
   DD.launch(job.command, job.log)
   DD.running[#DD.running + 1] = job
   return job
+end
+
+-- The engine's state, asked with `daw-diffusion status`: `on_done(result)` gets its JSON line
+-- (version, model, device, queue); a failure (not answering, another protocol) is told as any job's.
+function DD.check_engine(on_done)
+  DD.start("engine status", {"--engine", DD.get("engine"), "--timeout", "3"}, on_done, "status")
+  DD.watch()
+end
+
+-- A line for the user from `status`'s answer.
+function DD.describe_engine(result)
+  return string.format("The engine at %s answers: daw-diffusion %s, model %s on %s; %d job(s) queued (of %d), %d running.",
+                       result.engine, tostring(result.version), tostring(result.model), tostring(result.device),
+                       result.queued or 0, result.capacity or 0, result.running or 0)
 end
 
 -- Cancel files of all running jobs (of every script instance) live in ExtState.

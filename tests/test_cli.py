@@ -399,3 +399,19 @@ def test_the_top_help_speaks_to_a_musician_and_names_every_task_and_alias():
     assert "daw-diffusion serve" in text and "render --help" in text
     for task in TASKS.values():
         assert all(name in text for name in (task.name, *task.aliases)), task.name
+
+
+def test_status_says_what_the_engine_runs_and_what_to_do_when_none_answers(engine_endpoint, tmp_path):
+    from engine.protocol import VERSION
+
+    done = subprocess.run([CLI, "status", "--engine", engine_endpoint, "--result-file", str(tmp_path / "s.json")],
+                          capture_output=True, text=True, timeout=60)
+    line = json.loads(done.stdout)
+    assert done.returncode == 0 and line["ok"] and line["protocol"] == VERSION and line["device"] == "cpu", line
+    assert line["model"] and line["queued"] == 0 and line["capacity"] > 0
+    assert json.loads((tmp_path / "s.json").read_text()) == line
+    nobody = f"tcp://127.0.0.1:{free_port()}"
+    done = subprocess.run([CLI, "status", "--engine", nobody, "--timeout", "0.5"], capture_output=True, text=True,
+                          timeout=60)
+    line = json.loads(done.stdout)
+    assert done.returncode == 3 and line["code"] == "unreachable" and "daw-diffusion serve" in line["message"]

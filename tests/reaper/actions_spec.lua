@@ -369,6 +369,32 @@ describe("settings, cancel and command lines", function()
   end)
 end)
 
+describe("engine status", function()
+  it("asks `daw-diffusion status` in the background and says what the engine runs", function()
+    local DD, project = setup()
+    DD.set("engine", "tcp://10.1.1.1:5557")
+    DD.status()
+    local args = mock.args(project.launched[1])
+    assert.are.same({"daw-diffusion", "status", "--engine", "tcp://10.1.1.1:5557", "--timeout", "3", "--result-file"},
+                    {table.unpack(args, 1, 7)})
+    assert.is_nil(mock.value(args, "--out-dir"))
+    finish(project, 1, '{"ok": true, "engine": "tcp://10.1.1.1:5557", "version": "0.9.0", "protocol": 1, '
+      .. '"model": "bundled", "device": "cpu", "queued": 1, "running": 1, "capacity": 16}')
+    project.deferred[#project.deferred]()
+    assert.matches("answers: daw%-diffusion 0.9.0, model bundled on cpu; 1 job%(s%) queued %(of 16%), 1 running",
+                   project.messages[1])
+  end)
+
+  it("names the command that starts an engine that does not answer", function()
+    local DD, project = setup()
+    DD.status()
+    finish(project, 1, '{"ok": false, "code": "unreachable", "message": "the engine at tcp://127.0.0.1:5557 is not '
+      .. 'answering; start it with `daw-diffusion serve`"}')
+    project.deferred[#project.deferred]()
+    assert.matches("engine status failed.*not answering.*daw%-diffusion serve", project.messages[1])
+  end)
+end)
+
 describe("every action script", function()
   it("loads the library next to it and runs its task", function()
     local expected = {
@@ -377,7 +403,7 @@ describe("every action script", function()
       ["Inpaint time selection in selected items"] = "time selection", ["Extend selected items (right)"] = "Select one or more",
       ["Extend selected items (left)"] = "Select one or more", ["Interpolate two selected items"] = "exactly two",
       ["Generate into time selection"] = "time selection", ["Cancel running jobs"] = "No daw-diffusion jobs",
-      ["Settings"] = false,
+      ["Settings"] = false, ["Engine status"] = "defer",
     }
     local seen = 0
     for file in io.popen('ls reaper_scripts/*.lua'):lines() do
@@ -387,7 +413,9 @@ describe("every action script", function()
         dofile(file)
         local words = expected[name]
         assert.are_not.equal(nil, words, "an action without a test: " .. name)
-        if words then
+        if words == "defer" then  -- it asks the engine in the background and waits in REAPER's loop
+          assert.are.equal("defer", project.calls[#project.calls][1], name)
+        elseif words then
           assert.truthy(project.messages[1] and project.messages[1]:find(words, 1, true), name)
         else
           assert.are.equal("GetUserInputs", project.calls[#project.calls][1])
@@ -395,6 +423,6 @@ describe("every action script", function()
         seen = seen + 1
       end
     end
-    assert.are.equal(10, seen)
+    assert.are.equal(11, seen)
   end)
 end)

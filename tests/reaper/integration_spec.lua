@@ -38,6 +38,15 @@ end
 describe("with the real command line and engine", function()
   assert.truthy(CLI and ENGINE and WAV and OUT, "run through tests/test_reaper_scripts.py")
 
+  it("the status action shows the engine's version, model and queue", function()
+    local DD, project = setup()
+    DD.status()
+    mock.run_deferred(0.1, 600)
+    assert.are.equal(1, #project.messages)
+    assert.matches("^The engine at " .. ENGINE:gsub("%p", "%%%0") .. " answers: daw%-diffusion %S+, model %S+ on cpu; "
+                   .. "0 job%(s%) queued", project.messages[1])
+  end)
+
   it("a style transfer of a sped-up item becomes a take of the right duration", function()
     local DD, project = setup()
     -- 1.2 s on the timeline at rate 1.25 plays 1.5 s of the 3 s source, from 0.5 s in
