@@ -192,22 +192,25 @@ function DD.status()
   DD.check_engine(function(result) DD.message(DD.describe_engine(result)) end)
 end
 
-function DD.settings()
+-- The settings for every project, or (`project`) for this one only: kept in the project file,
+-- they come first while it is open.
+function DD.settings(project)
   local captions, values = {}, {}
   for _, s in ipairs(DD.SETTINGS) do
     captions[#captions + 1] = s[2]
     values[#values + 1] = DD.get(s[1])
   end
-  local ok, answer = reaper.GetUserInputs("daw-diffusion settings", #captions,
+  local title = project and "daw-diffusion settings for this project" or "daw-diffusion settings"
+  local ok, answer = reaper.GetUserInputs(title, #captions,
                                           table.concat(captions, ",") .. ",extrawidth=220", table.concat(values, ","))
   if not ok then return end
   local fields = {}
   for field in (answer .. ","):gmatch("([^,]*),") do fields[#fields + 1] = field end
-  local refused = DD.apply_settings(fields)
+  local refused = DD.apply_settings(fields, project)
   if refused then return DD.message(refused) end
   -- the prompt has a dialog of its own: one field keeps its commas
   local has_prompt, prompt = reaper.GetUserInputs("daw-diffusion prompt (empty: none)", 1,
                                                   "Prompt,extrawidth=320", DD.get("prompt"))
-  if has_prompt then DD.set("prompt", prompt) end
+  if has_prompt then DD.set("prompt", prompt, project) end
 end
 end

@@ -4,7 +4,8 @@
 -- tables), the CLI's arguments, starting `daw-diffusion render` in the background and polling its
 -- files, reading its one JSON line, telling the user what went wrong. The host (REAPER:
 -- daw-diffusion_lib.lua; a test: a table of its own) gives what only it can:
---   load(key) -> string ("" when unset), store(key, value, persist), message(text), os() -> name,
+--   load(key) -> string ("" when unset: the project's if it has one, else the user's),
+--   store(key, value, persist, project) (project: this project only), message(text), os() -> name,
 --   make_dir(path), run_detached(command) (Windows), now() -> seconds, defer(fn),
 --   out_dir() -> folder for results, show(jobs) (their progress; may do nothing).
 -- Usage: local DD = dofile(folder .. "daw-diffusion_core.lua")(host)
@@ -41,8 +42,28 @@ function DD.get(name)
   return value
 end
 
+local function numeric(setting)
+  return setting[1] ~= "engine" and setting[1] ~= "cli"
+end
+
+-- Stored numbers that are not numbers (an old or damaged project's), as `name = "value"`.
+local function damaged()
+  local found = {}
+  for _, s in ipairs(DD.SETTINGS) do
+    local value = DD.get(s[1])
+    if numeric(s) and value ~= "" and not tonumber(value) then found[#found + 1] = string.format("%s = %q", s[1], value) end
+  end
+  return found
+end
+
 function DD.number(name)
-  return tonumber(DD.get(name)) or tonumber(DD.DEFAULTS[name])
+  local value = DD.get(name)
+  if value ~= "" and not tonumber(value) and not DD.warned then  -- said once, naming every such setting
+    DD.warned = true
+    DD.message("These stored settings are not numbers, so their defaults are used: " .. table.concat(damaged(), ", ")
+               .. ". Set them again in \"daw-diffusion - Settings\" (nothing was changed).")
+  end
+  return tonumber(value) or tonumber(DD.DEFAULTS[name])
 end
 
 -- A task parameter: the user's setting, else the engine's default for that task.
@@ -50,21 +71,21 @@ function DD.task_number(name, task)
   return DD.number(name) or DD.ENGINE.tasks[task][name]
 end
 
-function DD.set(name, value)
-  host.store(name, tostring(value), true)
+function DD.set(name, value, project)
+  host.store(name, tostring(value), true, project)
 end
 
--- The settings dialog's fields, in `DD.SETTINGS` order: stored when all are valid, else a reason.
-function DD.apply_settings(fields)
+-- The settings dialog's fields, in `DD.SETTINGS` order: stored (for this project only when
+-- `project`) when all are valid, else a reason and nothing stored.
+function DD.apply_settings(fields, project)
   if #fields ~= #DD.SETTINGS then return "Settings cannot contain commas; nothing was changed." end
   for k, s in ipairs(DD.SETTINGS) do
-    local numeric = s[1] ~= "engine" and s[1] ~= "cli"
     local may_be_empty = s[3] == ""  -- empty: the engine's default
-    if numeric and not tonumber(fields[k]) and not (may_be_empty and fields[k] == "") then
+    if numeric(s) and not tonumber(fields[k]) and not (may_be_empty and fields[k] == "") then
       return string.format("%s must be a number, not %q; nothing was changed.", s[2], fields[k])
     end
   end
-  for k, s in ipairs(DD.SETTINGS) do DD.set(s[1], fields[k]) end
+  for k, s in ipairs(DD.SETTINGS) do DD.set(s[1], fields[k], project) end
   return nil
 end
 

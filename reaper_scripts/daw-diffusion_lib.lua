@@ -37,8 +37,15 @@ local function show_progress(open)
 end
 
 local DD = dofile(FOLDER .. "daw-diffusion_core.lua")({
-  load = function(key) return reaper.GetExtState(SECTION, key) end,
-  store = function(key, value, persist) reaper.SetExtState(SECTION, key, value, persist) end,
+  load = function(key)  -- the project's setting (kept in the .rpp), else the user's
+    local _, value = reaper.GetProjExtState(0, SECTION, key)
+    if value ~= "" then return value end
+    return reaper.GetExtState(SECTION, key)
+  end,
+  store = function(key, value, persist, project)
+    if project then return reaper.SetProjExtState(0, SECTION, key, value) end
+    reaper.SetExtState(SECTION, key, value, persist)
+  end,
   message = function(text) reaper.ShowMessageBox(text, "daw-diffusion", 0) end,
   os = function() return reaper.GetOS() end,
   make_dir = function(path) reaper.RecursiveCreateDirectory(path, 0) end,

@@ -58,11 +58,11 @@ def test_install_twice_then_uninstall_leaves_exactly_what_was_there(tmp_path, ho
         assert info["name"] == "daw-diffusion" and (folder / "devices" / "daw-diffusion-device.amxd").is_file()
     if host == "reaper":
         actions = [line for line in kb.read_text().splitlines() if line.startswith("SCR")]
-        assert len(actions) == first["actions"] == 11 and all('"daw-diffusion/daw-diffusion - ' in a for a in actions)
+        assert len(actions) == first["actions"] == 12 and all('"daw-diffusion/daw-diffusion - ' in a for a in actions)
     status, second = cli("install", host, *to, home=home)
     assert status == 0 and second["written"] == [] and sorted(second["already_there"]) == sorted(first["written"])
     if host == "reaper":
-        assert kb.read_text().count("SCR 4 0") == 11  # not registered twice
+        assert kb.read_text().count("SCR 4 0") == 12  # not registered twice
     status, gone = cli("uninstall", host, *to, home=home)
     assert status == 0 and sorted(gone["removed"]) == sorted(first["written"]) and not folder.exists()
     if host == "reaper":

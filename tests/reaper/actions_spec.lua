@@ -343,6 +343,32 @@ describe("settings, cancel and command lines", function()
     assert.are.equal("0.7", DD.get("strength"))
   end)
 
+  it("settings for this project are kept in the project and come first while it is open", function()
+    local DD, project = setup({inputs = {"0.7,20,5,3,0.1,0.3,4,8,1,2,0.5,tcp://host:5557,daw-diffusion", "",
+                                         "0.2,12,5,3,0.1,0.3,4,8,1,2,0.5,tcp://host:5557,daw-diffusion", "drums"}})
+    DD.settings()  -- every project's
+    DD.settings(true)  -- this one's
+    assert.are.same({"0.2", "12", "drums"}, {DD.get("strength"), DD.get("steps"), DD.get("prompt")})
+    assert.are.same({"0.2", "0.7"}, {project.proj_ext["daw-diffusion/strength"], project.ext["daw-diffusion/strength"]})
+    project.proj_ext = {}  -- another project: the user's settings again
+    assert.are.same({"0.7", "20"}, {DD.get("strength"), DD.get("steps")})
+  end)
+
+  it("a project's damaged settings are named in one message, their defaults used and nothing changed", function()
+    local DD, project = setup()
+    project.proj_ext["daw-diffusion/steps"] = "many"
+    project.proj_ext["daw-diffusion/crossfade"] = "wide"
+    mock.select(mock.add_item({file = wav_file("a.wav"), length = 1}))
+    DD.style()
+    assert.are.equal(1, #project.messages)
+    assert.truthy(project.messages[1]:find('not numbers, so their defaults are used: steps = "many", crossfade = "wide"',
+                                           1, true), project.messages[1])
+    local args = mock.args(project.launched[1])
+    assert.is_nil(mock.value(args, "--steps"))  -- the engine's default
+    assert.are.equal(tostring(DD.ENGINE.settings.crossfade), mock.value(args, "--crossfade"))
+    assert.are.same({"many", "wide"}, {project.proj_ext["daw-diffusion/steps"], project.proj_ext["daw-diffusion/crossfade"]})
+  end)
+
   it("quotes paths with spaces and shell characters", function()
     local DD, project = setup()
     local path = wav_file('odd $name "quoted" `x`.wav')
@@ -403,7 +429,7 @@ describe("every action script", function()
       ["Inpaint time selection in selected items"] = "time selection", ["Extend selected items (right)"] = "Select one or more",
       ["Extend selected items (left)"] = "Select one or more", ["Interpolate two selected items"] = "exactly two",
       ["Generate into time selection"] = "time selection", ["Cancel running jobs"] = "No daw-diffusion jobs",
-      ["Settings"] = false, ["Engine status"] = "defer",
+      ["Settings"] = false, ["Settings for this project"] = false, ["Engine status"] = "defer",
     }
     local seen = 0
     for file in io.popen('ls reaper_scripts/*.lua'):lines() do
@@ -423,6 +449,6 @@ describe("every action script", function()
         seen = seen + 1
       end
     end
-    assert.are.equal(11, seen)
+    assert.are.equal(12, seen)
   end)
 end)

@@ -22,6 +22,15 @@ function M.install(options)
   function api.GetOS() return p.os end
   function api.GetExtState(section, key) return p.ext[section .. "/" .. key] or "" end
   function api.SetExtState(section, key, value) p.ext[section .. "/" .. key] = value end
+  p.proj_ext = {}  -- the open project's ExtState (saved in the .rpp)
+  function api.GetProjExtState(_, section, key)
+    local value = p.proj_ext[section .. "/" .. key] or ""
+    return #value, value
+  end
+  function api.SetProjExtState(_, section, key, value)
+    p.proj_ext[section .. "/" .. key] = value
+    return 1
+  end
   function api.ShowMessageBox(text) p.messages[#p.messages + 1] = text return 1 end
   function api.RecursiveCreateDirectory(path) os.execute("mkdir -p '" .. path .. "'") return 1 end
   function api.ExecProcess(command, timeout) p.exec = {command, timeout} return "" end
