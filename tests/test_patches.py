@@ -155,7 +155,7 @@ def test_turning_a_knob_or_setting_a_folder_never_sends_a_job(name):
 DRIVER = """#N canvas 0 0 500 300 12;
 #X obj 10 10 loadbang;
 #X obj 10 40 delay 300;
-#X msg 10 70 \\; dd-connect 127.0.0.1 {bridge} \\; dd-reply-port {reply} \\; dd-keys steps 3 griffin_lim_iters 3 seed 5 \\; dd-load-input {source} \\; dd-write-input {written} \\; dd-tempo 120 \\; dd-job outpaint {written} 0 bars 1;
+#X msg 10 70 \\; dd-connect 127.0.0.1 {bridge} \\; dd-reply-port {reply} \\; dd-status-ask bang \\; dd-keys steps 3 griffin_lim_iters 3 seed 5 \\; dd-load-input {source} \\; dd-write-input {written} \\; dd-tempo 120 \\; dd-job outpaint {written} 0 bars 1;
 #X obj 10 120 r dd-done;
 #X obj 10 150 print DONE;
 #X obj 150 120 r dd-error;
@@ -164,12 +164,15 @@ DRIVER = """#N canvas 0 0 500 300 12;
 #X obj 290 150 print LOADED;
 #X obj 10 200 r dd-input-frames;
 #X obj 10 230 print FRAMES;
+#X obj 150 200 r dd-status;
+#X obj 150 230 print STATUS;
 #X connect 0 0 1 0;
 #X connect 1 0 2 0;
 #X connect 3 0 4 0;
 #X connect 5 0 6 0;
 #X connect 7 0 8 0;
 #X connect 9 0 10 0;
+#X connect 11 0 12 0;
 """
 
 
@@ -199,3 +202,5 @@ def test_the_pure_data_patch_runs_a_job_against_a_real_bridge(engine_endpoint, t
     assert rate == 44_100 and len(rendered) == 2 * 88_200 and np.isfinite(rendered).all()
     assert lines[-1] == "LOADED: 176400"  # the result was read back into the dd-result array
     assert sf.read(written)[0].shape[0] == 88_200  # soundfiler wrote what the patch held
+    status = [line for line in lines if line.startswith("STATUS:")]  # its status line, asked after connecting
+    assert status and status[0].split()[1:4] == ["pd-status", "ok", "cpu"], lines
