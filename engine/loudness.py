@@ -14,6 +14,11 @@ import torchaudio
 TRUE_PEAK_CEILING = 10 ** (-1 / 20)  # -1 dBTP: the usual delivery ceiling
 AROUND_SECONDS = 2.0  # audio on each side of a fill whose level the fill takes
 MOST_FILL_GAIN_DB = 12.0  # a fill's level moves at most this far (a short or near-silent fill measures badly)
+# A copy's level is moved only when the music around it and around its source differ by more (a
+# section louder or softer by that much): closer, the estimate is noise. On 36 gaps of 1-4 s in
+# 12 held-out tracks, moving every copy cut the loudness error by 0.2 LU but raised the log-mel L1
+# by 0.1 dB, moving those over 3 dB (3 of 36) the same; over 6 dB none moves there.
+COPY_LEVEL_STEP_DB = 6.0
 # BS.1770's K-weighting at 48 kHz, (b, a) of its two stages: a high shelf (the head's
 # acoustic effect), then a high-pass (RLB); other rates are resampled to 48 kHz to be measured
 K_RATE = 48_000
@@ -84,10 +89,10 @@ def level_of(audio: np.ndarray, sample_rate: int) -> float:
     return loudness(audio, sample_rate) if audio.shape[-1] else -math.inf
 
 
-def fill_gain(here: float, there: float) -> float:
+def fill_gain(here: float, there: float, step: float = 0.0) -> float:
     """The linear gain from loudness `there` to `here` (LUFS), at most `MOST_FILL_GAIN_DB` either
-    way; 1 where either is silence."""
-    if not (math.isfinite(here) and math.isfinite(there)):
+    way; 1 where either is silence or they differ by `step` dB or less."""
+    if not (math.isfinite(here) and math.isfinite(there)) or abs(here - there) <= step:
         return 1.0
     return 10 ** (min(max(here - there, -MOST_FILL_GAIN_DB), MOST_FILL_GAIN_DB) / 20)
 
@@ -95,13 +100,13 @@ def fill_gain(here: float, there: float) -> float:
 def copy_gain(audio: np.ndarray, start: int, end: int, shift: int, sample_rate: int) -> float:
     """The gain that brings material copied `shift` samples from before (negative: after) the
     region `[start, end)` to the level there: the music around the region against the music
-    around the copy's source. A loop's copy keeps its level exactly; a copy from a louder
-    chorus comes down to the verse it fills."""
+    around the copy's source, where they differ by more than `COPY_LEVEL_STEP_DB`. A loop's
+    copy keeps its level exactly; a copy from a louder chorus comes down to the verse it fills."""
     n, frames = round(AROUND_SECONDS * sample_rate), audio.shape[-1]
     before = max(0, min(n, start, start - shift))  # the same stretch on each side of both
     after = max(0, min(n, frames - end, frames - end + shift))
     return fill_gain(level_of(around(audio, start, end, before, after), sample_rate),
-                     level_of(around(audio, start - shift, end - shift, before, after), sample_rate))
+                     level_of(around(audio, start - shift, end - shift, before, after), sample_rate), COPY_LEVEL_STEP_DB)
 
 
 def like_surroundings(patch: np.ndarray, audio: np.ndarray, start: int, end: int, sample_rate: int) -> np.ndarray:
