@@ -56,9 +56,9 @@ clean:
 # --device cuda (and a larger preset).
 DATA ?= data/real
 RUN ?= runs/real
-PREVIOUS_MODEL_COMMIT ?= cff91ab
+PREVIOUS_MODEL_COMMIT ?= 5676953
 FULL_STEPS ?= 30770
-LOCAL_STEPS ?= 36086
+LOCAL_STEPS ?= 39239
 TRAIN_DIFFUSION = $(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --crop-frames 448 --batch-size 6 \
 	--snapshot-every 1200 --no-progress
 train-default: setup
