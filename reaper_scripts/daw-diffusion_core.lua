@@ -145,7 +145,6 @@ function DD.launch(command, log)
   end
 end
 
-
 DD.json = dofile(DD.FOLDER .. "daw-diffusion_json.lua")  -- the CLI's one result line -> a table, or nil
 
 -- Jobs -----------------------------------------------------------------------------------------
@@ -260,19 +259,15 @@ end
 
 -- The defer loop: polls every running job until all have finished.
 function DD.watch()
-  local pending = 0
+  local open = {}
   for _, job in ipairs(DD.running) do
     if not job.done then
       local result = DD.poll(job)
-      if result then DD.finish(job, result) else pending = pending + 1 end
+      if result then DD.finish(job, result) else open[#open + 1] = job end
     end
   end
-  local open = {}
-  for _, job in ipairs(DD.running) do
-    if not job.done then open[#open + 1] = job end
-  end
   host.show(open)
-  if pending > 0 then host.defer(DD.watch) end
+  if #open > 0 then host.defer(DD.watch) end
 end
 
 function DD.cancel_all()
