@@ -123,12 +123,16 @@ class Bridge:
                                        "(its render folder, and any given with --allow-dir)")
         return resolved
 
-    def live_request(self, tag: str, seconds: float, strength: float, keys: dict[str, Any] | None = None) -> Request:
-        """Style transfer of the last `seconds` of the live input."""
+    def check_live(self) -> None:
+        """Live requests need a live stream whose device is still there."""
         if self.live is None:
             raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
         if self.live.lost():
             raise JobError("audio_device_lost", DEVICE_LOST)
+
+    def live_request(self, tag: str, seconds: float, strength: float, keys: dict[str, Any] | None = None) -> Request:
+        """Style transfer of the last `seconds` of the live input."""
+        self.check_live()
         keys = keys or {}
         clip = self.live.capture(self.frames(seconds, keys, self.live.sample_rate))
         if clip.frames < round(0.5 * clip.rate):
@@ -139,10 +143,7 @@ class Bridge:
 
     def play_file(self, path: str) -> float:
         """Audition a file on the live output, at the next bar when a clock runs."""
-        if self.live is None:
-            raise JobError("no_live_audio", "live audio is off; start the bridge with --live")
-        if self.live.lost():
-            raise JobError("audio_device_lost", DEVICE_LOST)
+        self.check_live()
         if self.confine_inputs:
             self.inside_allowed(absolute(path), "input")
         try:

@@ -56,10 +56,11 @@ def true_peak(audio: np.ndarray, sample_rate: int) -> float:
     return float(torchaudio.functional.resample(wave, sample_rate, 4 * sample_rate).abs().max())
 
 
-def match_level(audio: np.ndarray, sample_rate: int, target_lufs: float, peak_ceiling: float) -> np.ndarray:
-    """`audio` scaled to `target_lufs`, then down as a whole if its true peak passes
-    `peak_ceiling` (linear). Silence stays silence."""
-    level = loudness(audio, sample_rate)
+def match_level(audio: np.ndarray, sample_rate: int, target_lufs: float, peak_ceiling: float,
+                level: float | None = None) -> np.ndarray:
+    """`audio` (at loudness `level`, measured here when not given) scaled to `target_lufs`, then
+    down as a whole if its true peak passes `peak_ceiling` (linear). Silence stays silence."""
+    level = loudness(audio, sample_rate) if level is None else level
     if not (math.isfinite(level) and math.isfinite(target_lufs)):
         return audio
     audio = audio * np.float32(10 ** ((target_lufs - level) / 20))
@@ -119,4 +120,4 @@ def like_surroundings(patch: np.ndarray, audio: np.ndarray, start: int, end: int
     if not (math.isfinite(own) and math.isfinite(target)):
         return patch
     target = min(max(target, own - MOST_FILL_GAIN_DB), own + MOST_FILL_GAIN_DB)
-    return match_level(patch, sample_rate, target, max(true_peak(context, sample_rate), TRUE_PEAK_CEILING))
+    return match_level(patch, sample_rate, target, max(true_peak(context, sample_rate), TRUE_PEAK_CEILING), own)

@@ -47,30 +47,26 @@ local function join(...)
   return out
 end
 
-function DD.style()
-  local strength = DD.task_number("strength", "style_transfer")
-  edit_items("style transfer", function(_, src)
-    local seed = DD.seed()
+-- One new take on each selected item: `task` at the Strength setting (or the task's own default).
+local function retake(label, task, engine_task)
+  local strength = DD.task_number("strength", engine_task)
+  edit_items(label, function(_, src)
     return {{
-      args = join(slice_args("style", src), {"--strength", strength, "--tag", "style"}, DD.common_args(seed)),
+      args = join(slice_args(task, src), {"--strength", strength, "--tag", task}, DD.common_args(DD.seed())),
       insert = function(item, s, result)
-        DD.add_take(item, s, result.outputs[1], string.format("style %.2f seed %d", strength, result.outputs[1].seed))
+        DD.add_take(item, s, result.outputs[1], string.format("%s %.2f seed %d", task, strength, result.outputs[1].seed))
       end,
     }}
   end)
 end
 
+function DD.style()
+  retake("style transfer", "style", "style_transfer")
+end
+
 -- A variation of each selected loop: a new take of exactly the same length that loops seamlessly.
 function DD.vary()
-  local strength = DD.task_number("strength", "vary")
-  edit_items("vary", function(_, src)
-    return {{
-      args = join(slice_args("vary", src), {"--strength", strength, "--tag", "vary"}, DD.common_args(DD.seed())),
-      insert = function(item, s, result)
-        DD.add_take(item, s, result.outputs[1], string.format("vary %.2f seed %d", strength, result.outputs[1].seed))
-      end,
-    }}
-  end)
+  retake("vary", "vary", "vary")
 end
 
 function DD.variations()

@@ -124,7 +124,7 @@ def test_a_device_that_goes_away_mid_set_is_announced_and_the_bridge_goes_on(eng
     listener, peer = Peer(bridge.port, announce), bridge.peer()
     try:
         time.sleep(1.0)
-        server.kill()  # the device goes away mid-set
+        server.terminate()  # the device goes away mid-set (SIGTERM: a killed jackd leaves its shared memory registered)
         server.wait(20)
         code, message = listener.wait_for("/diffusion/error", "", timeout=15)[1:]
         assert code == "audio_device_lost" and "--live" in message
@@ -139,7 +139,9 @@ def test_a_device_that_goes_away_mid_set_is_announced_and_the_bridge_goes_on(eng
         listener.close()
         peer.close()
         output = bridge.close()  # quits, although PortAudio cannot stop the dead stream
-        server.kill()
+        if server.poll() is None:
+            server.terminate()
+            server.wait(20)
     assert bridge.proc.returncode == 0, output
 
 
