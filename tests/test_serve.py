@@ -115,8 +115,8 @@ def test_a_job_whose_engine_dies_ends_in_bounded_time_and_frees_its_tag(tiny_che
         subprocess.run(["kill", "-9", str(engine)], check=True)
         killed = time.monotonic()
         peer.request("/diffusion/cancel", "stuck")
-        kind, args = peer.final("stuck", timeout=30)
-        assert kind == "/diffusion/cancelled", args
+        kind, args = peer.final("stuck", timeout=30)  # cancelled, unless the loss was noticed first
+        assert kind == "/diffusion/cancelled" or (kind == "/diffusion/error" and args[1] in ("engine_lost", "unreachable")), args
         kind, args = peer.final("lost", timeout=60)
         assert kind == "/diffusion/error" and args[1] in ("engine_lost", "unreachable"), args
         assert time.monotonic() - killed < 45

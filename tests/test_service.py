@@ -14,8 +14,9 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from processes import CLI, free_port
+from processes import CLI, free_port, start_engine
 from signals import sine_mix, tiny_model
+from zmtp import RawDealer
 
 from engine.client import CurveKeys, EngineClient, EngineUnreachable, renders
 from engine.clip import Clip
@@ -622,3 +623,139 @@ def test_a_client_refuses_audio_over_the_message_limit_before_sending(engine):
         next(engine.client().submit("style_transfer", {"strength": 0.5}, {"audio": Clip(twelve_minutes, 48_000)}))
     assert refused.value.code == "too_large"
     assert engine.client().ping()
+
+
+def memory_mib(pid: int, field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak) of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def stream_unfinished_message(endpoint: str, hello: bool, limit=2 * 2**30) -> tuple[int, list[list[bytes]]]:
+    """A hand-made peer sends 16 MiB frames with the MORE flag, never the last one, until the
+    engine closes the connection or `limit` bytes are sent: (bytes sent, messages it received)."""
+    peer, heard = RawDealer(endpoint), []
+    if hello:  # a ping first: the engine knows whom to tell
+        peer.send(encode(make_header("ping", "hello")))
+        heard.append(peer.recv())
+    peer.sock.settimeout(10)
+    chunk, sent = bytes(16 * 2**20), 0
+    try:
+        peer.send_frame(b"{", more=True)
+        while sent < limit:
+            peer.send_frame(chunk, more=True)
+            sent += len(chunk)
+    except OSError:
+        pass
+    try:
+        while True:
+            heard.append(peer.recv())
+    except (OSError, ConnectionError):
+        pass
+    peer.close()
+    return sent, heard
+
+
+@pytest.mark.parametrize("hello", [False, True], ids=["never heard from", "heard from first"])
+def test_an_unfinished_multipart_message_is_cut_off_with_the_engine_memory_bounded(checkpoint, hello):
+    proc, endpoint = start_engine(checkpoint)
+    try:
+        before = memory_mib(proc.pid, "VmRSS")
+        sent, heard = stream_unfinished_message(endpoint, hello)
+        assert sent < 2**30, f"the engine took {sent / 2**20:.0f} MiB of one unfinished message"
+        assert memory_mib(proc.pid, "VmHWM") - before < 700  # the 256 MiB limit, and what arrives in a look
+        replies = [decode(frames) for frames in heard]
+        if hello:
+            assert [r.type for r in replies] == ["pong", "error"] and replies[1].header["code"] == "too_large"
+        client = EngineClient(endpoint, timeout=30)
+        assert client.ping()
+        final = client.run("generate", {"seconds": 0.5, "steps": 4, "griffin_lim_iters": 2})
+        assert final.type == "result" and renders(final)[0][0].samples.shape[-1] > 0
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_replies_a_peer_does_not_read_are_bounded_and_its_results_kept_for_fetch(service_with):
+    running = service_with(max_message_bytes=8 * 2**20, max_result_bytes=64 * 2**20)
+    peer = RawDealer(running.endpoint, receive_buffer=64 * 1024)
+    params = {"seconds": 10.0, "channels": 2, "steps": 2, "griffin_lim_iters": 1}  # 3.8 MB a result
+    for k in range(8):
+        peer.send(encode(make_header("submit", f"job{k}", task="generate", params={**params, "seed": k})))
+    jobs = []
+    while len(jobs) < 8:  # their tokens, then it stops reading
+        reply = decode(peer.recv())
+        assert reply.type == "accepted", reply.header
+        jobs.append((reply.header["job"], reply.header["token"]))
+    deadline = time.monotonic() + 120
+    while running.service.served < 8:
+        assert time.monotonic() < deadline, "the jobs did not end"
+        time.sleep(0.2)
+    peer.sock.settimeout(3)
+    results, received = 0, 0
+    try:
+        while True:
+            frames = peer.recv()
+            received += sum(len(f) for f in frames)
+            results += decode(frames).type == "result"
+    except (OSError, ConnectionError):
+        pass
+    assert results < 8 and received < 24 * 2**20  # 8 MiB for it in zmq, the rest in kernel buffers
+    client = running.client(timeout=30)
+    for job, token in jobs:  # each result kept for its owner all the same
+        assert client.fetch(job, token).type == "result"
+    assert client.ping()
+    peer.close()
+
+
+def test_the_broker_cuts_off_an_unfinished_multipart_message_too():
+    front = f"tcp://127.0.0.1:{free_port()}"
+    proc = start("broker", "--frontend", front, "--backend", f"tcp://127.0.0.1:{free_port()}")
+    try:
+        deadline = time.monotonic() + 30
+        while not EngineClient(front).pinged(0.5):
+            assert proc.poll() is None and time.monotonic() < deadline, "the broker did not start"
+        before = memory_mib(proc.pid, "VmRSS")
+        sent, heard = stream_unfinished_message(front, hello=True)
+        assert sent < 2**30 and memory_mib(proc.pid, "VmHWM") - before < 700
+        assert [decode(frames).header.get("code") for frames in heard] == [None, "too_large"]
+        assert EngineClient(front).ping() and proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_unfinished_messages_each_under_the_limit_are_bounded_together(checkpoint):
+    """Four peers each hold 200 MiB of a message (800 MiB): the largest are cut until the
+    engine holds at most twice the message limit."""
+    proc, endpoint = start_engine(checkpoint)
+    peers, cut = [RawDealer(endpoint) for _ in range(4)], []
+    try:
+        before = memory_mib(proc.pid, "VmRSS")
+
+        def hold(peer):
+            try:
+                peer.sock.settimeout(10)
+                peer.send_frame(b"{", more=True)
+                for _ in range(25):
+                    peer.send_frame(bytes(8 * 2**20), more=True)
+                peer.sock.settimeout(3)
+                peer.recv()  # nothing comes: the message is not finished
+            except TimeoutError:
+                return
+            except (OSError, ConnectionError):
+                cut.append(peer)
+
+        threads = [threading.Thread(target=hold, args=(peer,)) for peer in peers]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+        assert 1 <= len(cut) < 4
+        assert memory_mib(proc.pid, "VmHWM") - before < 750  # 512 MiB and what arrives in a look
+        assert EngineClient(endpoint).ping() and proc.poll() is None
+    finally:
+        [peer.close() for peer in peers]
+        proc.terminate()
+        proc.wait(30)

@@ -35,6 +35,7 @@ from engine.protocol import (
     make_header,
 )
 from engine.service.jobs import JobTable, Ticket
+from engine.service.ledger import CUT, Ledger
 from engine.service.security import check_binding, curve_server
 
 log = logging.getLogger("daw-diffusion.broker")
@@ -99,6 +100,7 @@ class Broker:
         else:
             check_binding(c.frontend, c.insecure)
         check_binding(c.backend, c.insecure)
+        self.ledger = Ledger(front, c.max_message_bytes, c.max_result_bytes)
         front.bind(c.frontend)
         back.bind(c.backend)
         log.info("broker: clients on %s, engines on %s", c.frontend, c.backend)
@@ -111,9 +113,14 @@ class Broker:
                 ready = dict(poller.poll(100))
                 if back in ready:
                     self.from_engine(front, back.recv_multipart())
+                self.ledger.on_monitor()
                 if front in ready:
-                    self.from_client(front, back, front.recv_multipart())
+                    frames = front.recv_multipart(copy=False)
+                    self.ledger.on_message(frames)
+                    self.from_client(front, back, [f.bytes for f in frames])
                 now = time.monotonic()
+                for client in self.ledger.look(now):  # an unfinished message over the limit
+                    self.to_client(front, client, error_frames("", "too_large", CUT))
                 if now >= next_beat:
                     for engine in self.engines:
                         back.send_multipart([engine, HEARTBEAT])
@@ -121,6 +128,7 @@ class Broker:
                 self.purge(front, now)
                 self.dispatch(back)
         finally:
+            self.ledger.close()
             front.close(linger=0)
             back.close(linger=0)
             if auth is not None:
@@ -154,7 +162,15 @@ class Broker:
             log.exception("unexpected error handling a client's message; the broker keeps serving")
             reply = error_frames(request_id, "failed", "the broker failed on this message (logged); it keeps serving")
         if reply:
-            front.send_multipart([client, *reply])
+            self.to_client(front, client, reply)
+
+    def to_client(self, front: zmq.Socket, client: bytes, frames: list[bytes]) -> None:
+        """A reply to a client that has not read what it was sent is dropped (its job's last
+        event stays kept for a `fetch`)."""
+        if self.ledger.may_send(client, frames):
+            front.send_multipart([client, *frames])
+        else:
+            log.warning("dropped a reply: its client has not read what it was sent")
 
     def submit(self, client: bytes, header: dict, body: list[bytes]) -> list[bytes]:
         job = BrokeredJob(uuid.uuid4().hex[:16], client, [])
@@ -178,7 +194,7 @@ class Broker:
             final = encode(make_header("cancelled", "", job=job.id))
             self.finish(job, final)
             if job.client != client:
-                front.send_multipart([job.client, *final])
+                self.to_client(front, job.client, final)
             return final
         back.send_multipart([job.engine, job.client, *body])  # type: ignore[list-item]  # a dispatched job
         return encode(make_header("cancelled", header.get("id", ""), job=job.id, pending=True))
@@ -204,7 +220,7 @@ class Broker:
             return
         if job is None or job.engine != engine_id or header.get("pending"):
             return  # stale, or the engine's acknowledgement of a cancel we already answered
-        front.send_multipart([job.client, *frames[2:]])
+        self.to_client(front, job.client, frames[2:])
         if header.get("type") in FINAL:
             engine.jobs.discard(job.id)
             self.finish(job, frames[2:])
@@ -234,7 +250,7 @@ class Broker:
                 self.table.pending.remove(job)
                 final = error_frames("", "engine_lost", "no engine is left to run this job", job=job.id)
                 self.finish(job, final)
-                front.send_multipart([job.client, *final])
+                self.to_client(front, job.client, final)
         self.table.expire(now)
 
     def finish(self, job: BrokeredJob, final: list[bytes]) -> None:

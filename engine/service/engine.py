@@ -38,6 +38,7 @@ from engine.protocol import (
     make_header,
 )
 from engine.service.jobs import Job, JobTable
+from engine.service.ledger import CUT, Ledger
 from engine.service.security import check_binding, curve_server
 from engine.service.worker import work
 from engine.tasks import TASKS
@@ -73,6 +74,7 @@ class EngineService:
         self.stopping = threading.Event()
         self.events_endpoint = f"inproc://engine-events-{uuid.uuid4().hex}"
         self.ready = threading.Event()
+        self.ledger: Ledger | None = None  # what TCP peers hold in zmq's buffers (not behind a broker)
 
     @property
     def served(self) -> int:
@@ -96,9 +98,13 @@ class EngineService:
         try:
             while not self.stopping.is_set():
                 ready = dict(poller.poll(100))
+                if self.ledger:
+                    self.ledger.on_monitor()
                 if sock in ready:
                     frames = sock.recv_multipart(copy=False)  # audio stays in zmq's buffers
                     last_seen = time.monotonic()
+                    if self.ledger:
+                        self.ledger.on_message(frames)
                     self.handle(sock, frames)
                 while events in ready and events.poll(0):
                     self.forward(sock, events.recv_multipart(copy=False))
@@ -115,12 +121,17 @@ class EngineService:
                         self.sock = sock
                         poller.register(sock, zmq.POLLIN)
                         last_seen = now
+                if self.ledger:
+                    for peer in self.ledger.look(now):  # an unfinished message over the limit
+                        self.send(sock, peer, error_frames("", "too_large", CUT))
                 self.table.expire(now)
             self.shut_down(sock, events)
         finally:
             self.stopping.set()
             for worker in self.workers:
                 worker.join(timeout=c.shutdown_grace + 5)
+            if self.ledger:
+                self.ledger.close()
             sock.close(linger=0)
             events.close(linger=0)
             if auth is not None:
@@ -155,6 +166,7 @@ class EngineService:
             sock.connect(endpoint)
             sock.send(READY)
         else:
+            self.ledger = Ledger(sock, c.max_message_bytes, c.max_result_bytes)
             sock.bind(endpoint)
         log.info("engine %s on %s (%s)", "connected to broker" if c.connect else "listening", endpoint,
                  "CURVE" if auth else "no encryption")
@@ -179,7 +191,11 @@ class EngineService:
 
     # -- requests -------------------------------------------------------------------------------
     def send(self, sock: zmq.Socket, peer: bytes, frames: Sequence[bytes | zmq.Frame]) -> None:
-        """Never blocks the socket loop: a reply to a peer that is not reading is dropped."""
+        """Never blocks the socket loop: a reply to a peer that is not reading is dropped (a
+        job's result stays kept for a `fetch`)."""
+        if self.ledger and not self.ledger.may_send(peer, frames):
+            log.warning("dropped a reply: its peer has not read what it was sent")
+            return
         try:
             sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
