@@ -759,3 +759,21 @@ def test_unfinished_messages_each_under_the_limit_are_bounded_together(checkpoin
         [peer.close() for peer in peers]
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_queued_job_nobody_asks_after_is_dropped_when_its_turn_comes(service_with):
+    running = service_with(abandon_after=1.5)
+    sock = raw_socket(running.endpoint)
+    first = ask(sock, encode(make_header("submit", "a", task="generate", params={"seconds": 1.0, **SLOW})))
+    silent = ask(sock, encode(make_header("submit", "b", task="generate", params={"seconds": 0.5, "steps": 2})))
+    assert first.type == silent.type == "accepted"  # then this peer never asks after "b" again
+    waiting = {}
+    thread = threading.Thread(target=lambda: waiting.update(final=running.client(timeout=0.5).run(
+        "generate", {"seconds": 0.5, "steps": 2, "seed": 4})))
+    thread.start()  # a client that waits asks after its job every half second
+    time.sleep(3)
+    running.client().cancel(first.header["job"], first.header["token"])
+    thread.join(60)
+    assert waiting["final"].type == "result"
+    dropped = running.client().fetch(silent.header["job"], silent.header["token"])
+    assert dropped.type == "cancelled" and "nobody asked after it" in dropped.header["reason"]

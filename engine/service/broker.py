@@ -34,7 +34,7 @@ from engine.protocol import (
     error_frames,
     make_header,
 )
-from engine.service.jobs import JobTable, Ticket
+from engine.service.jobs import ABANDON_AFTER, JobTable, Ticket
 from engine.service.ledger import CUT, Ledger
 from engine.service.security import check_binding, curve_server
 
@@ -53,6 +53,7 @@ class BrokerConfig:
     result_ttl: float = 600.0  # seconds a finished job's last event waits for a fetch
     max_result_bytes: int = 512 * 2**20  # at most this much of them kept, oldest dropped first
     max_results: int = 1000
+    abandon_after: float = ABANDON_AFTER  # seconds a queued job's owner may stay silent (jobs.py)
     max_message_bytes: int = MAX_MESSAGE_BYTES
     curve_secret: Path | None = None
     curve_clients: Path | None = None
@@ -81,7 +82,7 @@ class Broker:
         self.engines: dict[bytes, Engine] = {}
         # jobs by id, and those waiting for an engine (`pending`): no slots, engines take them
         self.table: JobTable[BrokeredJob] = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes,
-                                                     max_results=config.max_results)
+                                                     max_results=config.max_results, abandon_after=config.abandon_after)
         self.running = True
 
     def stop(self) -> None:
@@ -184,6 +185,7 @@ class Broker:
     def job_request(self, front: zmq.Socket, back: zmq.Socket, client: bytes, kind: str,
                     header: dict, body: list[bytes]) -> list[bytes]:
         job = self.table.find(header["job"], header["token"])
+        job.asked = time.monotonic()
         if job.final is not None:
             return job.final
         if kind == "fetch":
@@ -228,10 +230,9 @@ class Broker:
     def dispatch(self, back: zmq.Socket) -> None:
         while self.table.pending:
             live = [e for e in self.engines.values() if len(e.jobs) < self.config.per_engine]
-            if not live:
+            if not live or (job := self.table.next_pending()) is None:
                 return
             engine = min(live, key=lambda e: len(e.jobs))
-            job = self.table.pending.popleft()
             job.engine, job.state = engine.id, "running"
             engine.jobs.add(job.id)
             back.send_multipart([engine.id, job.client, *job.request])

@@ -110,7 +110,8 @@ class ClusterService(EngineService):
         super().__init__(None, config, context)
         self.replicas, self.cluster = replicas, cluster
         self.table: JobTable[Job] = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes,
-                                             slots=cluster.max_replicas, max_results=config.max_results)
+                                             slots=cluster.max_replicas, max_results=config.max_results,
+                                             abandon_after=config.abandon_after)
         self.streams: dict[str, Any] = {}  # job id -> the stream running it
         self.runs: dict[str, list[dict[str, Any]]] = {}  # job id -> where each of its runs started (pid, node)
         self.about = replicas.options(stream=False).describe.remote().result(timeout_s=120)

@@ -37,7 +37,7 @@ from engine.protocol import (
     error_frames,
     make_header,
 )
-from engine.service.jobs import Job, JobTable
+from engine.service.jobs import ABANDON_AFTER, Job, JobTable
 from engine.service.ledger import CUT, Ledger
 from engine.service.security import check_binding, curve_server
 from engine.service.worker import work
@@ -54,6 +54,7 @@ class ServiceConfig:
     result_ttl: float = 600.0  # seconds a finished result waits for a fetch
     max_result_bytes: int = 512 * 2**20
     max_results: int = 1000  # finished jobs kept for a fetch (errors too), oldest dropped first
+    abandon_after: float = ABANDON_AFTER  # seconds a queued job's owner may stay silent (jobs.py)
     max_message_bytes: int = MAX_MESSAGE_BYTES
     max_seconds: float = MAX_SECONDS
     progress_interval: float = 0.1  # at most ten progress events a second per job
@@ -70,7 +71,7 @@ class EngineService:
         self.pipeline, self.config = pipeline, config
         self.context = context or zmq.Context.instance()
         self.table: JobTable[Job] = JobTable(config.queue_size, config.result_ttl, config.max_result_bytes,
-                                             max_results=config.max_results)
+                                             max_results=config.max_results, abandon_after=config.abandon_after)
         self.stopping = threading.Event()
         self.events_endpoint = f"inproc://engine-events-{uuid.uuid4().hex}"
         self.ready = threading.Event()
@@ -292,6 +293,7 @@ class EngineService:
         """How `job` ended, or `accepted` with the rest of its events routed to `peer`."""
         table = self.table
         with table.lock:
+            job.asked = time.monotonic()
             if job.state == "done":
                 return job.final
             job.peer = peer

@@ -14,7 +14,9 @@ import time
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Generic, TypeVar
 
-from engine.protocol import ProtocolError
+from engine.protocol import ProtocolError, encode, make_header
+
+ABANDON_AFTER = 300.0  # seconds a queued job waits for its owner to ask after it, once its turn comes
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Ticket:
     state: str = "queued"  # queued, running, done
     final: list[bytes] | None = None
     expires: float = 0.0
+    asked: float = field(default_factory=time.monotonic)  # when its owner last asked after it (submit, fetch)
 
     @property
     def size(self) -> int:
@@ -51,9 +54,9 @@ class JobTable(Generic[T]):
     a worker when a job arrives."""
 
     def __init__(self, queue_size: int, result_ttl: float, max_result_bytes: int, slots: int = 1,
-                 max_results: int = 1000) -> None:
+                 max_results: int = 1000, abandon_after: float = ABANDON_AFTER) -> None:
         self.queue_size, self.result_ttl, self.max_result_bytes = queue_size, result_ttl, max_result_bytes
-        self.slots, self.max_results = slots, max_results
+        self.slots, self.max_results, self.abandon_after = slots, max_results, abandon_after
         self.jobs: dict[str, T] = {}
         # finished jobs in the order they finished, which is the order they expire (one TTL for all)
         self.kept: collections.OrderedDict[str, T] = collections.OrderedDict()
@@ -92,12 +95,25 @@ class JobTable(Generic[T]):
         """The next queued job, now running; None when none came (or no slot was free) within
         `wait` seconds."""
         with self.lock:
-            if not self.pending or len(self.running) >= self.slots:
+            if len(self.running) >= self.slots or (job := self.next_pending()) is None:
                 self.lock.wait(wait)
                 return None
-            job = self.pending.popleft()
             job.state, self.running[job.id] = "running", job
             return job
+
+    def next_pending(self) -> T | None:
+        """The first queued job whose owner still asks after it, out of the queue; those nobody
+        asked after for `abandon_after` seconds (a waiting client asks at least every time it
+        hears nothing for its timeout) end `cancelled` on the way, kept for a late `fetch`."""
+        with self.lock:
+            now = time.monotonic()
+            while self.pending:
+                job = self.pending.popleft()
+                if now - job.asked <= self.abandon_after:
+                    return job
+                self.finish(job, encode(make_header(
+                    "cancelled", "", job=job.id, reason=f"nobody asked after it for {self.abandon_after:.0f} s")))
+            return None
 
     def ended(self, job: T, final: list[bytes]) -> None:
         """A running job is over; `final` is its last event."""
