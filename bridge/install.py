@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge import reapack
 from bridge.errors import BridgeError
 from engine import __version__
 
@@ -38,12 +39,14 @@ def home_for(host: str) -> Path:
         return base / "Scripts" / "daw-diffusion"
     if host == "max":
         return home / "Documents" / "Max 9" / "Packages" / "daw-diffusion"
+    if host == "reapack":  # a repository to import in ReaPack (or to publish)
+        return home / "daw-diffusion-reapack"
     return (home / "Documents" / "Pd" / "externals" if mac or windows else home / ".local/lib/pd/extra") / "daw-diffusion"
 
 
 def files_for(host: str) -> dict[str, Path]:
     """Target name (relative to the host's folder) -> our file."""
-    if host == "reaper":
+    if host in ("reaper", "reapack"):
         return {p.name: p for p in sorted((ROOT / "reaper_scripts").glob("*.lua"))}
     patches = ROOT / "max_patches"
     if host == "max":
@@ -53,8 +56,11 @@ def files_for(host: str) -> dict[str, Path]:
     return {"daw-diffusion.pd": patches / "daw-diffusion.pd"}
 
 
-def generated_for(host: str) -> dict[str, str]:
-    """Files written from what we know rather than copied."""
+def generated_for(host: str, folder: Path, url: str | None = None) -> dict[str, str]:
+    """Files written from what we know rather than copied (ReaPack's index points at `url`, by
+    default the folder's own file:// address)."""
+    if host == "reapack":
+        return {"index.xml": reapack.index(files_for(host), url or folder.resolve().as_uri())}
     if host == "max":
         info = {"name": "daw-diffusion", "displayname": "daw-diffusion", "version": __version__,
                 "author": "daw-diffusion", "description": "Edit music with a diffusion model: inpaint, extend, "
@@ -77,11 +83,11 @@ class Plan:
     foreign: list[str] = field(default_factory=list)  # someone else's file of that name: left alone
 
 
-def plan(host: str, folder: Path) -> Plan:
+def plan(host: str, folder: Path, url: str | None = None) -> Plan:
     receipt = read_receipt(folder)
     result = Plan(folder)
     wanted = {name: path.read_bytes() for name, path in files_for(host).items()}
-    wanted |= {name: text.encode() for name, text in generated_for(host).items()}
+    wanted |= {name: text.encode() for name, text in generated_for(host, folder, url).items()}
     for name, data in wanted.items():
         target = folder / name
         if not target.exists():
@@ -102,10 +108,10 @@ def read_receipt(folder: Path) -> dict[str, str]:
         return {}
 
 
-def install(host: str, folder: Path, dry_run: bool = False) -> dict[str, Any]:
+def install(host: str, folder: Path, dry_run: bool = False, url: str | None = None) -> dict[str, Any]:
     if folder.exists() and not folder.is_dir():
         raise BridgeError("bad_file", f"{folder}: a file, not a folder; give another with --to")
-    steps = plan(host, folder)
+    steps = plan(host, folder, url)
     done: dict[str, Any] = {"host": host, "folder": str(folder), "written": sorted(steps.write),
                             "already_there": sorted(steps.same), "left_alone": sorted(steps.foreign)}
     if dry_run:
@@ -219,14 +225,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     for verb, helps in (("install", "put a front end where its host looks: REAPER scripts and actions, the Max "
                                     "package, the Pd patch"), ("uninstall", "take out exactly what install put in")):
         p = sub.add_parser(verb, help=helps)
-        p.add_argument("host", choices=["reaper", "max", "pd"])
+        p.add_argument("host", choices=["reaper", "reapack", "max", "pd"],
+                       help="reapack: the REAPER scripts as a repository for ReaPack (index.xml beside them)")
         p.add_argument("--to", type=Path, help="the folder (default: where the host looks on this platform)")
         p.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
+        if verb == "install":
+            p.add_argument("--url", help="reapack: where the folder will be published (default: its file:// address)")
         p.set_defaults(handler=run_install if verb == "install" else run_uninstall)
 
 
 def run_install(args: argparse.Namespace) -> dict[str, Any]:
-    return {"ok": True, **install(args.host, (args.to or home_for(args.host)).expanduser(), args.dry_run)}
+    folder = (args.to or home_for(args.host)).expanduser()
+    if args.host == "reapack":
+        done = install(args.host, folder, args.dry_run, args.url)
+        return {"ok": True, **done, "import": f"in REAPER: Extensions > ReaPack > Import repositories: "
+                                             f"{args.url or folder.resolve().as_uri()}/index.xml"}
+    return {"ok": True, **install(args.host, folder, args.dry_run)}
 
 
 def run_uninstall(args: argparse.Namespace) -> dict[str, Any]:

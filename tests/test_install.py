@@ -5,12 +5,17 @@ exactly what was done."""
 import json
 import subprocess
 import sys
+import tomllib
+import urllib.parse
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from processes import CLI
 
 from bridge.install import files_for, home_for
+from bridge.reapack import index
+from engine import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +43,7 @@ def test_each_host_is_looked_for_where_it_looks_on_each_platform(monkeypatch, tm
     assert home_for(host) == tmp_path / where
 
 
-@pytest.mark.parametrize("host", ["reaper", "max", "pd"])
+@pytest.mark.parametrize("host", ["reaper", "reapack", "max", "pd"])
 def test_install_twice_then_uninstall_leaves_exactly_what_was_there(tmp_path, host):
     home = tmp_path / "home"
     folder = home / ".config/REAPER/Scripts/daw-diffusion" if host == "reaper" else tmp_path / "target"
@@ -53,6 +58,8 @@ def test_install_twice_then_uninstall_leaves_exactly_what_was_there(tmp_path, ho
     assert status == 0 and first["folder"] == str(folder) and not first["left_alone"]
     for name, source in files_for(host).items():
         assert (folder / name).read_bytes() == source.read_bytes()
+    if host == "reapack":
+        assert (folder / "index.xml").is_file() and first["import"].endswith(f"{folder.as_uri()}/index.xml")
     if host == "max":
         info = json.loads((folder / "package-info.json").read_text())
         assert info["name"] == "daw-diffusion" and (folder / "devices" / "daw-diffusion-device.amxd").is_file()
@@ -101,3 +108,35 @@ def test_a_target_that_cannot_be_written_is_refused_and_nothing_is_half_installe
     status, reply = cli("install", "max", "--to", str(folder))
     assert status == 2 and "cannot install there" in reply["message"]
     assert sorted(p.name for p in folder.iterdir()) == ["help"] and (folder / "help").read_text() == "in the way"
+
+
+@pytest.mark.parametrize("base", ["file", "https://example.org/daw-diffusion/reaper_scripts"])
+def test_the_reapack_index_lists_every_script_at_its_url_with_the_package_version(tmp_path, base):
+    scripts = files_for("reapack")
+    status, done = cli("install", "reapack", "--to", str(tmp_path / "repo"),
+                       *([] if base == "file" else ["--url", base]))
+    assert status == 0
+    root = ET.parse(tmp_path / "repo" / "index.xml").getroot()
+    assert root.tag == "index" and root.get("version") == "1" and root.get("name") == "daw-diffusion"
+    [package] = root.iter("reapack")
+    assert package.get("type") == "script"
+    [version] = package.iter("version")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert version.get("name") == __version__ == pyproject["project"]["version"]
+    sources = {s.get("file"): s for s in version.iter("source")}
+    assert sorted(sources) == sorted(scripts) == sorted(p.name for p in (ROOT / "reaper_scripts").glob("*.lua"))
+    actions = sorted(name for name, s in sources.items() if s.get("main") == "main")
+    assert actions == sorted(n for n in scripts if n.startswith("daw-diffusion - ")) and len(actions) == 12
+    for name, source in sources.items():
+        url = urllib.parse.urlsplit(source.text)
+        if base == "file":  # each URL is the file ReaPack would fetch, as it is here
+            assert (Path(urllib.parse.unquote(url.path))).read_bytes() == scripts[name].read_bytes()
+        else:
+            assert source.text == f"{base}/{urllib.parse.quote(name)}"
+
+
+def test_an_action_script_without_its_description_header_stops_the_index(tmp_path):
+    script = tmp_path / "daw-diffusion - Something.lua"
+    script.write_text("-- no header\n")
+    with pytest.raises(Exception, match="@description daw-diffusion: Something"):
+        index({script.name: script}, "file:///x")
