@@ -1238,6 +1238,43 @@
 						"int"
 					]
 				}
+			},
+			{
+				"box": {
+					"id": "obj-status-1",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						380,
+						70,
+						40,
+						22
+					],
+					"text": "t b b",
+					"outlettype": [
+						"",
+						""
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-status-2",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						740,
+						40,
+						150,
+						22
+					],
+					"text": "/diffusion/status m4l",
+					"outlettype": [
+						""
+					]
+				}
 			}
 		],
 		"lines": [
@@ -1333,18 +1370,6 @@
 					],
 					"destination": [
 						"obj-4",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-6",
-						0
-					],
-					"destination": [
-						"obj-16",
 						0
 					]
 				}
@@ -2113,6 +2138,54 @@
 					],
 					"destination": [
 						"obj-23",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-6",
+						0
+					],
+					"destination": [
+						"obj-status-1",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-status-1",
+						1
+					],
+					"destination": [
+						"obj-16",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-status-1",
+						0
+					],
+					"destination": [
+						"obj-status-2",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-status-2",
+						0
+					],
+					"destination": [
+						"obj-15",
 						0
 					]
 				}

@@ -73,15 +73,16 @@
 					"id": "obj-4",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 3,
 					"patching_rect": [
 						20,
 						100,
 						49,
 						22
 					],
-					"text": "t b b",
+					"text": "t b b b",
 					"outlettype": [
+						"",
 						"",
 						""
 					]
@@ -2192,7 +2193,7 @@
 				"patchline": {
 					"source": [
 						"obj-4",
-						1
+						2
 					],
 					"destination": [
 						"obj-6",
@@ -3720,6 +3721,18 @@
 					],
 					"destination": [
 						"obj-70",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-4",
+						1
+					],
+					"destination": [
+						"obj-78",
 						0
 					]
 				}

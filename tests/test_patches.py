@@ -139,6 +139,26 @@ def test_every_request_a_max_patch_builds_reaches_the_bridge(name):
 
 
 @pytest.mark.parametrize("name", MAX_PATCHES)
+def test_max_patches_ask_the_engine_status_when_they_load_after_saying_where_to_reply(name):
+    """On load a trigger (`t`, firing right to left) sends the reply port first, then
+    `/diffusion/status`, whose answer fills the status line."""
+    boxes, cords = patch_graph(name)
+    lines = [(l["patchline"]["source"], l["patchline"]["destination"][0])
+             for l in json.loads((PATCHES / name).read_text())["patcher"]["lines"]]
+    (load,) = [i for i, b in boxes.items() if b.get("text") in ("loadbang", "live.thisdevice")]
+    (trigger,) = [i for i in cords[load] if boxes[i].get("text", "").startswith("t ")]
+
+    def outlet_to(prefix):
+        return [k for (src, k), dst in lines if src == trigger
+                and any(boxes[j].get("text", "").startswith(prefix) for j in {dst} | downstream(cords, dst))]
+
+    (reply_port,), (status,) = outlet_to("/diffusion/reply_port"), outlet_to("/diffusion/status")
+    assert reply_port > status  # the bridge knows where to answer before it is asked
+    (receiver,) = [i for i, b in boxes.items() if b.get("text", "").startswith("udpreceive")]
+    assert any("set engine $2" in boxes[i].get("text", "") for i in downstream(cords, receiver))
+
+
+@pytest.mark.parametrize("name", MAX_PATCHES)
 def test_turning_a_knob_or_setting_a_folder_never_sends_a_job(name):
     """Parameters are read when a task's button is pressed: from a number box, a dial, a menu or a
     path message, only cords into cold inlets lead towards a request (else every drag of a
