@@ -166,12 +166,13 @@ PROGRESS_LINES: dict[type, Callable[[Any], str]] = {
 
 
 class ProgressSink:
-    """Terminal progress bar and/or a progress file rewritten atomically (progress throttled)."""
+    """Terminal progress bar and/or a progress file rewritten atomically (progress throttled);
+    its second line says which engine runs the job (`about`)."""
 
-    def __init__(self, path: Path | None, bar: bool) -> None:
+    def __init__(self, path: Path | None, bar: bool, about: str = "") -> None:
         from tqdm import tqdm
 
-        self.path, self.last = path, 0.0
+        self.path, self.last, self.about = path, 0.0, about
         self.bar = tqdm(total=100, unit="%", file=sys.stderr, leave=False) if bar else None
 
     def __call__(self, event: Event) -> None:
@@ -188,7 +189,7 @@ class ProgressSink:
     def write(self, line: str) -> None:
         if self.path is None:
             return
-        write_text_atomic(self.path, line + "\n")
+        write_text_atomic(self.path, line + "\n" + (self.about + "\n" if self.about else ""))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -231,8 +232,12 @@ def check_local_files(args: argparse.Namespace) -> None:
 def render(args: argparse.Namespace) -> dict[str, Any]:
     request = request_from(args)
     check_local_files(args)
-    jobs = Jobs(engine_client(args), RenderStore(args.out_dir or Path.cwd()))
-    sink = ProgressSink(args.progress_file, bar=not args.quiet and sys.stderr.isatty())
+    from bridge.status import check_engine, summary  # (status builds on this module)
+
+    client = engine_client(args)
+    engine = summary(check_engine(client, args.engine))  # before any audio goes: there, and speaking our protocol
+    jobs = Jobs(client, RenderStore(args.out_dir or Path.cwd()))
+    sink = ProgressSink(args.progress_file, bar=not args.quiet and sys.stderr.isatty(), about=engine)
     done = threading.Event()
     watch_for_cancel(jobs, request.tag, args.cancel_file, done)
     try:

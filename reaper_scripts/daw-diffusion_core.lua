@@ -237,6 +237,7 @@ function DD.poll(job)
   if progress then
     local fraction, stage = progress:match("^(%S+)%s+(%S*)")
     job.fraction, job.stage, job.alive = tonumber(fraction) or job.fraction, stage or job.stage, true
+    job.engine = progress:match("\n([^\n]+)") or job.engine  -- the engine that runs it, and its queue
   elseif not job.alive and host.now() - job.started > START_TIMEOUT then
     local log = DD.read(job.log) or ""
     return {ok = false, code = "not_started", message = "the daw-diffusion command did not start (check its path "

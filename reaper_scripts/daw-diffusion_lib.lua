@@ -20,13 +20,16 @@ local function show_progress(open)
     return
   end
   if not window then
-    gfx.init("daw-diffusion", 420, 30 + 22 * #open)
+    gfx.init("daw-diffusion", 420, 52 + 22 * #open)
     window = true
   end
   gfx.set(0.12, 0.12, 0.12)
   gfx.rect(0, 0, gfx.w, gfx.h, 1)
+  gfx.set(0.7, 0.7, 0.7)
+  gfx.x, gfx.y = 10, 8
+  gfx.drawstr(open[1].engine or "asking the engine...")  -- which engine, its model and queue
   for k, job in ipairs(open) do
-    local y = 10 + 22 * (k - 1)
+    local y = 32 + 22 * (k - 1)
     gfx.set(0.25, 0.55, 0.9)
     gfx.rect(10, y, math.floor((gfx.w - 20) * job.fraction), 18, 1)
     gfx.set(1, 1, 1)

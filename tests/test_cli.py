@@ -415,3 +415,41 @@ def test_status_says_what_the_engine_runs_and_what_to_do_when_none_answers(engin
                           timeout=60)
     line = json.loads(done.stdout)
     assert done.returncode == 3 and line["code"] == "unreachable" and "daw-diffusion serve" in line["message"]
+
+
+def test_render_checks_the_engine_first_and_sends_no_audio_to_one_of_another_protocol(tmp_path):
+    """An engine of another version answers `status` with its protocol: render stops there,
+    with the words to fix it, before any audio travels."""
+    import threading
+
+    import zmq
+
+    from engine.protocol import decode, encode, make_header
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    sock = zmq.Context.instance().socket(zmq.ROUTER)
+    sock.bind(endpoint)
+    heard, stop = [], threading.Event()
+
+    def other_engine():
+        while not stop.is_set():
+            if sock.poll(100):
+                peer, *frames = sock.recv_multipart()
+                heard.append(decode(frames).type)
+                sock.send_multipart([peer, *encode(make_header("status", decode(frames).id, version="9.0",
+                                                               protocol=99, queue={}))])
+
+    thread = threading.Thread(target=other_engine)
+    thread.start()
+    source = tmp_path / "in.wav"
+    sf.write(source, np.zeros((4800, 2), np.float32), 48_000)
+    try:
+        done = subprocess.run([CLI, "render", "--task", "style", "--input", str(source), "--engine", endpoint,
+                               "--output", str(tmp_path / "out.wav")], capture_output=True, text=True, timeout=60)
+    finally:
+        stop.set()
+        thread.join()
+        sock.close(linger=0)
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 2 and line["code"] == "bad_version" and "same version" in line["message"], line
+    assert heard == ["status"] and not (tmp_path / "out.wav").exists()

@@ -82,10 +82,15 @@ describe("the core under a fake host", function()
     write(job.progress, "0.5 sampling")
     DD.watch()
     assert.are.equal(0.5, job.fraction)
+    assert.is_nil(job.engine)
+    write(job.progress, "0.6 sampling\nengine 0.1.0, model bundled on cpu; 1 queued (of 8), 1 running\n")
+    DD.watch()
+    assert.are.equal(0.6, job.fraction)
+    assert.are.equal("engine 0.1.0, model bundled on cpu; 1 queued (of 8), 1 running", job.engine)
     write(mock.value(args, "--result-file"), '{"ok": true, "outputs": [{"path": "/r/x.wav", "seed": 7}]}')
     DD.watch()
     assert.are.equal("/r/x.wav", got.outputs[1].path)
-    assert.are.equal(2, #host.deferred)  -- no more polling once nothing runs
+    assert.are.equal(3, #host.deferred)  -- no more polling once nothing runs
     assert.are.equal(0, host.shown[#host.shown])
     assert.are.equal("", host.state.running)
     assert.is_nil(io.open(job.result))  -- the job's files are gone

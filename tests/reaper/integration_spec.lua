@@ -52,9 +52,21 @@ describe("with the real command line and engine", function()
     -- 1.2 s on the timeline at rate 1.25 plays 1.5 s of the 3 s source, from 0.5 s in
     local item = mock.add_item({file = WAV, position = 2, length = 1.2, offset = 0.5, rate = 1.25, source_length = 3})
     mock.select(item)
+    local drawn = {}  -- the job window, drawn as REAPER's gfx would
+    _G.gfx = {w = 420, h = 74, init = function() end, set = function() end, rect = function() end,
+              update = function() end, quit = function() end,
+              drawstr = function(text) drawn[#drawn + 1] = text end}
     DD.style()
     mock.run_deferred(0.1, 1200)
+    _G.gfx = nil
     assert.are.same({}, project.messages)
+    local engine_lines = 0  -- the window names the engine running the job, its model and queue
+    for _, text in ipairs(drawn) do
+      if text:match("^engine %S+, model %S+ on cpu; %d+ queued %(of %d+%), %d+ running$") then
+        engine_lines = engine_lines + 1
+      end
+    end
+    assert.is_true(engine_lines > 0, table.concat(drawn, " | "))
     assert.are.equal(2, #item.takes)
     local take = item.takes[2]
     assert.truthy(take.source.file:find(OUT, 1, true) == 1, take.source.file)
