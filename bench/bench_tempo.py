@@ -28,6 +28,14 @@ from report import publish
 OCTAVES = (0.5, 2.0, 1 / 3, 3.0)
 
 
+def off_grid(heard: float | None, truth: float) -> float | None:
+    """How far a right or octave-off tempo is from the truth's octave, as a fraction (None: wrong)."""
+    if heard is None:
+        return None
+    error = min(abs(heard / (truth * k) - 1) for k in (1.0, *OCTAVES))
+    return error if error <= 0.02 else None
+
+
 def verdict(heard: float | None, truth: float) -> str:
     if heard is None:
         return "none"
@@ -89,24 +97,30 @@ def downbeat_right(offset: float | None, case: dict) -> bool:
 
 
 def table(cases: dict[str, list[dict]], methods: dict) -> str:
-    lines = ["| set | method | right (within 2 %) | octave errors | wrong | downbeats right | median time per clip |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| set | method | right (within 2 %) | octave errors | wrong | to the grid (within 0.05 %, octaves "
+             "aside) | median / worst error | downbeats right | median time per clip |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for set_name, items in cases.items():
         for name, method in methods.items():
             method(items[0])  # warm-up (librosa compiles on its first call)
-            verdicts, downs, times = [], [], []
+            verdicts, downs, times, errors = [], [], [], []
             for case in items:
                 start = time.perf_counter()
                 bpm, offset = method(case)
                 times.append(time.perf_counter() - start)
                 verdicts.append(verdict(bpm, case["bpm"]))
+                errors.append(off_grid(bpm, case["bpm"]))
                 if "downbeat" in case and offset is not None:
                     downs.append(downbeat_right(offset, case))
             n = len(items)
             count = {v: verdicts.count(v) for v in ("right", "octave", "wrong", "none")}
             down = f"{sum(downs)} / {len(downs)}" if downs else "—"
+            heard = [e for e in errors if e is not None]
+            grid = f"{sum(e <= 0.0005 for e in heard)} / {len(heard)}" if heard else "—"
+            spread = f"{100 * statistics.median(heard):.3f} / {100 * max(heard):.3f} %" if heard else "—"
             lines.append(f"| {set_name} ({n}) | {name} | {count['right']} / {n} | {count['octave']} | "
-                         f"{count['wrong'] + count['none']} | {down} | {statistics.median(times) * 1000:.0f} ms |")
+                         f"{count['wrong'] + count['none']} | {grid} | {spread} | {down} | "
+                         f"{statistics.median(times) * 1000:.0f} ms |")
     return "\n".join(lines)
 
 

@@ -69,6 +69,19 @@ def test_tempo_and_downbeat_are_heard_in_a_fluidsynth_render(groove):
     assert with_tempo.bpm == 97.0 and not with_tempo.tempo_heard
 
 
+@pytest.mark.parametrize("bpm, beats, drums", [(63.5, 4, False), (123.0, 4, False), (140.5, 3, False),
+                                              (172.0, 3, False), (88.0, 4, True), (157.5, 4, True)])
+def test_tempo_is_heard_to_the_grid_with_or_without_drums(tmp_path, bpm, beats, drums):
+    """Integer and half-integer tempi within 0.05 % (chords alone may be heard an octave off:
+    half, double, a third, three times the tempo, each to the same precision)."""
+    write_groove(tmp_path / "g.mid", bpm, bars=12, beats_per_bar=beats, pickup=1, drums=drums, program=0)
+    render(tmp_path / "g.mid", tmp_path / "g.wav", find_soundfont())
+    audio, rate = sf.read(tmp_path / "g.wav", dtype="float32", always_2d=True)
+    heard = estimate_meter(audio.T, rate, beats)
+    error = min(abs(heard.bpm / (bpm * k) - 1) for k in (1, 0.5, 2, 1 / 3, 3))
+    assert error <= 0.0005, (heard.bpm, bpm)
+
+
 def test_meter_from_fills_in_only_what_is_missing(groove):
     audio, rate, _ = groove
     assert meter_from(None, None, None) is None
