@@ -99,7 +99,8 @@ def phrase_pieces(start: int, end: int, period: float, known: Tensor, hop: float
     earlier (negative: later), the nearest repetition whose audio is known (`known` `[T]` over
     frames `hop` samples apart) and inside the clip's `samples`; a gap across a phrase's end
     takes each side from its own repetition (each piece nudged by up to a frame where it would
-    read past the clip). None when some part has no repetition to copy."""
+    read past the clip). A part that no repetition covers is a piece with offset None (for the
+    caller to fill otherwise); None when no part is covered."""
     step = max(1, round(hop))
     positions = np.arange(start, end, step)
     known_frames = known.cpu().numpy()
@@ -113,7 +114,7 @@ def phrase_pieces(start: int, end: int, period: float, known: Tensor, hop: float
         frames = np.clip(np.round(source / hop).astype(int), 0, len(known_frames) - 1)
         usable = inside & known_frames[frames] & (choice == 0)
         choice[usable] = k
-    if (choice == 0).any():
+    if (choice == 0).all():
         return None
     pieces, first = [], 0
     for j in range(1, len(positions) + 1):
@@ -121,8 +122,6 @@ def phrase_pieces(start: int, end: int, period: float, known: Tensor, hop: float
             piece_end = end if j == len(positions) else int(positions[j])
             shift = round(choice[first] * period)
             shift = min(max(shift, piece_end - samples), int(positions[first]))  # nudged to read only the clip
-            if shift == 0:  # nudged onto itself: nothing to copy from
-                return None
-            pieces.append((int(positions[first]), piece_end, shift))
+            pieces.append((int(positions[first]), piece_end, shift if choice[first] and shift else None))
             first = j
     return pieces

@@ -52,7 +52,21 @@ def test_a_gap_across_the_phrases_end_takes_each_side_from_its_own_repetition():
     for start, end, shift in pieces:  # every piece reads known audio inside the clip
         assert 0 <= start - shift and end - shift <= samples
         assert known[int((start - shift) / hop): int((end - shift) / hop)].all()
-    assert phrase_pieces(3600, 4400, period, known, hop, 4500) is None  # no other repetition: no piece
+    assert phrase_pieces(1000, 2000, period, known, hop, 3000) is None  # under a phrase long: no piece
+    # a clip that ends 500 samples into the second phrase: only that phrase's start is played before
+    (_, cut, nothing), (_, _, shift) = phrase_pieces(3600, 4400, period, known[:46], hop, 4500)
+    assert nothing is None and abs(cut - 4000) <= hop and abs(shift - 4000) <= hop
+
+
+def test_a_part_of_a_gap_played_nowhere_else_is_left_to_the_caller_and_the_rest_copied():
+    hop, period, samples = 100.0, 4000.0, 6000  # 1.5 phrases: 2000-4000 is played only once
+    known = torch.ones(61, dtype=torch.bool)
+    known[15:26] = False  # samples 1500-2500
+    pieces = phrase_pieces(1500, 2500, period, known, hop, samples)
+    assert pieces[0][0] == 1500 and pieces[-1][1] == 2500
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))  # contiguous
+    assert abs(pieces[0][2] + 4000) <= hop and pieces[-1][2] is None  # from the second phrase, then nothing
+    assert 1900 <= pieces[-1][0] <= 2100  # where the second phrase ends
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +91,13 @@ def test_an_inpainted_bar_of_a_progression_keeps_its_chord(pipeline, progression
     for start in range(a, b, bar // 2):  # each half bar: a region across a bar line has two chords
         inner = slice(start + 2205, min(b, start + bar // 2) - 2205)
         assert heard_chord(out[:, inner], RATE) == heard_chord(progression[:, inner], RATE), (region, start / RATE)
+
+
+def test_the_part_of_a_gap_that_recurs_keeps_its_chord_beside_a_part_played_only_there(pipeline, progression):
+    """3-5 s: the Am bar's second half (played again at 11-12 s) and the F bar's first half (played
+    nowhere else): the Am half is copied from its repetition, not from the F half's best match."""
+    known = progression.copy()
+    known[:, 3 * RATE:5 * RATE] = 0
+    out = pipeline.inpaint(known, RATE, [(3.0, 5.0)], seed=0).audio
+    inner = slice(3 * RATE + 2205, 4 * RATE - 2205)
+    assert heard_chord(out[:, inner], RATE) == heard_chord(progression[:, inner], RATE) == "Am"

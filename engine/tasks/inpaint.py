@@ -147,6 +147,12 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
         pieces = phrase_pieces(a, b, period * hop, ~unknown, hop, out.shape[-1]) if period and offset is None else None
         if pieces is not None:  # across a phrase's end, or at the clip's: each part from its own repetition
             for c, d, shift in pieces:
+                if shift is None:  # a part played nowhere else in the clip: the gap's best-matching copy
+                    if offset is None:
+                        offset = matching.best_offset(features, ~unknown, first, last, frame_rate)
+                    if offset is None:
+                        return None
+                    shift = round(offset * hop)
                 out = splice(out, matching.copy_fill(out, c, d, shift) * copy_gain(out, c, d, shift, rate), c, d, fade)
             continue
         if offset is None:
