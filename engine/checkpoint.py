@@ -42,6 +42,9 @@ def save_checkpoint(model: MsaniiModel, path: str | os.PathLike, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp), metadata=metadata)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a model is for sharing, as the umask says
     os.replace(tmp, path)
     return path
 

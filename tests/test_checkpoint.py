@@ -51,6 +51,20 @@ def test_saving_replaces_atomically_and_leaves_no_temporary_files(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
+def test_a_saved_model_is_readable_as_the_umask_says(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tiny_model(1), tmp_path / "shared.safetensors")
+        os.umask(0o077)
+        save_checkpoint(tiny_model(1), tmp_path / "private.safetensors")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.safetensors").stat().st_mode & 0o777 == 0o644  # not safetensors' own 0600
+    assert (tmp_path / "private.safetensors").stat().st_mode & 0o777 == 0o600
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="nothere.safetensors: no such"):
         Pipeline.from_checkpoint(tmp_path / "nothere.safetensors")
