@@ -56,9 +56,9 @@ clean:
 # --device cuda (and a larger preset).
 DATA ?= data/real
 RUN ?= runs/real
-PREVIOUS_MODEL_COMMIT ?= 5676953
+PREVIOUS_MODEL_COMMIT ?= bc35cdf
 FULL_STEPS ?= 30770
-LOCAL_STEPS ?= 39239
+LOCAL_STEPS ?= 46000
 TRAIN_DIFFUSION = $(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --crop-frames 448 --batch-size 6 \
 	--snapshot-every 1200 --no-progress
 train-default: setup
@@ -70,7 +70,7 @@ train-default: setup
 	mkdir -p $(RUN)/full && { test -f $(RUN)/full/model.safetensors || cp $(RUN)/on/model.safetensors $(RUN)/full/; }
 	$(TRAIN_DIFFUSION) --run-dir $(RUN)/full --lr 2e-4 --seed 3 --outer-width 128 --outer-blocks 0 --max-steps $(FULL_STEPS)
 	mkdir -p $(RUN)/local && { test -f $(RUN)/local/model.safetensors || cp $(RUN)/full/model.safetensors $(RUN)/local/; }
-	$(TRAIN_DIFFUSION) --run-dir $(RUN)/local --lr 2e-4 --seed 5 --local-width 16 --local-layers 3 --max-steps $(LOCAL_STEPS)
+	$(TRAIN_DIFFUSION) --run-dir $(RUN)/local --lr 2e-4 --seed 5 --local-width 16 --local-layers 3 --max-steps $(LOCAL_STEPS) --decay-steps 4000
 	git show $(PREVIOUS_MODEL_COMMIT):engine/models/default.safetensors > $(RUN)/previous.safetensors
 	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/local/model.safetensors --compare $(RUN)/previous.safetensors \
 		--data $(DATA) --out $(RUN)/eval --clips 6 --gaps 2 --extensions 5 --snapshots $(RUN)/local/snapshots
