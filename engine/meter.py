@@ -222,16 +222,14 @@ def fit_onsets(envelope: np.ndarray, rate: float, bpm: float) -> float:
     for subdivisions in SUBDIVISIONS:
         period, score = 60 * rate / bpm, 0.0
         for tolerance in (0.08, 0.05, 0.03):  # of a beat
-            best = None
+            placed = []  # for each phase of the grid: the onset strength it catches, each onset's place, which
             for phase in np.linspace(0, period, 96, endpoint=False):
                 x = (times - phase) / period
                 grid = np.array([np.round(x * s) / s for s in subdivisions])
                 miss = np.abs(x - grid)
-                nearest = miss.argmin(0)
                 on = miss.min(0) < tolerance
-                if best is None or at[on].sum() > best[0]:
-                    best = (at[on].sum(), grid[nearest, np.arange(len(x))], on)
-            score, grid, on = best
+                placed.append((float(at[on].sum()), grid[miss.argmin(0), np.arange(len(x))], on))
+            score, grid, on = max(placed, key=lambda p: p[0])
             if on.sum() < 8:
                 break
             (_, period), *_ = np.linalg.lstsq(np.stack([np.ones(on.sum()), grid[on]], 1), times[on], rcond=None)

@@ -93,7 +93,7 @@ def phrase_offsets(period: float, frames: int) -> Tensor:
 
 
 def phrase_pieces(start: int, end: int, period: float, known: Tensor, hop: float,
-                  samples: int) -> list[tuple[int, int, int]] | None:
+                  samples: int) -> list[tuple[int, int, int | None]] | None:
     """How to fill samples `[start, end)` from the same place in other repetitions of a phrase
     `period` samples long: `(from, to, offset)` pieces, each copied from `offset` samples
     earlier (negative: later), the nearest repetition whose audio is known (`known` `[T]` over

@@ -143,8 +143,8 @@ def test_max_patches_ask_the_engine_status_when_they_load_after_saying_where_to_
     """On load a trigger (`t`, firing right to left) sends the reply port first, then
     `/diffusion/status`, whose answer fills the status line."""
     boxes, cords = patch_graph(name)
-    lines = [(l["patchline"]["source"], l["patchline"]["destination"][0])
-             for l in json.loads((PATCHES / name).read_text())["patcher"]["lines"]]
+    lines = [(cord["patchline"]["source"], cord["patchline"]["destination"][0])
+             for cord in json.loads((PATCHES / name).read_text())["patcher"]["lines"]]
     (load,) = [i for i, b in boxes.items() if b.get("text") in ("loadbang", "live.thisdevice")]
     (trigger,) = [i for i in cords[load] if boxes[i].get("text", "").startswith("t ")]
 

@@ -106,8 +106,8 @@ class Ledger:
         if len(frames) < 2:
             return
         conn = self.by_fd.get(frames[1].get(zmq.SRCFD))
-        counters = conn and tcp_counters(conn.fd)
-        if counters is None:
+        counters = tcp_counters(conn.fd) if conn is not None else None
+        if conn is None or counters is None:
             return
         conn.done, conn.peer = counters[1], frames[0].bytes
         self.by_peer[conn.peer] = conn
