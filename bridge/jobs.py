@@ -30,7 +30,7 @@ from bridge.store import RenderStore
 from engine.client import EngineClient, EngineUnreachable, renders
 from engine.clip import Clip
 from engine.errors import EngineError
-from engine.protocol import MAX_SECONDS, ProtocolError, check_audio_size
+from engine.protocol import MAX_SECONDS, VERSION, ProtocolError, check_audio_size
 from engine.tasks import TASKS
 
 
@@ -295,3 +295,31 @@ class Jobs:
         seed = renders[0].seed
         seed = seed + len(renders) if seed is not None else random.randrange(2**31)
         return replace(request, tag=tag, owner=owner, params={**request.params, "seed": seed}, output=None)
+
+
+START_HINT = "start it with `daw-diffusion serve` (or check the engine endpoint)"
+
+
+def check_engine(client: EngineClient, endpoint: str) -> dict[str, Any]:
+    """The engine's state, or a JobError when it does not answer or speaks another protocol."""
+    try:
+        header = client.status()
+    except EngineUnreachable as exc:
+        raise JobError("unreachable", f"the engine at {endpoint} is not answering ({exc}); {START_HINT}") from None
+    if header.get("protocol") != VERSION:
+        raise JobError("bad_version", f"the engine at {endpoint} speaks protocol {header.get('protocol')!r}, this "
+                                      f"daw-diffusion {VERSION!r}: install the same version of both")
+    queue, model = header.get("queue"), header.get("model") or {}
+    if not isinstance(queue, dict):  # a broker: its own queue, and no one model
+        queue = {"queued": queue, "running": header.get("running")}
+    return {"engine": endpoint, "version": header.get("version"), "protocol": VERSION,
+            "model": model.get("name"), "device": header.get("device"), "queued": queue.get("queued"),
+            "running": queue.get("running"), "capacity": queue.get("capacity")}
+
+
+def summary(state: dict[str, Any]) -> str:
+    """One line for a job window: what runs the job and what is ahead of it."""
+    runs = " on ".join(str(state[k]) for k in ("model", "device") if state.get(k) is not None)
+    of = f" (of {state['capacity']})" if state.get("capacity") is not None else ""
+    return (f"engine {state['version']}{', model ' + runs if runs else ''}; "
+            f"{state['queued']} queued{of}, {state['running']} running")

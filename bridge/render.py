@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from bridge.audiofile import SUBTYPES, write_text_atomic
 from bridge.events import Accepted, Cancelled, Done, Event, Failed, Progress
-from bridge.jobs import JobError, Jobs, Request, Source
+from bridge.jobs import JobError, Jobs, Request, Source, check_engine, summary
 from bridge.store import RenderStore
 from engine.client import CurveKeys, EngineClient
 from engine.protocol import ProtocolError, check_text
@@ -232,8 +232,6 @@ def check_local_files(args: argparse.Namespace) -> None:
 def render(args: argparse.Namespace) -> dict[str, Any]:
     request = request_from(args)
     check_local_files(args)
-    from bridge.status import check_engine, summary  # (status builds on this module)
-
     client = engine_client(args)
     engine = summary(check_engine(client, args.engine))  # before any audio goes: there, and speaking our protocol
     jobs = Jobs(client, RenderStore(args.out_dir or Path.cwd()))

@@ -45,5 +45,5 @@ def test_actions_run_the_real_cli_against_a_real_engine(engine_endpoint, tmp_pat
     done = busted("integration_spec.lua", {"DD_CLI": CLI, "DD_ENGINE": engine_endpoint, "DD_WAV": str(wav),
                                            "DD_OUT": str(out)})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(re.findall(r"^ok ", done.stdout, re.M)) == 6
+    assert len(re.findall(r"^ok ", done.stdout, re.M)) == 7
     assert sf.read(wav)[0].shape == (144_000, 2)  # the source is untouched
