@@ -41,7 +41,7 @@ def verdict(heard: float | None, truth: float) -> str:
         return "none"
     if abs(heard / truth - 1) <= 0.02:
         return "right"
-    return "octave" if any(abs(heard / (truth * k) - 1) <= 0.02 for k in OCTAVES) else "wrong"
+    return "octave" if off_grid(heard, truth) is not None else "wrong"
 
 
 def renders(folder: Path, count: int) -> list[dict]:

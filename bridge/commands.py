@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from bridge import render
 from bridge.engine_process import EngineProcess
-from bridge.jobs import JobError
+from bridge.jobs import SERVE_HINT, JobError
 from bridge.live import AudioDeviceError
 from engine.cores import thread_count
 from engine.store import add_model_options
@@ -152,7 +152,7 @@ class BridgeProcess:
             self.osc.close()
 
 
-def open_bridge(args: argparse.Namespace, engine_hint: str = "start it with `daw-diffusion serve`") -> BridgeProcess:
+def open_bridge(args: argparse.Namespace, engine_hint: str = SERVE_HINT) -> BridgeProcess:
     host = args.listen[0]
     if not is_loopback(host):
         if not args.allow_network:

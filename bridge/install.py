@@ -60,7 +60,7 @@ def generated_for(host: str, folder: Path, url: str | None = None) -> dict[str, 
     """Files written from what we know rather than copied (ReaPack's index points at `url`, by
     default the folder's own file:// address)."""
     if host == "reapack":
-        return {"index.xml": reapack.index(files_for(host), url or folder.resolve().as_uri())}
+        return {"index.xml": reapack.index(files_for(host), reapack_url(folder, url))}
     if host == "max":
         info = {"name": "daw-diffusion", "displayname": "daw-diffusion", "version": __version__,
                 "author": "daw-diffusion", "description": "Edit music with a diffusion model: inpaint, extend, "
@@ -69,6 +69,11 @@ def generated_for(host: str, folder: Path, url: str | None = None) -> dict[str, 
                                                   "windows": {"platform": ["x64"]}}}
         return {"package-info.json": json.dumps(info, indent=1) + "\n"}
     return {}
+
+
+def reapack_url(folder: Path, url: str | None) -> str:
+    """Where ReaPack finds a repository folder: `url`, or the folder's own file:// address."""
+    return url or folder.resolve().as_uri()
 
 
 def digest(data: bytes) -> str:
@@ -239,7 +244,7 @@ def run_install(args: argparse.Namespace) -> dict[str, Any]:
     if args.host == "reapack":
         done = install(args.host, folder, args.dry_run, args.url)
         return {"ok": True, **done, "import": f"in REAPER: Extensions > ReaPack > Import repositories: "
-                                             f"{args.url or folder.resolve().as_uri()}/index.xml"}
+                                             f"{reapack_url(folder, args.url)}/index.xml"}
     return {"ok": True, **install(args.host, folder, args.dry_run)}
 
 

@@ -33,6 +33,8 @@ from engine.errors import EngineError
 from engine.protocol import MAX_SECONDS, VERSION, ProtocolError, check_audio_size
 from engine.tasks import TASKS
 
+SERVE_HINT = "start it with `daw-diffusion serve`"  # what to do when no engine answers
+
 
 class JobError(BridgeError):
     """A job that cannot start or did not end well (`code`: bad_file, busy, cancelled, ...)."""
@@ -139,7 +141,7 @@ class Jobs:
     `max_active`; a tag names a running job so that it can be cancelled."""
 
     def __init__(self, client: EngineClient, store: RenderStore, max_active: int = 16,
-                 engine_hint: str = "start it with `daw-diffusion serve`") -> None:
+                 engine_hint: str = SERVE_HINT) -> None:
         self.client, self.store, self.max_active = client, store, max_active
         self.engine_hint = engine_hint  # what to do when the engine does not answer
         self.lock = threading.Lock()
@@ -297,7 +299,7 @@ class Jobs:
         return replace(request, tag=tag, owner=owner, params={**request.params, "seed": seed}, output=None)
 
 
-START_HINT = "start it with `daw-diffusion serve` (or check the engine endpoint)"
+START_HINT = f"{SERVE_HINT} (or check the engine endpoint)"
 
 
 def check_engine(client: EngineClient, endpoint: str) -> dict[str, Any]:
