@@ -35,7 +35,7 @@ BYTES_ACKED, BYTES_RECEIVED = 120, 128  # offsets of tcpi_bytes_acked / tcpi_byt
 SLACK = 2**20  # the greeting, commands and frame headers beside a message's own bytes
 CUT = "a message over the size limit is still arriving: this connection is closed"  # what a cut peer is told
 LOOK_EVERY = 0.05  # seconds between looks at the kernel's counters
-CLOSE_AFTER = 0.2  # seconds a told peer's refusal has to leave before its connection is closed
+CLOSE_AFTER = 0.05  # seconds a told peer's refusal has to leave before its connection is closed (more arrives meanwhile)
 
 
 def tcp_counters(fd: int) -> tuple[int, int] | None:
