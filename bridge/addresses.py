@@ -144,7 +144,7 @@ REPLIES: dict[str, tuple[str, ...]] = {
     "/diffusion/cancelled": ("tag",),
     "/diffusion/error": ("tag", "code", "message"),
     "/diffusion/pong": ("tag",),
-    "/diffusion/status": ("tag", "engine", "device", "queued", "running", "bpm", "underruns"),
+    "/diffusion/status": ("tag", "engine", "device", "queued", "running", "bpm", "underruns", "model"),
     "/diffusion/learned": ("tag", "target", "kind", "number"),
 }
 

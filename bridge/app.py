@@ -182,13 +182,14 @@ class Bridge:
         if clip is not None and triggered is not None and clip.wait_started(10):
             self.latencies.append((clip.started_at - triggered, outcome.compute_seconds))
 
-    def status(self) -> tuple[str, str, int, int]:
-        """(engine state, device, engine queue, jobs running here)."""
+    def status(self) -> tuple[str, str, int, int, str]:
+        """(engine state, device, engine queue, jobs running here, the engine's model's name)."""
         try:
             status = self.jobs.client.status()
         except Exception:
-            return "unreachable", "", 0, len(self.jobs.active)
-        return "ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)), len(self.jobs.active)
+            return "unreachable", "", 0, len(self.jobs.active), ""
+        return ("ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)),
+                len(self.jobs.active), str(status.get("model", {}).get("name", "")))
 
 
 # what each job-starting action does (tasks by name; the OSC server and MIDI add their own)

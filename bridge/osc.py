@@ -181,10 +181,10 @@ class OscServer:
 
     def report_status(self, tag: str, to: tuple[str, int]) -> None:
         try:
-            engine, device, queued, running = self.bridge.status()
+            engine, device, queued, running, model = self.bridge.status()
             live = self.bridge.live
             self.send(to, "/diffusion/status", tag, engine, device, queued, running,
-                      float(self.bridge.clock.bpm() or 0.0), int(live.dropouts if live else 0))
+                      float(self.bridge.clock.bpm() or 0.0), int(live.dropouts if live else 0), model)
         finally:
             with self.status_lock:
                 self.status_pending -= 1

@@ -19,6 +19,7 @@ from engine.model import RENAMED, RENAMED_WEIGHTS, MsaniiModel
 
 FORMAT = "daw-diffusion"
 FORMAT_VERSION = 1
+PICKLE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; an older bare pickle
 
 
 def save_checkpoint(model: MsaniiModel, path: str | os.PathLike, *,
@@ -41,12 +42,26 @@ def save_checkpoint(model: MsaniiModel, path: str | os.PathLike, *,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=metadata)
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a model is for sharing, as the umask says
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a model is for sharing, as the umask says
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves nothing half-written behind
+        raise
     return path
+
+
+def is_pickle(path: Path) -> bool:
+    """A PyTorch pickle (`torch.save`), not a safetensors checkpoint."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head.startswith(PICKLE_STARTS)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -58,6 +73,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
     except Exception as exc:  # safetensors raises several types for corrupt files
+        if is_pickle(path):
+            raise CheckpointError(f"{path}: a PyTorch pickle, not a daw-diffusion checkpoint; a Msanii checkpoint "
+                                  f"is converted once by `daw-diffusion models import {path}`") from None
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     if raw.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a daw-diffusion checkpoint (format {raw.get('format')!r})")

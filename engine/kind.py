@@ -1,7 +1,8 @@
 """What the pipeline and the tasks may ask of a model, whatever its kind: one class per kind
-implements it (`engine.model.MsaniiModel` today). A task never reaches past this into a
-model's networks or config, so a second kind (another hop, its own scalers or resynthesis)
-plugs in as one module; `tests/test_layering.py` holds the pipeline and tasks to it."""
+implements it (`engine.model.MsaniiModel`; `engine.original.OriginalMsaniiModel`, the Msanii
+authors' own). A task never reaches past this into a model's networks or config, so another kind
+(another hop, its own scalers or resynthesis) plugs in as one module and one row of `KINDS`;
+`tests/test_layers.py` holds the pipeline and tasks to it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 
 # every kind: its name in a checkpoint's metadata -> the module and class that rebuild it
-KINDS = {"msanii": ("engine.model", "MsaniiModel")}
+KINDS = {"msanii": ("engine.model", "MsaniiModel"),
+         "msanii-original": ("engine.original", "OriginalMsaniiModel")}
 
 
 def kind_class(name: str) -> Any:

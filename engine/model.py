@@ -92,13 +92,14 @@ class MsaniiModel(nn.Module):
     """The Msanii kind (`engine.kind.ModelKind`): mel U-Net, magnitude network, phase recovery."""
 
     kind = "msanii"
-    config_type = ModelConfig  # what a checkpoint's config rebuilds
+    config_type: type[ModelConfig] = ModelConfig  # what a checkpoint's config rebuilds
+    unet_type: Any = UNet  # what builds its U-Net from `config.unet`
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.spectral = MelSpectral(config.spectral)
-        self.unet = UNet(config.unet)
+        self.unet = self.unet_type(config.unet)
         self.magnitude_net = MagnitudeNet(config.magnitude)
         self.schedule = Schedule(config.diffusion.train_steps)
 
@@ -133,7 +134,7 @@ class MsaniiModel(nn.Module):
         return self.config.conditioning.text_encoder
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "msanii", "unet_width": self.config.unet.d_base, "text": self.text_encoder or None}
+        return {"kind": self.kind, "unet_width": self.config.unet.d_base, "text": self.text_encoder or None}
 
     def encode(self, wave: Tensor) -> Tensor:
         return self.spectral.encode(wave)

@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine.errors import CheckpointError
 
@@ -53,6 +53,19 @@ def models_dir() -> Path:
     else:
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "daw-diffusion" / "models"
+
+
+def prepared(source: Path) -> Callable[[Path], Any]:
+    """What writes `source` into the folder, once it is known to load: a copy of a checkpoint, or
+    the conversion of a Msanii reference checkpoint (`engine.importer`)."""
+    from engine.checkpoint import is_pickle, load_checkpoint, save_checkpoint
+    from engine.importer import convert
+
+    if is_pickle(source):
+        model, info = convert(source)
+        return lambda path: save_checkpoint(model, path, trained={"unet": True, "magnitude": True}, info=info)
+    load_checkpoint(source)
+    return lambda path: shutil.copyfile(source, path)
 
 
 class ModelStore:
@@ -107,9 +120,8 @@ class ModelStore:
                 "steps": diffusion.get("steps"), "default": name == self.default()}
 
     def add(self, source: Path, name: str | None = None) -> dict[str, Any]:
-        """Copy checkpoint `source` in as `name` (default: its file's stem), once it loads."""
-        from engine.checkpoint import load_checkpoint
-
+        """Copy checkpoint `source` in as `name` (default: its file's stem), once it loads; a Msanii
+        reference checkpoint is converted."""
         name = name or source.stem
         if not NAME.fullmatch(name) or name.endswith(SUFFIX):
             raise CheckpointError(f"{name!r} cannot name a model: letters, digits, '.', '_' and '-', "
@@ -117,12 +129,12 @@ class ModelStore:
         if name in self.names():
             raise CheckpointError(f"a model named {name!r} exists ({self.path(name)}); remove it first or "
                                   "choose another --name")
-        load_checkpoint(source)  # every failure names the file; nothing is written before this
+        write = prepared(source)  # every failure names the file; nothing is written before this
         target = self.folder / f"{name}{SUFFIX}"
         partial = self.folder / f".{name}{SUFFIX}.partial-{os.getpid()}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, partial)
+            write(partial)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)

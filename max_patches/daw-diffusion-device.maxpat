@@ -865,7 +865,7 @@
 						266,
 						22
 					],
-					"text": "set engine $2, device $3, $5 running",
+					"text": "set engine $2, model $8, device $3, $5 running",
 					"outlettype": [
 						""
 					]

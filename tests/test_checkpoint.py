@@ -127,7 +127,7 @@ def test_a_checkpoint_names_its_model_kind_and_an_unknown_kind_is_named(tmp_path
     path = save_checkpoint(tiny_model(), tmp_path / "m.safetensors")
     assert read_metadata(path)["kind"] == "msanii"
     rewrite_metadata(path, kind="flowmatch")
-    with pytest.raises(CheckpointError, match=r"m.safetensors: unknown model kind 'flowmatch' \(this version knows msanii\)"):
+    with pytest.raises(CheckpointError, match=r"m.safetensors: unknown model kind 'flowmatch' \(this version knows msanii, msanii-original\)"):
         load_checkpoint(path)
 
 

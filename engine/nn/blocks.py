@@ -19,12 +19,13 @@ def timestep_features(t: Tensor, dim: int) -> Tensor:
 
 class ResidualBlock(nn.Module):
     """InstanceNorm -> 3x3 conv -> + embedding -> GELU MLP (ConvNeXt style), plus a skip.
-    `d_embed=0` builds a block without an embedding input (the magnitude network's)."""
+    `d_embed=0` builds a block without an embedding input (the magnitude network's); `dilation`
+    spreads the conv's taps (Msanii's U-Net can ask for it per level)."""
 
-    def __init__(self, d_in: int, d_out: int, d_hidden_factor: int, d_embed: int = 0) -> None:
+    def __init__(self, d_in: int, d_out: int, d_hidden_factor: int, d_embed: int = 0, dilation: int = 1) -> None:
         super().__init__()
         self.norm = nn.InstanceNorm2d(d_in)
-        self.conv = nn.Conv2d(d_in, d_out, kernel_size=3, padding=1)
+        self.conv = nn.Conv2d(d_in, d_out, kernel_size=3, padding=dilation, dilation=dilation)
         self.embed = nn.Linear(d_embed, d_out) if d_embed else None
         self.mlp = nn.Sequential(
             nn.GELU(),
@@ -71,9 +72,9 @@ class Block(nn.Module):
     """A residual block, optionally followed by linear attention."""
 
     def __init__(self, d_in: int, d_out: int, d_hidden_factor: int, d_embed: int,
-                 n_heads: int, attention: bool) -> None:
+                 n_heads: int, attention: bool, dilation: int = 1) -> None:
         super().__init__()
-        self.residual = ResidualBlock(d_in, d_out, d_hidden_factor, d_embed)
+        self.residual = ResidualBlock(d_in, d_out, d_hidden_factor, d_embed, dilation)
         self.attention = LinearAttention(d_out, n_heads) if attention else nn.Identity()
 
     def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
