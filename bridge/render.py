@@ -102,6 +102,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                    help="sample format of the result: FLOAT (32-bit), PCM_24 or PCM_16 (default: the source's, "
                         "else float; FLAC 24-bit, OGG Vorbis)")
     r.add_argument("--tag", default="", help="names the result in --out-dir")
+    r.add_argument("--model", metavar="NAME", help="the model the take must come from: refused, before any audio is "
+                                                   "sent, when the engine runs another (default: whichever it runs)")
     add_task_parameters(r)
     r.add_argument("--seed", type=int)
     r.add_argument("--progress-file", type=Path, help="keep 'fraction stage' up to date in this file")
@@ -233,7 +235,11 @@ def render(args: argparse.Namespace) -> dict[str, Any]:
     request = request_from(args)
     check_local_files(args)
     client = engine_client(args)
-    engine = summary(check_engine(client, args.engine))  # before any audio goes: there, and speaking our protocol
+    state = check_engine(client, args.engine)  # before any audio goes: there, and speaking our protocol
+    if args.model and state["model"] != args.model:
+        raise JobError("wrong_model", f"the engine at {args.engine} runs model {state['model']!r}, not {args.model!r}; "
+                                      f"start one on it: daw-diffusion serve --model {args.model}")
+    engine = summary(state)
     jobs = Jobs(client, RenderStore(args.out_dir or Path.cwd()))
     sink = ProgressSink(args.progress_file, bar=not args.quiet and sys.stderr.isatty(), about=engine)
     done = threading.Event()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from engine.errors import CheckpointError
@@ -48,8 +48,10 @@ def save_checkpoint(model: MsaniiModel, path: str | os.PathLike, *,
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a model is for sharing, as the umask says
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)  # a full disk leaves nothing half-written behind
+        if isinstance(exc, SafetensorError):  # (how safetensors reports a failed write)
+            raise OSError(f"{path.name} cannot be written whole: {exc}") from None
         raise
     return path
 

@@ -169,6 +169,21 @@ def test_bad_reference_files_exit_2_naming_the_file_and_write_nothing(tmp_path):
     assert status == 2 and "exists" in reply["message"] and files(folder) == before
 
 
+def test_a_disk_that_fills_during_an_import_leaves_nothing_behind(tmp_path):
+    """A file-size limit stands in for a full disk: the converted model cannot be written whole."""
+    import resource
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    limit = REFERENCE.stat().st_size // 4
+    done = subprocess.run([CLI, "models", "--models-dir", str(folder), "import", str(REFERENCE), "--name", "msanii"],
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    reply = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 2 and "cannot store the model there" in reply["message"] and str(folder) in reply["message"]
+    assert files(folder) == {}  # no partial file, no model under its name
+
+
 def test_another_rate_and_hop_import_when_the_file_is_consistent(tmp_path):
     """The bundled model is 44.1 kHz, hop 512; a Msanii model made at 22.05 kHz, hop 128 runs too
     (the engine resamples to and from the model's rate)."""
@@ -240,6 +255,18 @@ def test_every_task_renders_through_render_with_an_imported_msanii_model(origina
     assert audio.shape[0] == 144_000 + 96_000  # one 4/4 bar at 120 BPM, to the sample
     fade = round(0.05 * 48_000)  # the seam's crossfade
     assert np.array_equal(audio[:144_000 - fade], original[:-fade])
+
+
+def test_render_pinned_to_a_model_is_refused_by_an_engine_running_another(original_engine, tmp_path):
+    done = subprocess.run([CLI, "render", "--task", "generate", "--seconds", "1", "--model", "bundled",
+                           "--engine", original_engine, "--output", str(tmp_path / "x.wav")],
+                          capture_output=True, text=True, timeout=120)
+    reply = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 2 and reply["code"] == "wrong_model" and "'msanii-tiny', not 'bundled'" in reply["message"]
+    assert not (tmp_path / "x.wav").exists()
+    pinned, = render(original_engine, "--task", "generate", "--seconds", "1", "--model", "msanii-tiny",
+                     "--output", str(tmp_path / "y.wav"))
+    assert pinned.exists()
 
 
 def test_osc_jobs_run_on_an_imported_msanii_model_and_name_it(original_engine, tmp_path):
