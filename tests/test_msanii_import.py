@@ -278,11 +278,16 @@ def test_osc_jobs_run_on_an_imported_msanii_model_and_name_it(original_engine, t
         peer.request("/diffusion/status", "who")
         status = peer.wait_for("/diffusion/status", "who")
         assert (status[1], status[7]) == ("ok", "msanii-tiny")  # the reply names the engine's model
-        peer.request("/diffusion/inpaint", "fill", str(take), 0.5, 1.0, "steps", 3, "griffin_lim_iters", 3)
-        peer.request("/diffusion/generate", "gen", 1.0, "steps", 3, "griffin_lim_iters", 3)
-        done = {tag: peer.final(tag) for tag in ("fill", "gen")}
+        jobs = {"fill": ("/diffusion/inpaint", str(take), 0.5, 1.0), "gen": ("/diffusion/generate", 1.0),
+                "sty": ("/diffusion/style", str(take), 0.5), "int": ("/diffusion/interpolate", str(take), str(take), 0.3),
+                "var": ("/diffusion/vary", str(take), 0.4), "bar": ("/diffusion/outpaint", str(take), 0.0, "bars", 1,
+                                                                 "bpm", 120.0)}
+        for tag, (address, *args) in jobs.items():
+            peer.request(address, tag, *args, "steps", 3, "griffin_lim_iters", 3)
+        done = {tag: peer.final(tag, timeout=120) for tag in jobs}
         assert {kind for kind, _ in done.values()} == {"/diffusion/done"}, done
-        assert sf.info(done["gen"][1][1]).duration == pytest.approx(1.0, abs=1e-3)
+        seconds = {tag: sf.info(args[1]).frames / 44_100 for tag, (_, args) in done.items()}
+        assert seconds == pytest.approx({"fill": 2.0, "gen": 1.0, "sty": 2.0, "int": 2.0, "var": 2.0, "bar": 4.0})
         filled, _ = sf.read(done["fill"][1][1], dtype="float32")
         original, _ = sf.read(take, dtype="float32")
         assert np.array_equal(filled[:22_050], original[:22_050]) and np.array_equal(filled[44_100:], original[44_100:])
