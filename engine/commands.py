@@ -39,7 +39,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     for verb, helps in (("info", "one model in full"), ("default", "the model the engine loads when told none"),
                         ("remove", "delete a model you imported")):
         verbs.add_parser(verb, help=helps).add_argument("name")
-    imp = verbs.add_parser("import", help="add a checkpoint (checked whole before anything is written)")
+    imp = verbs.add_parser("import", help="add a checkpoint, or convert a Msanii reference .pt such as the authors' "
+                                          "msanii.pt (checked whole before anything is written)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--name", help="its name here (default: the file's name)")
     m.set_defaults(handler=models)

@@ -1,7 +1,8 @@
 """Where models live: one folder of the user's (`DAW_DIFFUSION_MODELS`, or `--models-dir`; by
 default the platform's place for an application's data), one checkpoint per model as
 `NAME.safetensors`, and a `default` file naming the one the engine loads when told none. The
-bundled model is always there as `bundled`, and cannot be removed.
+bundled model is always there as `bundled`, and cannot be removed. A checkpoint of the reference
+Msanii code (the authors' released `msanii.pt`) is converted once on import (`engine.importer`).
 
 A model is named wherever a model is chosen (`--model NAME`, or a path to a file), and every
 render and `status` reports the name of the model that made it. Imports are checked (the file is
@@ -117,7 +118,8 @@ class ModelStore:
         return {"name": name, "kind": meta["kind"], "file": str(path), "bytes": path.stat().st_size,
                 "sample_rate": spectral.get("sample_rate", 44_100), "hop": spectral.get("hop_length"),
                 "trained_on": diffusion.get("data") or info.get("trained_on", ""),
-                "steps": diffusion.get("steps"), "default": name == self.default()}
+                "steps": diffusion.get("steps"), "default": name == self.default(),
+                **{key: info[key] for key in ("imported_from", "sha256") if key in info}}
 
     def add(self, source: Path, name: str | None = None) -> dict[str, Any]:
         """Copy checkpoint `source` in as `name` (default: its file's stem), once it loads; a Msanii

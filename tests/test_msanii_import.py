@@ -198,6 +198,7 @@ def test_another_rate_and_hop_import_when_the_file_is_consistent(tmp_path):
     assert status == 0, reply
     assert (reply["imported"]["sample_rate"], reply["imported"]["hop"], reply["imported"]["kind"]) == \
         (22_050, 128, "msanii-original")
+    assert reply["imported"]["imported_from"] == "low.pt" and len(reply["imported"]["sha256"]) == 64
 
 
 @pytest.fixture(scope="module")
