@@ -200,7 +200,9 @@ def test_kept_results_do_not_fill_rays_object_store_and_stall_later_jobs(engine)
         final = client.run("style_transfer", {"strength": 0.5, "steps": 1, "griffin_lim_iters": 1}, {"audio": audio})
         seconds.append(time.monotonic() - start)
         assert final.type == "result"
-    assert statistics.median(seconds[-10:]) < 1.0, seconds  # a full store stalls each job by 2 s or more
+    # a full store stalls each job by 2 s or more; held against the first jobs' own time, so that a
+    # machine busy with other work does not read as a stall
+    assert statistics.median(seconds[-10:]) < 2 * statistics.median(seconds[:10]) + 1.0, seconds
 
 
 def test_render_against_the_cluster_writes_what_a_direct_engine_writes(engine_endpoint, tiny_checkpoint, tmp_path):
