@@ -188,8 +188,10 @@ class Bridge:
             status = self.jobs.client.status()
         except Exception:
             return "unreachable", "", 0, len(self.jobs.active), ""
-        return ("ok", str(status.get("device", "")), int(status.get("queue", {}).get("queued", 0)),
-                len(self.jobs.active), str(status.get("model", {}).get("name", "")))
+        queue, model = status.get("queue"), status.get("model")  # (a broker's queue is a number, with no one model)
+        queued = queue.get("queued", 0) if isinstance(queue, dict) else queue
+        return ("ok", str(status.get("device", "")), int(queued or 0), len(self.jobs.active),
+                str(model.get("name", "") if isinstance(model, dict) else model or ""))
 
 
 # what each job-starting action does (tasks by name; the OSC server and MIDI add their own)

@@ -502,6 +502,21 @@ def test_an_engine_refusing_a_brokered_job_reaches_the_client_and_ends_the_job(b
     assert final.type == "result" and renders(final)[0][1]["seed"] == 1
 
 
+def test_an_osc_bridge_in_front_of_a_broker_answers_status(brokered, tmp_path):
+    """A broker's status has its own queue (a number) and no one model: the bridge still answers."""
+    from osc_peers import BridgeProcess
+
+    bridge = BridgeProcess(brokered.endpoint, tmp_path)
+    peer = bridge.peer()
+    try:
+        peer.request("/diffusion/status", "s")
+        status = peer.wait_for("/diffusion/status", "s", timeout=30)
+        assert status[1] == "ok" and status[3] == 0, status
+    finally:
+        peer.close()
+        bridge.close()
+
+
 @pytest.mark.parametrize("kind", ["fetch", "cancel"])
 def test_a_token_with_a_lone_surrogate_is_refused_by_the_broker_which_keeps_serving(brokered, kind):
     sock = raw_socket(brokered.endpoint)
