@@ -47,18 +47,20 @@ clean:
 	rm -rf $(VENV) renders
 
 # The bundled default model, reproducibly: real music from Debian's game-data packages, the
-# magnitude network (which fits the mel scalers), the context-conditioned U-Net in the four stages it was
+# magnitude network (which fits the mel scalers), the context-conditioned U-Net in the five stages it was
 # trained in (from scratch at lr 3e-4; then on from those weights with a fresh optimizer at
 # lr 2e-4; then with a full-rank linear path grown around it, so that it can predict every mel
-# band; then with a frequency-local stage grown onto it), then the evaluation on held-out tracks
+# band; then with a frequency-local stage grown onto it, annealed; then on at lr 1e-4, annealed
+# again), then the evaluation on held-out tracks
 # beside the model it replaced. Stages end at the shipped step counts, so a re-run resumes an
-# unfinished stage and skips finished ones. About 4 hours on 2 CPU cores; on a GPU machine, add
+# unfinished stage and skips finished ones. About 10 hours on 2 CPU cores; on a GPU machine, add
 # --device cuda (and a larger preset).
 DATA ?= data/real
 RUN ?= runs/real
-PREVIOUS_MODEL_COMMIT ?= bc35cdf
+PREVIOUS_MODEL_COMMIT ?= 6eaa1b5
 FULL_STEPS ?= 30770
 LOCAL_STEPS ?= 46000
+LOCAL2_STEPS ?= 52500
 TRAIN_DIFFUSION = $(VENV)/bin/daw-diffusion train diffusion --data $(DATA) --crop-frames 448 --batch-size 6 \
 	--snapshot-every 1200 --no-progress
 train-default: setup
@@ -71,9 +73,11 @@ train-default: setup
 	$(TRAIN_DIFFUSION) --run-dir $(RUN)/full --lr 2e-4 --seed 3 --outer-width 128 --outer-blocks 0 --max-steps $(FULL_STEPS)
 	mkdir -p $(RUN)/local && { test -f $(RUN)/local/model.safetensors || cp $(RUN)/full/model.safetensors $(RUN)/local/; }
 	$(TRAIN_DIFFUSION) --run-dir $(RUN)/local --lr 2e-4 --seed 5 --local-width 16 --local-layers 3 --max-steps $(LOCAL_STEPS) --decay-steps 4000
+	mkdir -p $(RUN)/local2 && { test -f $(RUN)/local2/model.safetensors || cp $(RUN)/local/model.safetensors $(RUN)/local2/; }
+	$(TRAIN_DIFFUSION) --run-dir $(RUN)/local2 --lr 1e-4 --seed 6 --local-width 16 --local-layers 3 --max-steps $(LOCAL2_STEPS) --decay-steps 3000
 	git show $(PREVIOUS_MODEL_COMMIT):engine/models/default.safetensors > $(RUN)/previous.safetensors
-	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/local/model.safetensors --compare $(RUN)/previous.safetensors \
-		--data $(DATA) --out $(RUN)/eval --clips 6 --gaps 2 --extensions 5 --snapshots $(RUN)/local/snapshots
+	$(VENV)/bin/daw-diffusion evaluate --checkpoint $(RUN)/local2/model.safetensors --compare $(RUN)/previous.safetensors \
+		--data $(DATA) --out $(RUN)/eval --clips 6 --gaps 2 --extensions 5 --snapshots $(RUN)/local2/snapshots
 
 # What travels to a borrowed GPU (docs/training.md): packed data and the wheels its image lacks.
 gpu-kit: setup
@@ -85,4 +89,4 @@ gpu-kit: setup
 # Ship a run's model as the bundled default (half precision keeps it small).
 bundle: setup
 	rm -f engine/models/default.safetensors
-	$(VENV)/bin/daw-diffusion export $(RUN)/local/model.safetensors engine/models/default.safetensors --half
+	$(VENV)/bin/daw-diffusion export $(RUN)/local2/model.safetensors engine/models/default.safetensors --half
