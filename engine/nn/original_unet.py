@@ -47,7 +47,7 @@ class OriginalUNetConfig:  # the reference's own names and defaults (the paper's
         if min(self.n_block_layers) < 1 or min(self.dilations) < 1 or min(self.d_multipliers) < 1:
             raise ValueError("n_block_layers, dilations and d_multipliers must be positive")
         if any(self.d_base * m % self.n_heads for m in self.d_multipliers):
-            raise ValueError(f"every level's width must divide into n_heads = {self.n_heads}")
+            raise ValueError(f"every level's width must be a multiple of n_heads = {self.n_heads}")
 
     @property
     def frame_multiple(self) -> int:
