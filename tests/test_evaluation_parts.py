@@ -79,3 +79,11 @@ def test_the_pitch_tracker_tells_a_melody_from_noise_of_its_colour():
     near, far = (metrics.frechet_distance(pitch.embedding(a, RATE, every=1), pitch.embedding(melody, RATE, every=1))
                  for a in (other, noise))
     assert near < far / 2
+
+
+def test_a_clip_too_short_for_its_extensions_is_refused_before_anything_runs(tmp_path):
+    from engine.train.evaluate import EvalConfig
+
+    with pytest.raises(ValueError, match=r"--clip-seconds 6 is too short .* at least 10 s"):
+        EvalConfig((tmp_path / "m.safetensors",), tmp_path, tmp_path, clip_seconds=6.0)
+    EvalConfig((tmp_path / "m.safetensors",), tmp_path, tmp_path, clip_seconds=6.0, gaps=(2.0,), extensions=(2.0,))

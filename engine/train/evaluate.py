@@ -65,6 +65,14 @@ class EvalConfig:
     seed: int = 0
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        # a gap sits in the clip's middle and an extension starts there (the guide curve and the
+        # snapshots also fill 2 s of each): both must fit in the clip
+        needed = max(*self.gaps, 2 * max(*self.extensions, 2.0), 2.0)
+        if self.clip_seconds < needed:
+            raise ValueError(f"--clip-seconds {self.clip_seconds:g} is too short for these gaps and extensions: "
+                             f"an extension starts in the clip's middle, so it needs at least {needed:g} s")
+
 
 class Evaluation:
     def __init__(self, config: EvalConfig) -> None:
