@@ -15,7 +15,7 @@ from bridge.addresses import BRIDGE_KEYS, ENGINE_NAMES, LIVE_TASK, Call, inputs,
 from bridge.audiofile import AudioFileError, read_audio
 from bridge.clock import Clock
 from bridge.events import Done, Event, Report
-from bridge.jobs import JobError, Jobs, Request, Running, Source
+from bridge.jobs import JobError, Jobs, Request, Running, Source, check_engine
 from bridge.live import DEVICE_LOST
 from engine.clip import Clip
 from engine.errors import EngineError
@@ -184,14 +184,14 @@ class Bridge:
 
     def status(self) -> tuple[str, str, int, int, str]:
         """(engine state, device, engine queue, jobs running here, the engine's model's name)."""
+        running = len(self.jobs.active)
         try:
-            status = self.jobs.client.status()
+            state = check_engine(self.jobs.client, self.jobs.client.endpoint)  # an engine's, a broker's or a cluster's
+        except JobError as exc:  # unreachable, or another protocol version
+            return exc.code, "", 0, running, ""
         except Exception:
-            return "unreachable", "", 0, len(self.jobs.active), ""
-        queue, model = status.get("queue"), status.get("model")  # (a broker's queue is a number, with no one model)
-        queued = queue.get("queued", 0) if isinstance(queue, dict) else queue
-        return ("ok", str(status.get("device", "")), int(queued or 0), len(self.jobs.active),
-                str(model.get("name", "") if isinstance(model, dict) else model or ""))
+            return "unreachable", "", 0, running, ""
+        return "ok", str(state["device"] or ""), int(state["queued"] or 0), running, str(state["model"] or "")
 
 
 # what each job-starting action does (tasks by name; the OSC server and MIDI add their own)

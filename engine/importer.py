@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import pickle
 import re
 from dataclasses import fields
@@ -67,11 +68,11 @@ SCALER_NAMES = {"standard_scaler.running_mean": "mean", "standard_scaler.running
                 "standard_scaler.momentum": "momentum"}
 
 
-def read_reference(path: Path) -> dict[str, Any]:
-    """The file's dict, unpickled safely, with its parts all there."""
+def read_reference(path: Path, data: bytes) -> dict[str, Any]:
+    """The dict in `data` (the bytes of `path`), unpickled safely, with its parts all there."""
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         asked = re.search(r"GLOBAL ([\w.]+)", str(exc))
         raise CheckpointError(f"{path}: refused, not run: the file asks to build "
@@ -155,7 +156,11 @@ def weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
 def convert(path: Path, trained_on: str | None = None) -> tuple[OriginalMsaniiModel, dict[str, Any]]:
     """The model a reference checkpoint holds, and what its checkpoint here should say of it."""
     path = Path(path)
-    checkpoint = read_reference(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    checkpoint = read_reference(path, data)
     config = model_config(path, checkpoint)
     model = OriginalMsaniiModel(config)
     expected = model.state_dict()
@@ -174,7 +179,6 @@ def convert(path: Path, trained_on: str | None = None) -> tuple[OriginalMsaniiMo
     if isinstance(fb, torch.Tensor) and (fb.shape != model.spectral.mel_basis.T.shape
                                          or not torch.allclose(fb.float(), model.spectral.mel_basis.T, atol=1e-5)):
         raise CheckpointError(f"{path}: its mel filterbank is not the one its config describes")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    info = {"imported_from": path.name, "sha256": digest, "source": "Msanii reference checkpoint "
+    info = {"imported_from": path.name, "sha256": hashlib.sha256(data).hexdigest(), "source": "Msanii reference checkpoint "
             "(Pipeline.save_pretrained)", "trained_on": trained_on or TRAINED_ON}
     return model.eval(), info

@@ -1,6 +1,7 @@
 """What the tests run beside them: the CLI's path, free ports, the system peers they need (a
 missing one fails the run, never skips it) and a real engine process."""
 
+import json
 import shutil
 import socket
 import subprocess
@@ -38,3 +39,15 @@ def start_engine(checkpoint: Path, endpoint: str | None = None) -> tuple[subproc
     while not EngineClient(endpoint).pinged(0.5):
         assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
     return proc, endpoint
+
+
+def models(folder: Path, *args: str) -> tuple[int, dict]:
+    """`daw-diffusion models --models-dir FOLDER ARGS`: (exit code, its JSON line)."""
+    done = subprocess.run([CLI, "models", "--models-dir", str(folder), *args], capture_output=True, text=True,
+                          timeout=120)
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    """Every file in `folder` and its bytes (empty when there is no folder): to show nothing changed."""
+    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}

@@ -7,20 +7,10 @@ import subprocess
 import time
 
 import soundfile as sf
-from processes import CLI, free_port
+from processes import CLI, files, free_port, models
 from signals import sine_mix
 
 from engine.client import EngineClient
-
-
-def models(folder, *args):
-    done = subprocess.run([CLI, "models", "--models-dir", str(folder), *args], capture_output=True, text=True,
-                          timeout=120)
-    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def files(folder):
-    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
 
 
 def test_the_bundled_model_is_always_there_and_an_import_becomes_a_name(tiny_checkpoint, tmp_path):

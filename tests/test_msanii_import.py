@@ -3,7 +3,6 @@ imported once, reproduces the reference implementation's outputs (a fixture it w
 fixtures/msanii_reference/SOURCE.md), and then works behind every task, over `render` and OSC.
 Unpickling is safe: a file that asks to run code is refused, not run."""
 
-import collections
 import json
 import os
 import subprocess
@@ -14,13 +13,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from processes import CLI, free_port
+from processes import CLI, files, free_port, models
 from safetensors.torch import load_file
 from signals import sine_mix
 
 from engine.client import EngineClient
 from engine.diffusion.samplers import ddim_step
-from engine.importer import convert
+from engine.importer import SAFE_GLOBALS, convert
 from engine.original import OriginalConfig, OriginalMsaniiModel
 
 from osc_peers import BridgeProcess
@@ -43,19 +42,9 @@ def expected():
 
 def reference_dict(path=REFERENCE) -> dict:
     """The reference file as plain dicts (read as safely as the importer reads it)."""
-    with torch.serialization.safe_globals([(collections.OrderedDict, "diffusers.configuration_utils.FrozenDict")]):
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     return {key: dict(value) for key, value in checkpoint.items()}
-
-
-def models(folder, *args):
-    done = subprocess.run([CLI, "models", "--models-dir", str(folder), *args], capture_output=True, text=True,
-                          timeout=120)
-    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def files(folder):
-    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
 
 
 def close(ours, theirs, tolerance=1e-5):

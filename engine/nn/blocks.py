@@ -81,6 +81,28 @@ class Block(nn.Module):
         return self.attention(self.residual(x, embedding))
 
 
+def encode(layers: nn.ModuleList, hidden: Tensor, embedding: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """A U-Net's way down: blocks (each output kept as a skip) and downsamples, in order."""
+    skips = []
+    for layer in layers:
+        if isinstance(layer, Block):
+            hidden = layer(hidden, embedding)
+            skips.append(hidden)
+        else:
+            hidden = layer(hidden)
+    return hidden, skips
+
+
+def decode(layers: nn.ModuleList, hidden: Tensor, skips: list[Tensor], embedding: Tensor) -> Tensor:
+    """Its way up: upsamples, and blocks that each take the latest skip beside their input."""
+    for layer in layers:
+        if isinstance(layer, Block):
+            hidden = layer(torch.cat((hidden, skips.pop()), dim=1), embedding)
+        else:
+            hidden = layer(hidden)
+    return hidden
+
+
 def downsample(width: int) -> nn.Module:
     """Halve the frames, keep the audio channels."""
     return nn.Conv2d(width, width, kernel_size=(1, 3), stride=(1, 2), padding=(0, 1))

@@ -16,10 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
-from engine.nn.blocks import Block, LinearAttention, ResidualBlock, downsample, timestep_features, upsample
+from engine.nn.blocks import (
+    Block,
+    LinearAttention,
+    ResidualBlock,
+    decode,
+    downsample,
+    encode,
+    timestep_features,
+    upsample,
+)
 
 
 @dataclass(frozen=True)
@@ -99,16 +107,8 @@ class OriginalUNet(nn.Module):
         if cond is not None or context is not None:
             raise ValueError("a Msanii original model takes no prompt and no context")
         emb = self.time_mlp(timestep_features(t, self.config.d_timestep))
-        hidden = self.input(x.transpose(1, 2))  # mel bands become features: [B, width, C, T]
-        skips = []
-        for layer in self.encoder:
-            if isinstance(layer, Block):
-                hidden = layer(hidden, emb)
-                skips.append(hidden)
-            else:
-                hidden = layer(hidden)
+        # mel bands become features: [B, width, C, T]
+        hidden, skips = encode(self.encoder, self.input(x.transpose(1, 2)), emb)
         for part in self.middle:
             hidden = part(hidden) if isinstance(part, LinearAttention) else part(hidden, emb)
-        for layer in self.decoder:
-            hidden = layer(torch.cat((hidden, skips.pop()), dim=1), emb) if isinstance(layer, Block) else layer(hidden)
-        return self.output(hidden).transpose(1, 2)
+        return self.output(decode(self.decoder, hidden, skips, emb)).transpose(1, 2)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from engine.nn.blocks import Block, downsample, timestep_features, upsample
+from engine.nn.blocks import Block, decode, downsample, encode, timestep_features, upsample
 from engine.nn.local import LocalStage
 
 CONTEXT_GUESSES = ("repeat", "copy")
@@ -244,21 +244,10 @@ class UNet(nn.Module):
                 context = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2] + 1, x.shape[3])
             x = torch.cat((x, context.to(x.dtype)), dim=2)
         bands = x.transpose(1, 2)  # [B, F, C, T]
-        hidden = self.input(bands)  # -> [B, width, C, T]
-        skips = []
-        for layer in self.encoder:
-            if isinstance(layer, Block):
-                hidden = layer(hidden, emb)
-                skips.append(hidden)
-            else:
-                hidden = layer(hidden)
+        hidden, skips = encode(self.encoder, self.input(bands), emb)  # [B, width, C, T]
         for layer in self.middle:
             hidden = layer(hidden, emb)
-        for layer in self.decoder:
-            if isinstance(layer, Block):
-                hidden = layer(torch.cat((hidden, skips.pop()), dim=1), emb)
-            else:
-                hidden = layer(hidden)
+        hidden = decode(self.decoder, hidden, skips, emb)  # the body's last features (the outer stage reads them)
         out = self.output(hidden)
         if self.config.d_outer:
             outer = self.outer_input(torch.cat((bands, hidden), dim=1))
