@@ -105,7 +105,7 @@ MIN_FLUX = 1.0  # mean onset envelope of audio at full scale below which nothing
 # (measured: a sine drone 0.5; FluidSynth chords 6, with drums 56)
 
 
-def onset_envelopes(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def onset_envelopes(audio: np.ndarray, sample_rate: int) -> Envelopes:
     """Spectral flux of the log magnitude, whole band and below `BASS_HZ`; how much the chroma
     changes around each frame (chords change on bar lines); their frame rate."""
     mono = np.asarray(audio, dtype=np.float64).reshape(-1, audio.shape[-1]).mean(0)
@@ -143,12 +143,19 @@ def _at(envelope: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return np.interp(positions, np.arange(len(envelope)), envelope, left=0, right=0)
 
 
+Envelopes = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # what onset_envelopes returns
+
+
 def estimate_meter(audio: np.ndarray, sample_rate: int, beats_per_bar: int = 4,
-                   bpm: float | None = None) -> Meter | None:
+                   bpm: float | None = None, envelopes: Envelopes | None = None) -> Meter | None:
     """Tempo (unless `bpm` is given), beat phase and downbeat read from `audio` `[C, S]` (its
-    first `LISTEN_SECONDS`: one steady tempo is assumed); None when no beat shows (silence, a
-    drone, under 4 s)."""
-    envelope, bass, change, rate = onset_envelopes(audio[..., :round(LISTEN_SECONDS * sample_rate)], sample_rate)
+    first `LISTEN_SECONDS`: one steady tempo is assumed), or from its `envelopes` when the
+    caller has them; None when no beat shows (silence, a drone, under 4 s)."""
+    if envelopes is None:
+        envelopes = onset_envelopes(audio[..., :round(LISTEN_SECONDS * sample_rate)], sample_rate)
+    listened = round(LISTEN_SECONDS * envelopes[3])
+    envelope, bass, change = (e[:listened] for e in envelopes[:3])
+    rate = envelopes[3]
     if len(envelope) < 4 * rate or envelope.mean() < MIN_FLUX:
         return None  # too short, or nothing starts (silence, a drone)
     e = (envelope - envelope.mean()) / envelope.std()

@@ -16,6 +16,7 @@ COMPARED_SECONDS = 1.5  # the least known audio a lag must have on both ends to 
 CLEAR = 0.9  # a phrase's harmony must repeat at least this alike (cosine of smoothed chroma) ...
 ABOVE_TYPICAL = 0.08  # ... and this much more than at a typical lag (else nothing repeats: one chord, noise)
 NEAR_BEST = 0.02  # the shortest lag within this of the best wins (one phrase rather than two)
+HEARD_TIMES = 1.45  # a part played only once follows its bar's chord (engine.bars) in a clip that plays the phrase this often
 REFINE = 0.04  # the detail moves the period by at most this share of it
 
 

@@ -18,13 +18,14 @@ from torch import Tensor
 
 from engine import guide as matching
 from engine.audio import check_audio
+from engine.bars import Grids, chord_parts, chord_shift, from_window, heard_grid
 from engine.clip import Clip
 from engine.diffusion import Diffuser
 from engine.geometry import frames_touching, group_spans, merge_spans, region_samples
 from engine.job import Render, RenderJob
 from engine.loudness import copy_gain, like_surroundings
 from engine.meter import meter_from, time_info
-from engine.phrase import phrase_offsets, phrase_period, phrase_pieces
+from engine.phrase import HEARD_TIMES, phrase_offsets, phrase_period, phrase_pieces
 from engine.resynthesis import Keep
 from engine.splice import splice
 
@@ -52,19 +53,20 @@ def run(pipeline: Pipeline, job: RenderJob, audio: Clip, regions: list, mode: st
         duration = source.shape[-1] / rate
         snapped = [meter.snap(a / rate, b / rate, snap, duration) for a, b in spans]
         spans = sorted((round(a * rate), round(b * rate)) for a, b in snapped)
-    render = fill(pipeline, job, source, rate, spans, mode)
+    render = fill(pipeline, job, source, rate, spans, mode, grids=heard_grid(meter, source, rate, beats_per_bar, spans))
     regions = [[round(a / rate, 6), round(b / rate, 6)] for a, b in spans]
     return replace(render, info=time_info(meter, regions=regions))
 
 
 def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, spans: list[tuple[int, int]],
-         mode: str, reach: float | None = None) -> Render:
+         mode: str, reach: float | None = None, grids: Grids | None = None) -> Render:
     """Inpaint the sample `spans` of `source` (checked, at `rate`): at `guide` 0 each with its
     best-matching copy from up to `reach` seconds around it (default `SEARCH_SECONDS`); otherwise (and where nothing in
     reach can be copied) context group by context group, each group diffused once with
     `context_seconds` of audio on either side."""
     if job.settings.guide == 0:
-        source, spans = copy_in(pipeline, job, source, rate, spans, matching.SEARCH_SECONDS if reach is None else reach)
+        source, spans = copy_in(pipeline, job, source, rate, spans, matching.SEARCH_SECONDS if reach is None else reach,
+                                grids)
         if not spans:
             job.check_cancel()
             job.report(1.0, "done")
@@ -84,7 +86,8 @@ def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, span
                                 spectral.hop_length, spectral.n_fft) for a, b in group]
         unknown = torch.stack(runs).any(0)
         local = [(a - lo, b - lo) for a, b in group]
-        copy = draft(pipeline, source[:, lo:hi], local, runs, wave, mel, unknown, rate, fade) if 0 < s.guide < 1 else None
+        copy = draft(pipeline, source[:, lo:hi], local, runs, wave, mel, unknown, rate, fade, from_window(grids, lo),
+                     local) if 0 < s.guide < 1 else None
         start = pipeline.to_model(copy, rate) if copy is not None else None  # the model, from the copy if any
         init = pipeline.encode(start) if start is not None else None
         with pipeline.diffuser(job) as diffuser:
@@ -97,7 +100,7 @@ def fill(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, span
 
 
 def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, spans: list[tuple[int, int]],
-            seconds: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+            seconds: float, grids: Grids | None) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """`source` with each span replaced by its best-matching copy found within `seconds` on
     either side (every span counts as unknown there), crossfaded in; and the spans that had
     nothing in reach to copy."""
@@ -118,7 +121,9 @@ def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, s
                                    mel.shape[-1], spectral.hop_length, spectral.n_fft)
 
         unknown = torch.stack([run_of(a, b)] + [run_of(c, d) for c, d in merged if c < hi and d > lo]).any(0)
-        copy = draft(pipeline, source[:, lo:hi], [(a - lo, b - lo)], [run_of(a, b)], wave, mel, unknown, rate, fade)
+        holes = [(c - lo, d - lo) for c, d in merged if c < hi and d > lo]
+        copy = draft(pipeline, source[:, lo:hi], [(a - lo, b - lo)], [run_of(a, b)], wave, mel, unknown, rate, fade,
+                     from_window(grids, lo), holes)
         if copy is None:
             left.append((a, b))
             continue
@@ -127,10 +132,12 @@ def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, s
 
 
 def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], runs: list[Tensor], wave: Tensor,
-          mel: Tensor, unknown: Tensor, rate: int, fade: int) -> np.ndarray | None:
+          mel: Tensor, unknown: Tensor, rate: int, fade: int, grids: Grids, holes: list[tuple[int, int]]) -> np.ndarray | None:
     """`audio` (the caller's; `wave` and `mel` are it at the model's rate) with each span
-    replaced by its best-matching copy, crossfaded in; None when some span has nothing in
-    reach to copy (the model then works alone)."""
+    replaced by its best-matching copy, crossfaded in: from another repetition of the phrase
+    where there is one, else each part of the span whose bar is heard (`grids`, its bar lines in
+    `audio`) from material of that bar's chord outside the `holes`, else the span's best match; None when some span
+    has nothing in reach to copy (the model then works alone)."""
     spectral = pipeline.model.geometry
     magnitude = pipeline.model.stft(wave[0]).abs()
     pitch = matching.harmony(magnitude, pipeline.sample_rate, spectral.n_fft)
@@ -139,26 +146,37 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
     period = phrase_period(pitch, ~unknown, frame_rate, mel[0].mean(0))  # where the harmony repeats, copy from there
     same_place = phrase_offsets(period, mel.shape[-1]) if period else None
     hop = spectral.hop_length * rate / pipeline.sample_rate  # samples per frame at the caller's rate
+
+    def by_chord(c: int, d: int, keep: int | None) -> list[tuple[int, int, int | None]]:
+        """`[c, d)` split at bar lines, each part whose bar is heard copied from material of its
+        chord (`keep`, the gap's best-matching copy, where that already has it), the rest `keep`."""
+        grid = grids() if period and audio.shape[-1] >= HEARD_TIMES * period * hop else None
+        if grid is None:  # without a phrase heard to repeat, the surroundings' likeness decides (held-out music)
+            return [(c, d, keep)]
+        return [(e, f, keep if heard is None else chord_shift(pitch, ~unknown, hop, holes, (e, f), heard, grid.beat, keep))
+                for e, f, heard in chord_parts(c, d, grid, audio.shape[-1])]
+
     out = audio.copy()
     for (a, b), run_ in zip(spans, runs):
         frames = torch.nonzero(run_).flatten()
         first, last = int(frames[0]), int(frames[-1]) + 1
         offset = matching.best_offset(features, ~unknown, first, last, frame_rate, allowed=same_place)
-        pieces = phrase_pieces(a, b, period * hop, ~unknown, hop, out.shape[-1]) if period and offset is None else None
-        if pieces is not None:  # across a phrase's end, or at the clip's: each part from its own repetition
-            for c, d, shift in pieces:
-                if shift is None:  # a part played nowhere else in the clip: the gap's best-matching copy
-                    if offset is None:
-                        offset = matching.best_offset(features, ~unknown, first, last, frame_rate)
-                    if offset is None:
-                        return None
-                    shift = round(offset * hop)
-                out = splice(out, matching.copy_fill(out, c, d, shift) * copy_gain(out, c, d, shift, rate), c, d, fade)
-            continue
-        if offset is None:
-            offset = matching.best_offset(features, ~unknown, first, last, frame_rate)
-        if offset is None:
-            return None
-        shift = round(offset * hop)
-        out = splice(out, matching.copy_fill(out, a, b, shift) * copy_gain(out, a, b, shift, rate), a, b, fade)
+        if offset is not None:  # a whole number of phrases away: one copy
+            parts: list[tuple[int, int, int | None]] = [(a, b, round(offset * hop))]
+        else:  # across a phrase's end, or at the clip's: each part from its own repetition, the rest by its chord
+            anywhere = matching.best_offset(features, ~unknown, first, last, frame_rate)
+            keep = None if anywhere is None else round(anywhere * hop)
+            pieces = phrase_pieces(a, b, period * hop, ~unknown, hop, out.shape[-1]) if period else None
+            parts = [part for c, d, shift in pieces or [(a, b, None)]
+                     for part in ([(c, d, shift)] if shift is not None else by_chord(c, d, keep))]
+        merged: list[tuple[int, int, int]] = []
+        for c, d, shift in parts:  # neighbours from the same place are one copy
+            if shift is None:  # nothing in reach to copy
+                return None
+            merged[-1:] = [(merged[-1][0], d, shift)] if merged and shift == merged[-1][2] else merged[-1:] + [(c, d, shift)]
+        for k, (c, d, shift) in enumerate(merged):
+            inner = k < len(merged) - 1  # runs on under the next part's fade-in: the two copies crossfade
+            e = min(b, d + fade, out.shape[-1] + min(0, shift)) if inner else d  # (reading nothing past the end)
+            out = splice(out, matching.copy_fill(out, c, e, shift) * copy_gain(out, c, e, shift, rate), c, e, fade,
+                         fade_end=not inner)
     return out
