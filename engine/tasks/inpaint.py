@@ -132,12 +132,14 @@ def copy_in(pipeline: Pipeline, job: RenderJob, source: np.ndarray, rate: int, s
 
 
 def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], runs: list[Tensor], wave: Tensor,
-          mel: Tensor, unknown: Tensor, rate: int, fade: int, grids: Grids, holes: list[tuple[int, int]]) -> np.ndarray | None:
+          mel: Tensor, unknown: Tensor, rate: int, fade: int, grids: Grids,
+          holes: list[tuple[int, int]]) -> np.ndarray | None:
     """`audio` (the caller's; `wave` and `mel` are it at the model's rate) with each span
     replaced by its best-matching copy, crossfaded in: from another repetition of the phrase
-    where there is one, else each part of the span whose bar is heard (`grids`, its bar lines in
-    `audio`) from material of that bar's chord outside the `holes`, else the span's best match; None when some span
-    has nothing in reach to copy (the model then works alone)."""
+    where there is one, else each part of the span whose bar is heard (`grids`: the lines where
+    chords change in `audio`) from material of that bar's chord, else the span's best match,
+    never reading the `holes` (every span to fill in `audio`); None when some span has nothing
+    in reach to copy (the model then works alone)."""
     spectral = pipeline.model.geometry
     magnitude = pipeline.model.stft(wave[0]).abs()
     pitch = matching.harmony(magnitude, pipeline.sample_rate, spectral.n_fft)
