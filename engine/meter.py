@@ -203,7 +203,7 @@ def refine_tempo(envelope: np.ndarray, rate: float, bpm: float) -> float:
     for candidate in candidates:
         period = 60 * rate / candidate
         beats = np.arange(0, len(smooth) - period, period / 2)  # beats and their halves: more onsets to hit
-        found.append(max(_at(smooth, beats + p * period).sum() for p in phases) / max(len(beats), 1))
+        found.append(_at(smooth, beats + phases[:, None] * period).sum(1).max() / max(len(beats), 1))
     scores = np.array(found)
     top = scores >= scores.max() - 0.02 * (scores.max() - np.median(scores))  # the peak's plateau: its middle
     return round(float(candidates[top].mean()), 3)
