@@ -101,6 +101,10 @@ class OriginalUNet(nn.Module):
                 last = layer == c.n_block_layers[level] - 1
                 self.decoder.append(block(2 * inner, widths[level] if last else inner, level))
 
+    def output_maps(self) -> list[Tensor]:
+        """The linear map `[d_freq, d_base]` that writes the prediction (see `UNet.output_maps`)."""
+        return [self.output.weight[:, :, 0, 0]]
+
     def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None, cond_mask: Tensor | None = None,
                 context: Tensor | None = None) -> Tensor:
         """x `[B, C, n_mels, T]`, t `[B]` timesteps -> predicted noise, shaped as x."""

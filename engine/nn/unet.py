@@ -226,6 +226,14 @@ class UNet(nn.Module):
         present = cond_mask.any(dim=1, keepdim=True)
         return emb + torch.where(present, self.cond_mlp(pooled), self.null_cond)
 
+    def output_maps(self) -> list[Tensor]:
+        """The linear maps `[d_freq, width]` that write the prediction (the body's output conv,
+        and the outer stage's): every prediction lies in the span of their columns."""
+        maps = [self.output.weight[:, :, 0, 0]]
+        if self.config.d_outer:
+            maps.append(self.outer_output.weight[:, :, 0, 0])
+        return maps
+
     def forward(
         self, x: Tensor, t: Tensor, cond: Tensor | None = None, cond_mask: Tensor | None = None,
         context: Tensor | None = None,

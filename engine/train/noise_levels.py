@@ -21,10 +21,7 @@ LEVELS = tuple(range(50, 1000, 100))  # ten timesteps, low noise to high
 
 def output_basis(unet: UNet, tolerance: float = 1e-4) -> Tensor:
     """Orthonormal basis `[n_mels, rank]` of the directions the U-Net's output can reach."""
-    maps = [unet.output.weight[:, :, 0, 0]]
-    if getattr(unet.config, "d_outer", 0):  # (a Msanii original U-Net has none)
-        maps.append(unet.outer_output.weight[:, :, 0, 0])
-    u, s, _ = torch.linalg.svd(torch.cat(maps, dim=1).detach().float(), full_matrices=False)
+    u, s, _ = torch.linalg.svd(torch.cat(unet.output_maps(), dim=1).detach().float(), full_matrices=False)
     return u[:, : int((s > s[0] * tolerance).sum())]
 
 
