@@ -105,6 +105,21 @@ def test_a_mid_bar_gap_in_bars_played_once_keeps_both_chords(pipeline, groove):
         assert heard_chord(out[:, lo + margin:hi - margin], RATE) == chord
 
 
+def test_parts_from_different_places_crossfade_into_each_other_not_into_what_the_gap_held(pipeline, groove):
+    """A take the user wants replaced (here a 15 kHz whistle over the gap) is heard only in the
+    crossfades at the gap's own edges, not where two parts of the fill meet inside it."""
+    audio, bar = groove
+    a, b = round(2.5 * bar * RATE), round(3.5 * bar * RATE)
+    take = audio.copy()
+    whistle = np.sin(2 * np.pi * 15_000 * np.arange(b - a) / RATE).astype(np.float32)
+    take[:, a:b] += whistle
+    out = pipeline.inpaint(take, RATE, [(a / RATE, b / RATE)], seed=0).audio
+    fade = round(0.05 * RATE)  # the default crossfade
+    inside = slice(a + fade, b - fade)
+    heard = abs(float(out[0, inside] @ whistle[fade:-fade])) / float(whistle[fade:-fade] @ whistle[fade:-fade])
+    assert heard < 0.002
+
+
 def test_a_clip_that_plays_its_phrase_barely_more_than_once_keeps_the_best_match(pipeline, tmp_path, monkeypatch):
     """Five bars of a four-bar progression: its 'phrase played only once' is most of the clip, as
     in a long track loop whose repeats the clip does not reach; there the surroundings' best
