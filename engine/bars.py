@@ -78,16 +78,16 @@ def chord_parts(start: int, end: int, grid: Grid, samples: int) -> list[Part]:
     return parts
 
 
-def chord_shift(pitch: Tensor, known: Tensor, hop: float, holes: list[Span], part: Span, heard: Span,
-                beat: float, keep: int | None) -> int | None:
+def chord_shift(pitch: Tensor, known: Tensor, hop: float, samples: int, holes: list[Span], part: Span,
+                heard: Span, beat: float, keep: int | None) -> int | None:
     """The shift in samples (positive: from before) for `part`: `keep` (the gap's best-matching
     copy) where its material carries the chord of the `heard` stretch within `KEEP_WITHIN` of
     the best match, else of whole beats (give or take `NUDGE`) the one whose material's chroma
-    is nearest that stretch's, among those reading no `holes` and nothing outside the audio
-    (of those within `NEAR_BEST` of the best, the nearest); `keep` when nothing is heard or
+    is nearest that stretch's, among those reading no `holes` and nothing outside the audio's
+    `samples` (of those within `NEAR_BEST` of the best, the nearest); `keep` when nothing is heard or
     nothing is in reach. `pitch` `[12, T]` is the chroma over frames `hop` samples apart,
     `known` `[T]` the frames that count."""
-    frames, samples = pitch.shape[-1], pitch.shape[-1] * hop
+    frames = pitch.shape[-1]
     sums = np.concatenate((np.zeros((12, 1)), np.cumsum(pitch.cpu().numpy() * known.cpu().numpy(), 1)), 1)
 
     def chroma(a: float, b: float) -> np.ndarray:
@@ -116,7 +116,7 @@ def chord_shift(pitch: Tensor, known: Tensor, hop: float, holes: list[Span], par
     return min((shift for shift, score in scores.items() if score >= top - NEAR_BEST), key=lambda s: (abs(s), -s))
 
 
-def clear_of(holes: list[Span], a: int, b: int, slack: float, samples: float, shift: int) -> int | None:
+def clear_of(holes: list[Span], a: int, b: int, slack: float, samples: int, shift: int) -> int | None:
     """`shift` moved by at most `slack` samples so that its source `[a, b)` reads no hole and
     nothing outside `[0, samples)` (a line heard a little early or late), or None."""
     for c, d in holes:

@@ -49,14 +49,14 @@ def test_a_part_is_copied_from_its_chord_whole_beats_away():
     holes = [(4000, 5000)]
 
     def shift(heard, keep=None):
-        return chord_shift(pitch, known, hop, holes, (4000, 5000), heard, beat, keep)
+        return chord_shift(pitch, known, hop, 10_000, holes, (4000, 5000), heard, beat, keep)
 
     assert shift((5000, 6000)) == 1000  # F: the nearest, earlier first
     assert shift((1000, 2000)) == 2000  # C: all of it before 3000
     assert shift((5000, 6000), keep=-1500) == -1500  # the gap's best match has F too: it stays
     assert shift((1000, 2000), keep=-1500) == 2000  # ... but not C
     nothing_heard = torch.zeros(100, dtype=torch.bool)
-    assert chord_shift(pitch, nothing_heard, hop, holes, (4000, 5000), (1000, 2000), beat, -1500) == -1500
+    assert chord_shift(pitch, nothing_heard, hop, 10_000, holes, (4000, 5000), (1000, 2000), beat, -1500) == -1500
 
 
 def test_a_given_downbeat_sets_the_lines_and_audio_without_a_beat_has_none():

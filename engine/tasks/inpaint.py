@@ -155,8 +155,10 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
         grid = grids() if period and audio.shape[-1] >= HEARD_TIMES * period * hop else None
         if grid is None:  # without a phrase heard to repeat, the surroundings' likeness decides (held-out music)
             return [(c, d, keep)]
-        return [(e, f, keep if heard is None else chord_shift(pitch, ~unknown, hop, holes, (e, f), heard, grid.beat, keep))
-                for e, f, heard in chord_parts(c, d, grid, audio.shape[-1])]
+        samples = audio.shape[-1]
+        return [(e, f, keep if heard is None else
+                 chord_shift(pitch, ~unknown, hop, samples, holes, (e, f), heard, grid.beat, keep))
+                for e, f, heard in chord_parts(c, d, grid, samples)]
 
     out = audio.copy()
     for (a, b), run_ in zip(spans, runs):
