@@ -174,10 +174,13 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
             parts = [part for c, d, shift in pieces or [(a, b, None)]
                      for part in ([(c, d, shift)] if shift is not None else by_chord(c, d, keep))]
         merged: list[tuple[int, int, int]] = []
-        for c, d, shift in parts:  # neighbours from the same place are one copy
+        for c, d, shift in parts:
             if shift is None:  # nothing in reach to copy
                 return None
-            merged[-1:] = [(merged[-1][0], d, shift)] if merged and shift == merged[-1][2] else merged[-1:] + [(c, d, shift)]
+            if merged and merged[-1][2] == shift:  # neighbours from the same place are one copy
+                merged[-1] = (merged[-1][0], d, shift)
+            else:
+                merged.append((c, d, shift))
         for k, (c, d, shift) in enumerate(merged):
             inner = k < len(merged) - 1  # runs on under the next part's fade-in: the two copies crossfade
             e = min(b, d + fade, out.shape[-1] + min(0, shift)) if inner else d  # (reading nothing past the end)
