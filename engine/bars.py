@@ -43,6 +43,14 @@ class Grid:
     bar: float
     beat: float
 
+    @classmethod
+    def of(cls, meter: Meter, sample_rate: int, line: float | None = None, beats: int | None = None) -> Grid:
+        """Lines every `beats` of `meter`'s beats (default: a bar) through `line` seconds
+        (default: its downbeat)."""
+        beat = meter.beat_seconds * sample_rate
+        line = (meter.beat_offset or 0.0) if line is None else line
+        return cls(line * sample_rate, beat * (beats or meter.beats_per_bar), beat)
+
     def shifted(self, samples: int) -> Grid:
         """The same lines counted from `samples` later (a window's start)."""
         return Grid(self.line - samples, self.bar, self.beat)
@@ -141,8 +149,7 @@ def heard_grid(meter: Meter | None, audio: np.ndarray, sample_rate: int, beats_p
     @functools.cache
     def grid() -> Grid | None:
         if meter is not None and meter.beat_offset is not None and not meter.downbeat_heard:
-            beat = 60.0 * sample_rate / meter.bpm
-            return Grid(meter.beat_offset * sample_rate, beat * meter.beats_per_bar, beat)
+            return Grid.of(meter, sample_rate)
         envelopes = onset_envelopes(audio, sample_rate)
         heard = estimate_meter(audio, sample_rate, beats_per_bar or 4, None if meter is None else meter.bpm, envelopes)
         return None if heard is None else chord_lines(envelopes, sample_rate, heard, holes)
@@ -176,9 +183,8 @@ def chord_lines(envelopes: Envelopes, sample_rate: int, meter: Meter, holes: lis
 
     scores = {(beats, on): score for beats in CHORD_BEATS for on in range(beats)
               if (score := change_at(first + on * beat_seconds, beats * beat_seconds)) is not None}
-    beat = beat_seconds * sample_rate
     if not scores or max(scores.values()) < CLEAR_CHANGE:
-        return Grid(first * sample_rate, beat * meter.beats_per_bar, beat)
+        return Grid.of(meter, sample_rate)
     top = max(scores.values())
     beats = min(b for (b, _), score in scores.items() if score >= SHORTEST_WITHIN * top)
     on = max((o for b, o in scores if b == beats), key=lambda o: scores[beats, o])
@@ -186,7 +192,7 @@ def chord_lines(envelopes: Envelopes, sample_rate: int, meter: Meter, holes: lis
     # the beat's phase comes from onsets; the lines go where the chroma changes, within a tenth of a beat
     nudges = np.arange(-round(0.1 * beat_seconds * rate), round(0.1 * beat_seconds * rate) + 1) / rate
     start += max(nudges, key=lambda n: change_at(start + n, beats * beat_seconds) or 0.0)
-    return Grid(start * sample_rate, beats * beat, beat)
+    return Grid.of(meter, sample_rate, start, beats)
 
 
 def from_window(grids: Grids | None, start: int) -> Grids:

@@ -153,9 +153,8 @@ def estimate_meter(audio: np.ndarray, sample_rate: int, beats_per_bar: int = 4,
     caller has them; None when no beat shows (silence, a drone, under 4 s)."""
     if envelopes is None:
         envelopes = onset_envelopes(audio[..., :round(LISTEN_SECONDS * sample_rate)], sample_rate)
-    listened = round(LISTEN_SECONDS * envelopes[3])
-    envelope, bass, change = (e[:listened] for e in envelopes[:3])
-    rate = envelopes[3]
+    *signals, rate = envelopes
+    envelope, bass, change = (e[:round(LISTEN_SECONDS * rate)] for e in signals)
     if len(envelope) < 4 * rate or envelope.mean() < MIN_FLUX:
         return None  # too short, or nothing starts (silence, a drone)
     e = (envelope - envelope.mean()) / envelope.std()

@@ -3,13 +3,12 @@ own bar (before the gap, or after it), found from lines heard where the chroma c
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from signals import rendered_groove
 
 from engine.bars import Grid, chord_lines, chord_parts, chord_shift, clear_of, heard_grid
 from engine.meter import Meter, estimate_meter, onset_envelopes
 from engine.metrics import heard_chord
-from engine.train.fluidsynth import find_soundfont, render, write_groove
 
 RATE = 44_100
 GRID = Grid(line=1000.0, bar=4000.0, beat=1000.0)  # lines at 1000, 5000, 9000, ...
@@ -72,12 +71,7 @@ def groove(request, tmp_path_factory) -> tuple[np.ndarray, float]:
     """Six bars of C-Am-F-G-C-Am rendered by FluidSynth, and its bar length in seconds: with
     drums, and on a piano alone (whose beat is heard at half the tempo: bass on beats 1 and 3)."""
     bpm, drums, program = request.param
-    folder = tmp_path_factory.mktemp("groove")
-    write_groove(folder / "g.mid", bpm, bars=6, drums=drums, program=program)
-    render(folder / "g.mid", folder / "g.wav", find_soundfont(), RATE)
-    audio, _ = sf.read(folder / "g.wav", dtype="float32", always_2d=True)
-    bar = 240 / bpm
-    return np.ascontiguousarray(audio.T[:, : round(6 * bar * RATE)]), bar
+    return rendered_groove(tmp_path_factory.mktemp("groove"), bpm, 6, RATE, drums=drums, program=program), 240 / bpm
 
 
 def test_chord_lines_are_the_bar_lines_whatever_the_beat_heard(groove):
@@ -124,10 +118,7 @@ def test_a_clip_that_plays_its_phrase_barely_more_than_once_keeps_the_best_match
     """Five bars of a four-bar progression: its 'phrase played only once' is most of the clip, as
     in a long track loop whose repeats the clip does not reach; there the surroundings' best
     match wins (on held-out music the chord rule made such fills worse: docs/engine.md)."""
-    write_groove(tmp_path / "g.mid", 120.0, bars=5)
-    render(tmp_path / "g.mid", tmp_path / "g.wav", find_soundfont(), RATE)
-    audio, _ = sf.read(tmp_path / "g.wav", dtype="float32", always_2d=True)
-    audio = np.ascontiguousarray(audio.T[:, : 10 * RATE])
+    audio = rendered_groove(tmp_path, 120.0, 5, RATE)
     asked = []
     monkeypatch.setattr("engine.tasks.inpaint.chord_parts", lambda *a: asked.append(a) or chord_parts(*a))
     known = audio.copy()

@@ -4,12 +4,12 @@ and a FluidSynth progression's inpainted bars carry the chord they had."""
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from signals import rendered_groove
 
 from engine.metrics import heard_chord
 from engine.phrase import phrase_period, phrase_pieces
-from engine.train.fluidsynth import CHORDS, find_soundfont, render, write_groove
+from engine.train.fluidsynth import CHORDS
 
 RATE = 44_100
 
@@ -72,11 +72,7 @@ def test_a_part_of_a_gap_played_nowhere_else_is_left_to_the_caller_and_the_rest_
 @pytest.fixture(scope="module")
 def progression(tmp_path_factory) -> np.ndarray:
     """Six bars of C-Am-F-G-C-Am with bass and drums at 120 BPM, rendered by FluidSynth."""
-    folder = tmp_path_factory.mktemp("progression")
-    write_groove(folder / "p.mid", 120.0, bars=6, program=4)
-    render(folder / "p.mid", folder / "p.wav", find_soundfont(), RATE)
-    audio, _ = sf.read(folder / "p.wav", dtype="float32", always_2d=True)
-    return np.ascontiguousarray(audio.T[:, : 12 * RATE])
+    return rendered_groove(tmp_path_factory.mktemp("progression"), 120.0, 6, RATE, program=4)
 
 
 @pytest.mark.parametrize("region", [(8.0, 10.0), (8.0, 9.0), (9.0, 11.0), (10.0, 11.5)])

@@ -168,10 +168,12 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
         if offset is not None:  # a whole number of phrases away: one copy
             parts: list[tuple[int, int, int | None]] = [(a, b, round(offset * hop))]
         else:  # across a phrase's end, or at the clip's: each part from its own repetition, the rest by its chord
-            anywhere = matching.best_offset(features, ~unknown, first, last, frame_rate)
-            keep = None if anywhere is None else round(anywhere * hop)
-            pieces = phrase_pieces(a, b, period * hop, ~unknown, hop, out.shape[-1]) if period else None
-            parts = [part for c, d, shift in pieces or [(a, b, None)]
+            pieces = (phrase_pieces(a, b, period * hop, ~unknown, hop, out.shape[-1]) if period else None) or [(a, b, None)]
+            keep = None
+            if any(shift is None for _, _, shift in pieces):  # the gap's best-matching copy, for what no repetition covers
+                anywhere = matching.best_offset(features, ~unknown, first, last, frame_rate)
+                keep = None if anywhere is None else round(anywhere * hop)
+            parts = [part for c, d, shift in pieces
                      for part in ([(c, d, shift)] if shift is not None else by_chord(c, d, keep))]
         merged: list[tuple[int, int, int]] = []
         for c, d, shift in parts:
