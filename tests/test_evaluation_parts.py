@@ -87,3 +87,18 @@ def test_a_clip_too_short_for_its_extensions_is_refused_before_anything_runs(tmp
     with pytest.raises(ValueError, match=r"--clip-seconds 6 is too short .* at least 10 s"):
         EvalConfig((tmp_path / "m.safetensors",), tmp_path, tmp_path, clip_seconds=6.0)
     EvalConfig((tmp_path / "m.safetensors",), tmp_path, tmp_path, clip_seconds=6.0, gaps=(2.0,), extensions=(2.0,))
+
+
+
+def test_curves_without_snapshots_say_so_instead_of_empty_axes(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from engine.train.plots import plot_curves
+
+    saved: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: saved.append(fig))
+    rows = [{"strength": s, "chroma_correlation": 1 - s, "onset_correlation": 1 - s / 2} for s in (0.1, 0.5)]
+    levels = {"levels": [50, 950], "model": {"loss": [0.5, 0.2], "floor": [0.0, 0.0]}}
+    plot_curves({"style_transfer": {"model": rows}, "training_curve": [], "noise_levels": levels}, tmp_path / "c.png")
+    middle = saved[0].axes[1]
+    assert not middle.axison and "no snapshots given" in middle.texts[0].get_text()

@@ -58,6 +58,10 @@ def plot_curves(results: dict, path: Path) -> None:
         right.set_ylabel("log-mel L1 in the region (dB)")
         right.set_title("quality against training time")
         right.legend(fontsize=7)
+    else:  # no snapshots were given: say so instead of leaving empty axes
+        right.set_axis_off()
+        right.text(0.5, 0.5, "quality against training time:\nno snapshots given (--snapshots)",
+                   ha="center", va="center", color="grey")
     noise = results.get("noise_levels")
     if noise:
         for i, name in enumerate(n for n in noise if n != "levels"):
