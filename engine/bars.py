@@ -1,5 +1,5 @@
 """Chords change on bar lines. In a clip that plays its phrase more than once
-(`engine.phrase.HEARD_TIMES`), a part of a gap that no repetition covers is split at the lines
+(`engine.phrase.HEARD_TIMES` times), a part of a gap that no repetition covers is split at the lines
 inside it where the chord may change: before the first it continues the chord heard since its
 bar began, after the last it leads into the chord heard until its bar ends. Each such part keeps
 the gap's best-matching copy (`engine.guide`) where that already carries the chord, else is

@@ -16,7 +16,8 @@ COMPARED_SECONDS = 1.5  # the least known audio a lag must have on both ends to 
 CLEAR = 0.9  # a phrase's harmony must repeat at least this alike (cosine of smoothed chroma) ...
 ABOVE_TYPICAL = 0.08  # ... and this much more than at a typical lag (else nothing repeats: one chord, noise)
 NEAR_BEST = 0.02  # the shortest lag within this of the best wins (one phrase rather than two)
-HEARD_TIMES = 1.45  # a part played only once follows its bar's chord (engine.bars) in a clip that plays the phrase this often
+HEARD_TIMES = 1.45  # a repeat counts as the phrase only where the clip (first to last known frame) plays it
+# this often: a 43-52 s loop heard 1.2 times, or an 8 s lag in 10 s before an extension, matched by chance
 REFINE = 0.04  # the detail moves the period by at most this share of it
 
 
@@ -45,8 +46,9 @@ def self_similarity(pitch: Tensor, known: Tensor, frame_rate: float) -> np.ndarr
 
 def phrase_period(pitch: Tensor, known: Tensor, frame_rate: float, detail: Tensor | None = None) -> float | None:
     """The phrase's length in frames (to a fraction of a frame), or None when the known harmony
-    does not clearly repeat; `detail` `[D, T]` (e.g. the mel, whose onsets are sharp in time)
-    places it to the frame within `REFINE` of where the smoothed chroma put it."""
+    does not clearly repeat or the clip plays it fewer than `HEARD_TIMES` times; `detail` `[D, T]`
+    (e.g. the mel, whose onsets are sharp in time) places it to the frame within `REFINE` of where
+    the smoothed chroma put it."""
     similarity = self_similarity(pitch, known, frame_rate)
     similarity[: round(SHORTEST_SECONDS * frame_rate)] = np.nan
     if np.all(np.isnan(similarity)):
@@ -61,10 +63,12 @@ def phrase_period(pitch: Tensor, known: Tensor, frame_rate: float, detail: Tenso
     if detail is not None:
         top = sharpest(detail, known, top, max(1, round(REFINE * top)))
     around = similarity[top - 1: top + 2]
-    if len(around) < 3 or np.isnan(around).any():
-        return float(top)
-    bend = around[0] - 2 * around[1] + around[2]  # a parabola through the top and its neighbours
-    return top + float(np.clip(0.5 * (around[0] - around[2]) / bend, -0.5, 0.5)) if bend < 0 else float(top)
+    period = float(top)
+    if len(around) == 3 and not np.isnan(around).any():
+        bend = around[0] - 2 * around[1] + around[2]  # a parabola through the top and its neighbours
+        period += float(np.clip(0.5 * (around[0] - around[2]) / bend, -0.5, 0.5)) if bend < 0 else 0.0
+    played = torch.nonzero(known).flatten()
+    return period if int(played[-1] - played[0]) + 1 >= HEARD_TIMES * period else None
 
 
 def sharpest(detail: Tensor, known: Tensor, lag: int, reach: int) -> int:

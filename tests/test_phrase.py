@@ -40,6 +40,21 @@ def test_no_phrase_where_the_harmony_does_not_repeat():
     assert phrase_period(one_chord, known, 25.0) is None  # the same chord throughout: nothing to tell bars by
 
 
+def test_a_repeat_the_clip_plays_barely_more_than_once_is_no_phrase():
+    """The clip (first to last known frame) must play the phrase 1.45 times: an 8 s lag in the
+    10 s before an extension, or a long track loop heard 1.2 times, matched by chance on held-out
+    music (docs/benchmarks.md, bench_fills)."""
+    pitch = progression_chroma(10, 50)  # a phrase of 200 frames
+    known = torch.ones(500, dtype=torch.bool)
+    assert phrase_period(pitch[:, :280], known[:280], 25.0) is None  # 1.4 times
+    assert phrase_period(pitch[:, :300], known[:300], 25.0) == pytest.approx(200, abs=2)  # 1.5 times
+    known[280:] = False  # what an extension will make after the clip is not played
+    assert phrase_period(pitch, known, 25.0) is None
+    known[280:] = True
+    known[100:150] = False  # a gap inside the clip is
+    assert phrase_period(pitch[:, :300], known[:300], 25.0) == pytest.approx(200, abs=2)
+
+
 def test_a_gap_across_the_phrases_end_takes_each_side_from_its_own_repetition():
     hop, period, samples = 100.0, 4000.0, 10_000  # 2.5 phrases
     known = torch.ones(101, dtype=torch.bool)

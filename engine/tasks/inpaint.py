@@ -25,7 +25,7 @@ from engine.geometry import frames_touching, group_spans, merge_spans, region_sa
 from engine.job import Render, RenderJob
 from engine.loudness import copy_gain, like_surroundings
 from engine.meter import meter_from, time_info
-from engine.phrase import HEARD_TIMES, phrase_offsets, phrase_period, phrase_pieces
+from engine.phrase import phrase_offsets, phrase_period, phrase_pieces
 from engine.resynthesis import Keep
 from engine.splice import splice
 
@@ -152,7 +152,7 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
     def by_chord(c: int, d: int, keep: int | None) -> list[tuple[int, int, int | None]]:
         """`[c, d)` split at bar lines, each part whose bar is heard copied from material of its
         chord (`keep`, the gap's best-matching copy, where that already has it), the rest `keep`."""
-        grid = grids() if period and audio.shape[-1] >= HEARD_TIMES * period * hop else None
+        grid = grids() if period else None
         if grid is None:  # without a phrase heard to repeat, the surroundings' likeness decides (held-out music)
             return [(c, d, keep)]
         samples = audio.shape[-1]
