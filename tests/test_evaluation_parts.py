@@ -89,7 +89,6 @@ def test_a_clip_too_short_for_its_extensions_is_refused_before_anything_runs(tmp
     EvalConfig((tmp_path / "m.safetensors",), tmp_path, tmp_path, clip_seconds=6.0, gaps=(2.0,), extensions=(2.0,))
 
 
-
 def test_curves_without_snapshots_say_so_instead_of_empty_axes(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
