@@ -40,8 +40,8 @@ bench: setup $(VENV)/.cluster
 	$(if $(wildcard data/real/manifest.jsonl),$(PY) bench/bench_phase.py --data data/real --out docs/benchmarks.md)
 	$(PY) bench/bench_tempo.py $(if $(wildcard data/real/manifest.jsonl),--data data/real) --out docs/benchmarks.md
 	$(PY) bench/bench_chords.py --out docs/benchmarks.md
-	git show $(PREVIOUS_MODEL_COMMIT):engine/models/default.safetensors > /tmp/daw-diffusion-previous.safetensors
-	$(PY) bench/bench_models.py --compare /tmp/daw-diffusion-previous.safetensors --out docs/benchmarks.md
+	git show $(RANK64_MODEL_COMMIT):engine/models/default.safetensors > /tmp/daw-diffusion-rank64.safetensors
+	$(PY) bench/bench_models.py --compare /tmp/daw-diffusion-rank64.safetensors --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) renders
@@ -58,6 +58,8 @@ clean:
 DATA ?= data/real
 RUN ?= runs/real
 PREVIOUS_MODEL_COMMIT ?= 6eaa1b5
+# the model the model issue started from: bench_models' yardstick
+RANK64_MODEL_COMMIT ?= a9bc146
 FULL_STEPS ?= 30770
 LOCAL_STEPS ?= 46000
 LOCAL2_STEPS ?= 52500
