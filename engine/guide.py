@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.nn.functional import conv1d
 
 from engine.metrics import chroma
+from engine.splice import equal_power_fade
 
 Signal = TypeVar("Signal", np.ndarray, Tensor)
 
@@ -109,10 +110,22 @@ def copy_is_known(known: Tensor, start: int, end: int, offsets: Tensor) -> Tenso
     return bounded & (unknown_before[hi] == unknown_before[lo])
 
 
-def copy_fill(signal: Signal, start: int, end: int, offset: int) -> Signal:
+def copy_fill(signal: Signal, start: int, end: int, offset: int, fade: int = 0) -> Signal:
     """`[..., end - start]`: the samples (or frames) `offset` before (negative: after) each one
-    in the region, repeating with period `|offset|` where that would read the region itself."""
+    in the region, repeating with period `|offset|` where that would read the region itself.
+    With `fade`, a repeating copy crosses each loop point without a click: the period's end
+    fades (equal power) into what precedes its start in `signal` (copying from after: its start
+    fades in from what follows its end), where `signal` holds that much."""
     out = signal.clone() if isinstance(signal, Tensor) else signal.copy()
+    period, fade = abs(offset), min(fade, abs(offset) // 2)
+    if fade and period < end - start:  # the copy loops: smooth the loop point in the period copied
+        fade_out, fade_in = (torch.from_numpy(w).to(out) if isinstance(out, Tensor) else w for w in equal_power_fade(fade))
+        if offset > 0 and start - period - fade >= 0:
+            before = signal[..., start - period - fade: start - period]
+            out[..., start - fade: start] = out[..., start - fade: start] * fade_out + before * fade_in
+        elif offset < 0 and end + period + fade <= signal.shape[-1]:
+            after = signal[..., end + period: end + period + fade]
+            out[..., end: end + fade] = after * fade_out + out[..., end: end + fade] * fade_in
     if offset > 0:
         for t in range(start, end, offset):
             stop = min(end, t + offset)

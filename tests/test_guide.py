@@ -60,6 +60,24 @@ def test_a_copy_longer_than_its_offset_loops_and_reads_nothing_inside_the_region
     assert copy_fill(audio, 5, 15, -4).tolist() == [[17, 18, 15, 16, 17, 18, 15, 16, 17, 18]]
 
 
+@pytest.mark.parametrize("offset", [1000, -1000])
+def test_a_looping_copy_crosses_its_loop_points_without_a_click(offset):
+    """A 1000-sample period of a 330 Hz tone is not a whole number of cycles: looped as it is,
+    each loop point jumps; with a fade it ends in what leads into its start (or, copying from
+    after, starts from what follows its end), so the loop is as smooth as the tone itself."""
+    tone = np.sin(2 * np.pi * 330 * np.arange(12_000) / 44_100).astype(np.float32)[None]
+    start, end = (5000, 9000) if offset > 0 else (2000, 6000)
+    steepest = np.abs(np.diff(tone[0])).max()
+    hard = copy_fill(tone, start, end, offset)
+    smooth = copy_fill(tone, start, end, offset, fade=64)
+    assert np.abs(np.diff(hard[0])).max() > 5 * steepest  # a click at every loop point
+    assert np.abs(np.diff(smooth[0])).max() < 1.5 * steepest
+    first = slice(0, 900) if offset > 0 else slice(3100, 4000)  # away from the loop points: the copy itself
+    assert np.array_equal(smooth[:, first], hard[:, first])
+    small = copy_fill(tone, start, end, offset, fade=4000)  # a fade is at most half the period
+    assert np.abs(np.diff(small[0])).max() < 1.5 * steepest
+
+
 @pytest.mark.parametrize("guide", [0.0, 0.5])
 def test_a_gap_in_a_loop_is_filled_from_the_loop(pipeline, guide):
     audio = four_bar_loop(3)

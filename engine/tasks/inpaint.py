@@ -186,6 +186,6 @@ def draft(pipeline: Pipeline, audio: np.ndarray, spans: list[tuple[int, int]], r
         for k, (c, d, shift) in enumerate(merged):
             inner = k < len(merged) - 1  # runs on under the next part's fade-in: the two copies crossfade
             e = min(b, d + fade, out.shape[-1] + min(0, shift)) if inner else d  # (reading nothing past the end)
-            out = splice(out, matching.copy_fill(out, c, e, shift) * copy_gain(out, c, e, shift, rate), c, e, fade,
+            out = splice(out, matching.copy_fill(out, c, e, shift, fade) * copy_gain(out, c, e, shift, rate), c, e, fade,
                          fade_end=not inner)
     return out
