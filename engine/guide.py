@@ -131,7 +131,6 @@ def copy_fill(signal: Signal, start: int, end: int, offset: int, fade: int = 0) 
             stop = min(end, t + offset)
             out[..., t:stop] = out[..., t - offset: stop - offset]
     else:
-        period = -offset
         for t in range(end, start, -period):
             lo = max(start, t - period)
             out[..., lo:t] = out[..., lo + period: t + period]
